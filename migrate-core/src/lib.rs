@@ -1,0 +1,55 @@
+//! The core of `migrate`: versions, the script trait, the registry, the pure
+//! planner and application-version resolution. It has no database
+//! dependency; `migrate-diesel` runs its plans.
+//!
+//! Most users depend on the `migrate` facade crate, which re-exports this one
+//! together with the `#[migration_script]` attribute.
+//!
+//! ```
+//! use migrate_core::{plan, AppliedScript, KnownScript, PlanOptions, ScriptKind, Target, Version};
+//!
+//! let v = |s: &str| Version::parse(s).unwrap();
+//! let known = |s: &str| KnownScript {
+//!     version: v(s),
+//!     name: format!("script {s}"),
+//!     kind: ScriptKind::Code,
+//!     checksum: None,
+//!     reversible: true,
+//! };
+//! let scripts = [known("1.0.0"), known("1.0.1"), known("1.0.10"), known("1.0.9")];
+//! let applied = [AppliedScript { version: v("1.0.0"), name: "script 1.0.0".into(), checksum: None }];
+//!
+//! let plan = plan(&Target::Version(v("1.0.10")), &applied, &scripts, PlanOptions::default()).unwrap();
+//! let order: Vec<String> = plan.steps.iter().map(|s| s.version.to_string()).collect();
+//! assert_eq!(order, ["1.0.1", "1.0.9", "1.0.10"]);
+//! ```
+
+// The attribute's expansion names `::migrate_core::…`; this makes that path
+// work inside this crate's own tests and doctests too.
+extern crate self as migrate_core;
+
+mod app_version;
+mod plan;
+mod registry;
+mod script;
+mod version;
+
+pub use app_version::{
+    APPLICATION_VERSION_VAR, AppVersion, AppVersionError, VersionSource, resolve_app_version,
+    resolve_app_version_from,
+};
+pub use plan::{
+    Action, AppliedScript, Direction, KnownScript, Plan, PlanError, PlanOptions, ScriptKind,
+    ScriptRef, Step, Target, plan,
+};
+pub use registry::{Entry, Registry, RegistryError, registered};
+pub use script::{BoxError, Irreversible, MigrationScript, Script, ScriptError};
+pub use version::{Version, VersionError};
+
+/// Items the `#[migration_script]` expansion uses. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::registry::MIGRATE_CORE_REGISTERED_SCRIPTS_V1 as SCRIPTS;
+    pub use crate::script::{DynScript, Script};
+    pub use linkme;
+}

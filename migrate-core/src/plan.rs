@@ -1,0 +1,401 @@
+//! The pure planner: from the target, the applied scripts and the known
+//! scripts to an ordered list of steps. No I/O happens here.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::Version;
+
+/// Whether a script is written in Rust or as SQL files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScriptKind {
+    /// A `#[migration_script]` struct (or one listed by hand).
+    Code,
+    /// An `up.sql` / `down.sql` folder embedded at build time.
+    Sql,
+}
+
+impl fmt::Display for ScriptKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            ScriptKind::Code => "code",
+            ScriptKind::Sql => "sql",
+        })
+    }
+}
+
+/// A script this build knows, as the planner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownScript {
+    /// Its version.
+    pub version: Version,
+    /// Its name.
+    pub name: String,
+    /// Code or SQL.
+    pub kind: ScriptKind,
+    /// The checksum of its SQL, for SQL scripts.
+    pub checksum: Option<String>,
+    /// Whether it has a `down`.
+    pub reversible: bool,
+}
+
+/// A script the database records as applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedScript {
+    /// Its version.
+    pub version: Version,
+    /// The name it was applied under.
+    pub name: String,
+    /// The checksum recorded when it ran, for SQL scripts.
+    pub checksum: Option<String>,
+}
+
+/// Where the plan should take the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The application's version: revert what is above it, apply what is
+    /// pending up to it. This is what runs at start-up.
+    Version(Version),
+    /// Apply pending scripts up to and including this version; revert nothing.
+    UpTo(Version),
+    /// Revert applied scripts above this version; apply nothing.
+    DownTo(Version),
+    /// Revert the `n` most recent (highest) applied scripts.
+    DownSteps(usize),
+}
+
+/// Options that relax the planner's refusals. Both default to off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Run a pending script whose version is below the highest applied one,
+    /// instead of refusing.
+    pub allow_out_of_order: bool,
+    /// When a downgrade crosses a script without `down`, record it as reverted
+    /// without running anything (and warn), instead of refusing the plan.
+    pub skip_irreversible: bool,
+}
+
+/// The direction of a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Apply: run `up`.
+    Up,
+    /// Revert: run `down`.
+    Down,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        })
+    }
+}
+
+/// What the executor does for a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Run the script and record it.
+    Run,
+    /// Record the script as reverted without running it: it has no `down`
+    /// and the user chose [`PlanOptions::skip_irreversible`].
+    RecordOnly,
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// Up or down.
+    pub direction: Direction,
+    /// The script's version.
+    pub version: Version,
+    /// The script's name.
+    pub name: String,
+    /// Code or SQL.
+    pub kind: ScriptKind,
+    /// Run it, or only record it.
+    pub action: Action,
+    /// The script's index in the `known` slice given to [`plan`].
+    pub known_index: usize,
+}
+
+/// An ordered list of steps: what a dry run shows and what the executor runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The database version before the plan: the highest applied version.
+    pub from: Option<Version>,
+    /// The database version after the plan.
+    pub to: Option<Version>,
+    /// The steps, in the order they run.
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+fn show(v: &Option<Version>) -> String {
+    v.as_ref().map_or_else(|| "empty".to_owned(), ToString::to_string)
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.steps.is_empty() {
+            return write!(f, "nothing to do: the database is at {}", show(&self.from));
+        }
+        let n = self.steps.len();
+        write!(
+            f,
+            "{} -> {}: {n} step{}",
+            show(&self.from),
+            show(&self.to),
+            if n == 1 { "" } else { "s" }
+        )?;
+        for (i, s) in self.steps.iter().enumerate() {
+            write!(f, "\n  {:>3}. {:<4} {} {} ({})", i + 1, s.direction, s.version, s.name, s.kind)?;
+            if s.action == Action::RecordOnly {
+                write!(f, " [irreversible: recorded as reverted, nothing runs]")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A script named in an error: its version and name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptRef {
+    /// The version.
+    pub version: Version,
+    /// The name.
+    pub name: String,
+}
+
+impl fmt::Display for ScriptRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} `{}`", self.version, self.name)
+    }
+}
+
+fn list(refs: &[ScriptRef]) -> String {
+    refs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// Why no plan could be made. Nothing has run when the planner refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// Two known scripts have the same version (build metadata ignored).
+    #[error("two scripts have version {}: {} and {}; give one of them another version", first.version, first, second)]
+    DuplicateVersion {
+        /// The first script.
+        first: ScriptRef,
+        /// The second script.
+        second: ScriptRef,
+    },
+    /// A downgrade would cross scripts that cannot be reverted.
+    #[error("{}", downgrade_message(target, unknown, irreversible))]
+    CannotDowngrade {
+        /// The version the plan would go down to.
+        target: String,
+        /// Applied scripts this build does not know.
+        unknown: Vec<ScriptRef>,
+        /// Known scripts without `down`.
+        irreversible: Vec<ScriptRef>,
+    },
+    /// Pending scripts have versions below the highest applied one.
+    #[error(
+        "{} added out of order: the database is already at {highest_applied}; give {} a version above {highest_applied}, or allow out-of-order runs",
+        list(pending), if pending.len() == 1 { "it" } else { "them" }
+    )]
+    OutOfOrder {
+        /// The pending scripts below the database version.
+        pending: Vec<ScriptRef>,
+        /// The highest applied version.
+        highest_applied: Version,
+    },
+    /// An applied SQL script has changed since it ran.
+    #[error(
+        "migration {script} was applied but its SQL has changed since (recorded checksum {recorded}, now {current}); restore the file, or put the change in a new migration"
+    )]
+    ChecksumMismatch {
+        /// The script.
+        script: ScriptRef,
+        /// The checksum recorded when it ran.
+        recorded: String,
+        /// The checksum of the SQL in this build.
+        current: String,
+    },
+}
+
+fn downgrade_message(target: &str, unknown: &[ScriptRef], irreversible: &[ScriptRef]) -> String {
+    let mut msg = format!("cannot downgrade the database to {target}; nothing was run:");
+    if !unknown.is_empty() {
+        msg += &format!(
+            "\n  - applied but unknown to this build: {}; run the downgrade with the build that applied them (e.g. APPLICATION_VERSION={target} with the newer binary)",
+            list(unknown)
+        );
+    }
+    if !irreversible.is_empty() {
+        msg += &format!(
+            "\n  - no `down`: {}; implement `down` (and set `REVERSIBLE = true`), or choose to skip irreversible scripts",
+            list(irreversible)
+        );
+    }
+    msg
+}
+
+/// Plans the steps that take the database from its `applied` scripts to
+/// `target`, using the `known` scripts of this build.
+///
+/// The rules, in order:
+/// 1. Known scripts with the same version are an error.
+/// 2. An applied SQL script whose checksum changed is an error.
+/// 3. Downgrade steps come first: applied scripts above the target, in
+///    descending order. If any of them is unknown, or has no `down` (unless
+///    [`PlanOptions::skip_irreversible`]), the whole plan is refused.
+/// 4. Then upgrade steps: known, unapplied scripts up to the target, in
+///    ascending order. One below the highest version still applied is out of
+///    order, an error unless [`PlanOptions::allow_out_of_order`].
+///
+/// Versions compare by semver precedence: build metadata is ignored.
+pub fn plan(
+    target: &Target,
+    applied: &[AppliedScript],
+    known: &[KnownScript],
+    options: PlanOptions,
+) -> Result<Plan, PlanError> {
+    let known_by_version = index_known(known)?;
+    let applied_by_version: BTreeMap<&Version, &AppliedScript> =
+        applied.iter().map(|a| (&a.version, a)).collect();
+    check_checksums(&applied_by_version, &known_by_version, known)?;
+
+    let from = applied_by_version.keys().next_back().map(|v| (*v).clone());
+
+    // 3. Downgrade steps, highest first.
+    let to_revert: Vec<&AppliedScript> = match target {
+        Target::Version(v) | Target::DownTo(v) => applied_by_version
+            .range::<Version, _>((std::ops::Bound::Excluded(v), std::ops::Bound::Unbounded))
+            .rev()
+            .map(|(_, a)| *a)
+            .collect(),
+        Target::DownSteps(n) => applied_by_version.values().rev().take(*n).copied().collect(),
+        Target::UpTo(_) => Vec::new(),
+    };
+    let mut steps = Vec::new();
+    let (mut unknown, mut irreversible) = (Vec::new(), Vec::new());
+    for a in &to_revert {
+        let script_ref = ScriptRef { version: a.version.clone(), name: a.name.clone() };
+        match known_by_version.get(&a.version) {
+            None => unknown.push(script_ref),
+            Some(&i) if !known[i].reversible && !options.skip_irreversible => {
+                irreversible.push(script_ref)
+            }
+            Some(&i) => steps.push(Step {
+                direction: Direction::Down,
+                version: known[i].version.clone(),
+                name: known[i].name.clone(),
+                kind: known[i].kind,
+                action: if known[i].reversible { Action::Run } else { Action::RecordOnly },
+                known_index: i,
+            }),
+        }
+    }
+    if !unknown.is_empty() || !irreversible.is_empty() {
+        let target = match target {
+            Target::DownSteps(n) => format!("{} ({n} steps down)", show(&remaining_top(&applied_by_version, to_revert.len()))),
+            Target::Version(v) | Target::DownTo(v) | Target::UpTo(v) => v.to_string(),
+        };
+        return Err(PlanError::CannotDowngrade { target, unknown, irreversible });
+    }
+
+    // 4. Upgrade steps, lowest first.
+    let highest_remaining = remaining_top(&applied_by_version, to_revert.len());
+    let up_to = match target {
+        Target::Version(v) | Target::UpTo(v) => Some(v),
+        Target::DownTo(_) | Target::DownSteps(_) => None,
+    };
+    let mut out_of_order = Vec::new();
+    if let Some(up_to) = up_to {
+        for (&version, &i) in known_by_version.range::<Version, _>(..=up_to) {
+            if applied_by_version.contains_key(version) {
+                continue;
+            }
+            if highest_remaining.as_ref().is_some_and(|h| version < h) && !options.allow_out_of_order {
+                out_of_order.push(ScriptRef { version: version.clone(), name: known[i].name.clone() });
+                continue;
+            }
+            steps.push(Step {
+                direction: Direction::Up,
+                version: known[i].version.clone(),
+                name: known[i].name.clone(),
+                kind: known[i].kind,
+                action: Action::Run,
+                known_index: i,
+            });
+        }
+    }
+    if let Some(highest_applied) = highest_remaining.filter(|_| !out_of_order.is_empty()) {
+        return Err(PlanError::OutOfOrder { pending: out_of_order, highest_applied });
+    }
+
+    let to = final_version(&applied_by_version, &steps);
+    Ok(Plan { from, to, steps })
+}
+
+/// Known scripts by version; rule 1 (no duplicates).
+fn index_known(known: &[KnownScript]) -> Result<BTreeMap<&Version, usize>, PlanError> {
+    let mut by_version = BTreeMap::new();
+    for (i, k) in known.iter().enumerate() {
+        if let Some(&j) = by_version.get(&k.version) {
+            let r = |s: &KnownScript| ScriptRef { version: s.version.clone(), name: s.name.clone() };
+            return Err(PlanError::DuplicateVersion { first: r(&known[j]), second: r(k) });
+        }
+        by_version.insert(&k.version, i);
+    }
+    Ok(by_version)
+}
+
+/// Rule 2: applied SQL must not have changed.
+fn check_checksums(
+    applied: &BTreeMap<&Version, &AppliedScript>,
+    known_by_version: &BTreeMap<&Version, usize>,
+    known: &[KnownScript],
+) -> Result<(), PlanError> {
+    for (version, a) in applied {
+        let Some(&i) = known_by_version.get(version) else { continue };
+        if let (Some(recorded), Some(current)) = (&a.checksum, &known[i].checksum) {
+            if recorded != current {
+                return Err(PlanError::ChecksumMismatch {
+                    script: ScriptRef { version: a.version.clone(), name: a.name.clone() },
+                    recorded: recorded.clone(),
+                    current: current.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The highest applied version once the `reverted` highest ones are gone.
+fn remaining_top(applied: &BTreeMap<&Version, &AppliedScript>, reverted: usize) -> Option<Version> {
+    applied.keys().rev().nth(reverted).map(|v| (*v).clone())
+}
+
+fn final_version(applied: &BTreeMap<&Version, &AppliedScript>, steps: &[Step]) -> Option<Version> {
+    let mut versions: std::collections::BTreeSet<&Version> = applied.keys().copied().collect();
+    for s in steps {
+        match s.direction {
+            Direction::Up => versions.insert(&s.version),
+            Direction::Down => versions.remove(&s.version),
+        };
+    }
+    versions.last().map(|v| (*v).clone())
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,183 @@
+//! The registry: every `#[migration_script]` linked into the binary, plus
+//! the scripts listed by hand, validated and sorted by version.
+
+use crate::plan::{KnownScript, ScriptKind};
+use crate::{Script, Version, VersionError};
+
+/// The distributed slice the attribute registers into. Its name is long and
+/// specific because linkme section names are global across a binary.
+#[linkme::distributed_slice]
+#[doc(hidden)]
+pub static MIGRATE_CORE_REGISTERED_SCRIPTS_V1: [Script];
+
+/// Why the registry could not be built. Reported before anything touches a
+/// database.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// A hand-listed script has an invalid version. (The attribute rejects
+    /// these at compile time.)
+    #[error("script `{name}` at {location} has an invalid version: {source}")]
+    InvalidVersion {
+        /// The script's name.
+        name: String,
+        /// Where it is declared.
+        location: String,
+        /// The parse error.
+        source: VersionError,
+    },
+    /// Two different scripts share a version, typically from two crates
+    /// linked into one binary (within one crate this is a compile error).
+    #[error(
+        "two scripts have version {version}: `{first}` at {first_location} and `{second}` at {second_location}; give one of them another version"
+    )]
+    DuplicateVersion {
+        /// The shared version.
+        version: Version,
+        /// The first script's name.
+        first: String,
+        /// Where the first is declared.
+        first_location: String,
+        /// The second script's name.
+        second: String,
+        /// Where the second is declared.
+        second_location: String,
+    },
+    /// Scripts were written for another connection type than the one the
+    /// executor runs on.
+    #[error(
+        "{} written for another backend than `{connection}`: {}; run them on the backend they were written for",
+        if scripts.len() == 1 { "a script is" } else { "scripts are" },
+        scripts.join(", ")
+    )]
+    WrongConnection {
+        /// The connection type the executor uses.
+        connection: &'static str,
+        /// Each script, as ``1.0.1 `name` (expects `Type`) at file:line``.
+        scripts: Vec<String>,
+    },
+}
+
+/// A validated script with its parsed version.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    /// The parsed version.
+    pub version: &'a Version,
+    /// The script.
+    pub script: &'a Script,
+}
+
+/// Validated code scripts, sorted by version.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    scripts: Vec<(Version, Script)>,
+}
+
+/// Every script registered with `#[migration_script]` in this binary,
+/// validated and sorted by version.
+///
+/// Scripts in a library crate are only linked when the binary uses that
+/// crate: add `use my_migrations as _;` to the binary.
+pub fn registered() -> Result<Registry, RegistryError> {
+    Registry::new(MIGRATE_CORE_REGISTERED_SCRIPTS_V1.iter().copied())
+}
+
+impl Registry {
+    /// Builds a registry from scripts. The same script listed twice (for
+    /// example registered and also listed by hand) is kept once.
+    pub fn new(scripts: impl IntoIterator<Item = Script>) -> Result<Registry, RegistryError> {
+        let mut parsed: Vec<(Version, Script)> = Vec::new();
+        for script in scripts {
+            if parsed.iter().any(|(_, s)| s.is_same_script(&script)) {
+                continue;
+            }
+            let version = Version::parse(script.version()).map_err(|source| {
+                RegistryError::InvalidVersion {
+                    name: script.name().to_owned(),
+                    location: script.location(),
+                    source,
+                }
+            })?;
+            parsed.push((version, script));
+        }
+        // Link order is arbitrary; sort by precedence, ties by location so the
+        // duplicate error is stable.
+        parsed.sort_by(|(a, s), (b, t)| a.cmp(b).then_with(|| s.location().cmp(&t.location())));
+        if let Some(pair) = parsed.windows(2).find(|w| w[0].0 == w[1].0) {
+            let ((version, first), (_, second)) = (&pair[0], &pair[1]);
+            return Err(RegistryError::DuplicateVersion {
+                version: version.clone(),
+                first: first.name().to_owned(),
+                first_location: first.location(),
+                second: second.name().to_owned(),
+                second_location: second.location(),
+            });
+        }
+        Ok(Registry { scripts: parsed })
+    }
+
+    /// Adds scripts listed by hand; a script already present is kept once.
+    pub fn with(self, extra: impl IntoIterator<Item = Script>) -> Result<Registry, RegistryError> {
+        Registry::new(self.scripts.into_iter().map(|(_, s)| s).chain(extra))
+    }
+
+    /// The scripts, in ascending version order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Entry<'_>> {
+        self.scripts.iter().map(|(version, script)| Entry { version, script })
+    }
+
+    /// The number of scripts.
+    pub fn len(&self) -> usize {
+        self.scripts.len()
+    }
+
+    /// Whether there are no scripts.
+    pub fn is_empty(&self) -> bool {
+        self.scripts.is_empty()
+    }
+
+    /// The script with this version (build metadata ignored).
+    pub fn get(&self, version: &Version) -> Option<&Script> {
+        self.scripts
+            .binary_search_by(|(v, _)| v.cmp(version))
+            .ok()
+            .map(|i| &self.scripts[i].1)
+    }
+
+    /// Checks that every script runs on connections of type `C`, naming
+    /// every one that does not. Executors call this before running anything.
+    pub fn check_connection<C: 'static>(&self) -> Result<(), RegistryError> {
+        let scripts: Vec<String> = self
+            .iter()
+            .filter(|e| !e.script.accepts_connection::<C>())
+            .map(|e| {
+                format!(
+                    "{} `{}` (expects `{}`) at {}",
+                    e.version,
+                    e.script.name(),
+                    e.script.connection_type_name(),
+                    e.script.location()
+                )
+            })
+            .collect();
+        if scripts.is_empty() {
+            Ok(())
+        } else {
+            Err(RegistryError::WrongConnection { connection: std::any::type_name::<C>(), scripts })
+        }
+    }
+
+    /// The scripts as the planner sees them, in the same order as
+    /// [`iter`](Self::iter).
+    pub fn known(&self) -> Vec<KnownScript> {
+        self.iter()
+            .map(|e| KnownScript {
+                version: e.version.clone(),
+                name: e.script.name().to_owned(),
+                kind: ScriptKind::Code,
+                checksum: None,
+                reversible: e.script.reversible(),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,136 @@
+//! Semantic versions ordered by semver precedence.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::str::FromStr;
+
+/// A strict semantic version (`MAJOR.MINOR.PATCH[-PRE][+BUILD]`).
+///
+/// Equality, ordering and hashing follow semver *precedence*: build metadata is
+/// ignored (`1.0.1+a == 1.0.1`), pre-releases sort before their release
+/// (`1.0.0-rc.1 < 1.0.0`) and numbers compare as numbers (`1.0.9 < 1.0.10`).
+/// [`Display`](fmt::Display) prints the version exactly as it was written.
+#[derive(Clone, Debug)]
+pub struct Version(semver::Version);
+
+/// A string that is not a strict semantic version.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{input}` is not a semver version (expected MAJOR.MINOR.PATCH, e.g. `1.0.1`): {reason}")]
+pub struct VersionError {
+    /// The text that failed to parse.
+    pub input: String,
+    /// Why the parser rejected it.
+    pub reason: String,
+}
+
+impl Version {
+    /// Parses a strict semantic version: no `v` prefix, no missing parts, no
+    /// leading zeros, no surrounding whitespace.
+    pub fn parse(input: &str) -> Result<Self, VersionError> {
+        semver::Version::parse(input)
+            .map(Version)
+            .map_err(|e| VersionError {
+                input: input.to_owned(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// The underlying [`semver::Version`], build metadata included.
+    pub fn as_semver(&self) -> &semver::Version {
+        &self.0
+    }
+}
+
+impl From<semver::Version> for Version {
+    fn from(v: semver::Version) -> Self {
+        Version(v)
+    }
+}
+
+impl FromStr for Version {
+    type Err = VersionError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Version::parse(s)
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Version {}
+
+impl PartialOrd for Version {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Version {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.cmp_precedence(&other.0)
+    }
+}
+
+impl Hash for Version {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Everything that precedence looks at, and nothing else.
+        (self.0.major, self.0.minor, self.0.patch, self.0.pre.as_str()).hash(state);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap()
+    }
+
+    #[test]
+    fn loose_versions_are_rejected() {
+        for bad in ["", "1.0", "v1.0.0", "1.0.01", " 1.0.0", "1.0.0 ", "1", "1.0.0.0", "abc"] {
+            let err = Version::parse(bad).unwrap_err();
+            assert_eq!(err.input, bad);
+            assert!(err.to_string().contains("is not a semver version"), "{err}");
+        }
+    }
+
+    #[test]
+    fn numbers_compare_as_numbers_not_strings() {
+        assert!(v("1.0.9") < v("1.0.10"));
+        assert!(v("1.9.0") < v("1.10.0"));
+    }
+
+    #[test]
+    fn build_metadata_is_ignored_for_equality_and_order() {
+        assert_eq!(v("1.0.1+build.7"), v("1.0.1"));
+        assert_eq!(v("1.0.1+a").cmp(&v("1.0.1+b")), Ordering::Equal);
+        let mut set = std::collections::HashSet::new();
+        set.insert(v("1.0.1+a"));
+        assert!(set.contains(&v("1.0.1")));
+    }
+
+    #[test]
+    fn pre_releases_follow_semver_precedence() {
+        let mut versions = vec![v("1.0.0"), v("1.0.0-rc.1"), v("1.0.0-alpha.10"), v("1.0.0-alpha.2"), v("1.0.0-alpha")];
+        versions.sort();
+        let shown: Vec<String> = versions.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["1.0.0-alpha", "1.0.0-alpha.2", "1.0.0-alpha.10", "1.0.0-rc.1", "1.0.0"]);
+    }
+
+    #[test]
+    fn display_keeps_the_text_as_written() {
+        assert_eq!(v("1.2.3-rc.1+sha.5").to_string(), "1.2.3-rc.1+sha.5");
+    }
+}

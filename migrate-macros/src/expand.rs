@@ -1,0 +1,104 @@
+//! Stage 3: quote the validated script. Nothing here can fail.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::Fields;
+
+use crate::krate::core_path;
+use crate::valid::Script;
+
+pub(crate) fn expand(script: &Script) -> TokenStream {
+    let item = &script.item;
+    let ident = &item.ident;
+    let core = core_path(script.krate.as_ref());
+    let version = &script.version;
+    let name = &script.name;
+    let transaction = script.transaction;
+    let description = match &script.description {
+        Some(d) => quote!(::core::option::Option::Some(#d)),
+        None => quote!(::core::option::Option::None),
+    };
+    let value = match &item.fields {
+        Fields::Unit => quote!(#ident),
+        Fields::Named(_) => quote!(#ident {}),
+        Fields::Unnamed(_) => quote!(#ident()),
+    };
+
+    // One crate-root macro per version: a second script with the same
+    // version (build metadata ignored) in the same crate is error E0428,
+    // pointing at both version literals.
+    let unique = format_ident!(
+        "__duplicate_migration_version_{}",
+        version_key(&script.parsed),
+        span = version.span()
+    );
+    let unique_macro = quote_spanned! {version.span()=>
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! #unique { () => {} }
+    };
+    // Spanned on the struct's name, so that a missing `impl MigrationScript`
+    // is reported there.
+    let entry = quote_spanned! {ident.span()=>
+        #core::__private::Script::__registered::<#ident>(
+            &#value,
+            #version,
+            #name,
+            #description,
+            #transaction,
+            ::core::file!(),
+            ::core::line!(),
+        )
+    };
+
+    quote! {
+        #item
+
+        #unique_macro
+
+        const _: () = {
+            #[#core::__private::linkme::distributed_slice(#core::__private::SCRIPTS)]
+            #[linkme(crate = #core::__private::linkme)]
+            static SCRIPT: #core::__private::Script = #entry;
+        };
+    }
+}
+
+/// An identifier-safe key of the version's precedence: build metadata is
+/// dropped, and the pre-release is encoded injectively (`.` -> `_p`,
+/// `-` -> `_h`, since semver allows neither `_` nor other punctuation).
+fn version_key(v: &semver::Version) -> String {
+    let mut key = format!("{}_{}_{}", v.major, v.minor, v.patch);
+    if !v.pre.is_empty() {
+        key.push_str("_h");
+        for c in v.pre.as_str().chars() {
+            match c {
+                '.' => key.push_str("_p"),
+                '-' => key.push_str("_h"),
+                c => key.push(c),
+            }
+        }
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_key;
+
+    fn key(s: &str) -> String {
+        version_key(&semver::Version::parse(s).unwrap())
+    }
+
+    #[test]
+    fn build_metadata_does_not_change_the_key() {
+        assert_eq!(key("1.0.1+build.5"), key("1.0.1"));
+    }
+
+    #[test]
+    fn distinct_pre_releases_get_distinct_keys() {
+        let keys = ["1.0.0", "1.0.0-a.b", "1.0.0-a-b", "1.0.0-ab", "1.0.0-a.hb", "1.0.0--a", "1.0.0-h"];
+        let set: std::collections::HashSet<String> = keys.iter().map(|k| key(k)).collect();
+        assert_eq!(set.len(), keys.len(), "{set:?}");
+    }
+}

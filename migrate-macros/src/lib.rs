@@ -1,0 +1,43 @@
+//! The `#[migration_script]` attribute of `migrate`. Use it through the
+//! `migrate` crate, which re-exports it.
+
+mod ast;
+mod expand;
+mod krate;
+mod valid;
+
+use proc_macro::TokenStream;
+
+/// Registers a unit struct as a migration script.
+///
+/// ```ignore
+/// #[migration_script(version = "1.0.1", description = "add full name to users")]
+/// pub struct AddUserFullName;
+/// ```
+///
+/// Keys:
+/// - `version = "…"` (required): a strict semver version, unique in the crate
+///   (build metadata ignored). Both are checked at compile time.
+/// - `description = "…"`: recorded in the history.
+/// - `name = "…"`: defaults to the struct's name.
+/// - `transaction = false`: run outside a transaction (default `true`), for
+///   work such as `CREATE INDEX CONCURRENTLY`.
+/// - `crate = path`: where to find `migrate` or `migrate_core`, when it is
+///   reached through a re-export.
+///
+/// The struct must implement `MigrationScript`.
+#[proc_macro_attribute]
+pub fn migration_script(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item2 = proc_macro2::TokenStream::from(item.clone());
+    let parsed = syn::parse_macro_input!(args as ast::Args);
+    match valid::validate(parsed, item) {
+        Ok(script) => expand::expand(&script),
+        // Emit the user's item unchanged beside the errors, so that later uses
+        // of the struct do not cascade into "cannot find type" errors.
+        Err(err) => {
+            let errors = err.into_compile_error();
+            quote::quote!(#item2 #errors)
+        }
+    }
+    .into()
+}
