@@ -71,8 +71,10 @@ pub fn resolve_app_version(
     configured: Option<&str>,
     package: &str,
 ) -> Result<AppVersion, AppVersionError> {
-    let env = std::env::var_os(APPLICATION_VERSION_VAR)
-        .map(|v| v.into_string().unwrap_or_else(|raw| raw.to_string_lossy().into_owned()));
+    let env = std::env::var_os(APPLICATION_VERSION_VAR).map(|v| {
+        v.into_string()
+            .unwrap_or_else(|raw| raw.to_string_lossy().into_owned())
+    });
     resolve_app_version_from(configured, env.as_deref(), package)
 }
 
@@ -107,26 +109,36 @@ mod tests {
     #[test]
     fn configuration_wins_over_environment_and_package() {
         let v = resolve_app_version_from(Some("3.0.0"), Some("2.0.0"), "1.0.0").unwrap();
-        assert_eq!((v.version.to_string(), v.source), ("3.0.0".into(), VersionSource::Config));
+        assert_eq!(
+            (v.version.to_string(), v.source),
+            ("3.0.0".into(), VersionSource::Config)
+        );
     }
 
     #[test]
     fn environment_wins_over_package() {
         let v = resolve_app_version_from(None, Some("2.0.0"), "1.0.0").unwrap();
-        assert_eq!((v.version.to_string(), v.source), ("2.0.0".into(), VersionSource::Environment));
+        assert_eq!(
+            (v.version.to_string(), v.source),
+            ("2.0.0".into(), VersionSource::Environment)
+        );
     }
 
     #[test]
     fn package_version_is_the_fallback() {
         let v = resolve_app_version_from(None, None, "1.0.0").unwrap();
-        assert_eq!((v.version.to_string(), v.source), ("1.0.0".into(), VersionSource::Package));
+        assert_eq!(
+            (v.version.to_string(), v.source),
+            ("1.0.0".into(), VersionSource::Package)
+        );
     }
 
     #[test]
     fn invalid_environment_value_names_the_variable_and_does_not_fall_through() {
         let err = resolve_app_version_from(None, Some("abc"), "1.0.0").unwrap_err();
         assert!(
-            err.to_string().starts_with("APPLICATION_VERSION=`abc` is not a semver version"),
+            err.to_string()
+                .starts_with("APPLICATION_VERSION=`abc` is not a semver version"),
             "{err}"
         );
     }
@@ -134,8 +146,14 @@ mod tests {
     #[test]
     fn loose_and_empty_values_are_errors() {
         for bad in ["1.0", "v1.0.0", ""] {
-            assert!(resolve_app_version_from(None, Some(bad), "1.0.0").is_err(), "{bad:?}");
-            assert!(resolve_app_version_from(Some(bad), None, "1.0.0").is_err(), "{bad:?}");
+            assert!(
+                resolve_app_version_from(None, Some(bad), "1.0.0").is_err(),
+                "{bad:?}"
+            );
+            assert!(
+                resolve_app_version_from(Some(bad), None, "1.0.0").is_err(),
+                "{bad:?}"
+            );
         }
     }
 

@@ -139,13 +139,17 @@ impl Plan {
 }
 
 fn show(v: &Option<Version>) -> String {
-    v.as_ref().map_or_else(|| "empty".to_owned(), ToString::to_string)
+    v.as_ref()
+        .map_or_else(|| "(empty)".to_owned(), ToString::to_string)
 }
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.steps.is_empty() {
-            return write!(f, "nothing to do: the database is at {}", show(&self.from));
+            return match &self.from {
+                Some(v) => write!(f, "nothing to do: the database is at {v}"),
+                None => write!(f, "nothing to do: no script applies at this version"),
+            };
         }
         let n = self.steps.len();
         write!(
@@ -156,7 +160,15 @@ impl fmt::Display for Plan {
             if n == 1 { "" } else { "s" }
         )?;
         for (i, s) in self.steps.iter().enumerate() {
-            write!(f, "\n  {:>3}. {:<4} {} {} ({})", i + 1, s.direction, s.version, s.name, s.kind)?;
+            write!(
+                f,
+                "\n  {:>3}. {:<4} {} {} ({})",
+                i + 1,
+                s.direction,
+                s.version,
+                s.name,
+                s.kind
+            )?;
             if s.action == Action::RecordOnly {
                 write!(f, " [irreversible: recorded as reverted, nothing runs]")?;
             }
@@ -181,7 +193,10 @@ impl fmt::Display for ScriptRef {
 }
 
 fn list(refs: &[ScriptRef]) -> String {
-    refs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    refs.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Why no plan could be made. Nothing has run when the planner refuses.
@@ -282,13 +297,21 @@ pub fn plan(
             .rev()
             .map(|(_, a)| *a)
             .collect(),
-        Target::DownSteps(n) => applied_by_version.values().rev().take(*n).copied().collect(),
+        Target::DownSteps(n) => applied_by_version
+            .values()
+            .rev()
+            .take(*n)
+            .copied()
+            .collect(),
         Target::UpTo(_) => Vec::new(),
     };
     let mut steps = Vec::new();
     let (mut unknown, mut irreversible) = (Vec::new(), Vec::new());
     for a in &to_revert {
-        let script_ref = ScriptRef { version: a.version.clone(), name: a.name.clone() };
+        let script_ref = ScriptRef {
+            version: a.version.clone(),
+            name: a.name.clone(),
+        };
         match known_by_version.get(&a.version) {
             None => unknown.push(script_ref),
             Some(&i) if !known[i].reversible && !options.skip_irreversible => {
@@ -299,17 +322,28 @@ pub fn plan(
                 version: known[i].version.clone(),
                 name: known[i].name.clone(),
                 kind: known[i].kind,
-                action: if known[i].reversible { Action::Run } else { Action::RecordOnly },
+                action: if known[i].reversible {
+                    Action::Run
+                } else {
+                    Action::RecordOnly
+                },
                 known_index: i,
             }),
         }
     }
     if !unknown.is_empty() || !irreversible.is_empty() {
         let target = match target {
-            Target::DownSteps(n) => format!("{} ({n} steps down)", show(&remaining_top(&applied_by_version, to_revert.len()))),
+            Target::DownSteps(n) => format!(
+                "{} ({n} steps down)",
+                show(&remaining_top(&applied_by_version, to_revert.len()))
+            ),
             Target::Version(v) | Target::DownTo(v) | Target::UpTo(v) => v.to_string(),
         };
-        return Err(PlanError::CannotDowngrade { target, unknown, irreversible });
+        return Err(PlanError::CannotDowngrade {
+            target,
+            unknown,
+            irreversible,
+        });
     }
 
     // 4. Upgrade steps, lowest first.
@@ -324,8 +358,13 @@ pub fn plan(
             if applied_by_version.contains_key(version) {
                 continue;
             }
-            if highest_remaining.as_ref().is_some_and(|h| version < h) && !options.allow_out_of_order {
-                out_of_order.push(ScriptRef { version: version.clone(), name: known[i].name.clone() });
+            if highest_remaining.as_ref().is_some_and(|h| version < h)
+                && !options.allow_out_of_order
+            {
+                out_of_order.push(ScriptRef {
+                    version: version.clone(),
+                    name: known[i].name.clone(),
+                });
                 continue;
             }
             steps.push(Step {
@@ -339,7 +378,10 @@ pub fn plan(
         }
     }
     if let Some(highest_applied) = highest_remaining.filter(|_| !out_of_order.is_empty()) {
-        return Err(PlanError::OutOfOrder { pending: out_of_order, highest_applied });
+        return Err(PlanError::OutOfOrder {
+            pending: out_of_order,
+            highest_applied,
+        });
     }
 
     let to = final_version(&applied_by_version, &steps);
@@ -351,8 +393,14 @@ fn index_known(known: &[KnownScript]) -> Result<BTreeMap<&Version, usize>, PlanE
     let mut by_version = BTreeMap::new();
     for (i, k) in known.iter().enumerate() {
         if let Some(&j) = by_version.get(&k.version) {
-            let r = |s: &KnownScript| ScriptRef { version: s.version.clone(), name: s.name.clone() };
-            return Err(PlanError::DuplicateVersion { first: r(&known[j]), second: r(k) });
+            let r = |s: &KnownScript| ScriptRef {
+                version: s.version.clone(),
+                name: s.name.clone(),
+            };
+            return Err(PlanError::DuplicateVersion {
+                first: r(&known[j]),
+                second: r(k),
+            });
         }
         by_version.insert(&k.version, i);
     }
@@ -366,15 +414,20 @@ fn check_checksums(
     known: &[KnownScript],
 ) -> Result<(), PlanError> {
     for (version, a) in applied {
-        let Some(&i) = known_by_version.get(version) else { continue };
-        if let (Some(recorded), Some(current)) = (&a.checksum, &known[i].checksum) {
-            if recorded != current {
-                return Err(PlanError::ChecksumMismatch {
-                    script: ScriptRef { version: a.version.clone(), name: a.name.clone() },
-                    recorded: recorded.clone(),
-                    current: current.clone(),
-                });
-            }
+        let Some(&i) = known_by_version.get(version) else {
+            continue;
+        };
+        if let (Some(recorded), Some(current)) = (&a.checksum, &known[i].checksum)
+            && recorded != current
+        {
+            return Err(PlanError::ChecksumMismatch {
+                script: ScriptRef {
+                    version: a.version.clone(),
+                    name: a.name.clone(),
+                },
+                recorded: recorded.clone(),
+                current: current.clone(),
+            });
         }
     }
     Ok(())

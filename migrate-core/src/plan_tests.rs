@@ -7,19 +7,36 @@ fn v(s: &str) -> Version {
 }
 
 fn known(s: &str) -> KnownScript {
-    KnownScript { version: v(s), name: format!("s{s}"), kind: ScriptKind::Code, checksum: None, reversible: true }
+    KnownScript {
+        version: v(s),
+        name: format!("s{s}"),
+        kind: ScriptKind::Code,
+        checksum: None,
+        reversible: true,
+    }
 }
 
 fn irreversible(s: &str) -> KnownScript {
-    KnownScript { reversible: false, ..known(s) }
+    KnownScript {
+        reversible: false,
+        ..known(s)
+    }
 }
 
 fn sql(s: &str, checksum: &str) -> KnownScript {
-    KnownScript { kind: ScriptKind::Sql, checksum: Some(checksum.into()), ..known(s) }
+    KnownScript {
+        kind: ScriptKind::Sql,
+        checksum: Some(checksum.into()),
+        ..known(s)
+    }
 }
 
 fn applied(s: &str) -> AppliedScript {
-    AppliedScript { version: v(s), name: format!("s{s}"), checksum: None }
+    AppliedScript {
+        version: v(s),
+        name: format!("s{s}"),
+        checksum: None,
+    }
 }
 
 fn to(s: &str) -> Target {
@@ -28,7 +45,10 @@ fn to(s: &str) -> Target {
 
 /// The steps as `up 1.0.1` / `down 1.0.2` strings.
 fn steps(plan: &Plan) -> Vec<String> {
-    plan.steps.iter().map(|s| format!("{} {}", s.direction, s.version)).collect()
+    plan.steps
+        .iter()
+        .map(|s| format!("{} {}", s.direction, s.version))
+        .collect()
 }
 
 fn run(target: &Target, applied: &[AppliedScript], known: &[KnownScript]) -> Vec<String> {
@@ -49,7 +69,13 @@ fn scripts_above_the_app_version_are_not_run() {
 
 #[test]
 fn versions_are_ordered_by_semver_not_as_strings() {
-    let known = [known("1.0.10"), known("1.0.2"), known("1.0.9"), known("1.0.1"), known("1.0.0")];
+    let known = [
+        known("1.0.10"),
+        known("1.0.2"),
+        known("1.0.9"),
+        known("1.0.1"),
+        known("1.0.0"),
+    ];
     assert_eq!(
         run(&to("1.0.10"), &[], &known),
         ["up 1.0.0", "up 1.0.1", "up 1.0.2", "up 1.0.9", "up 1.0.10"]
@@ -58,10 +84,20 @@ fn versions_are_ordered_by_semver_not_as_strings() {
 
 #[test]
 fn pre_releases_run_before_their_release_in_semver_precedence() {
-    let known = [known("1.0.0"), known("1.0.0-rc.1"), known("1.0.0-alpha.10"), known("1.0.0-alpha.2")];
+    let known = [
+        known("1.0.0"),
+        known("1.0.0-rc.1"),
+        known("1.0.0-alpha.10"),
+        known("1.0.0-alpha.2"),
+    ];
     assert_eq!(
         run(&to("1.0.0"), &[], &known),
-        ["up 1.0.0-alpha.2", "up 1.0.0-alpha.10", "up 1.0.0-rc.1", "up 1.0.0"]
+        [
+            "up 1.0.0-alpha.2",
+            "up 1.0.0-alpha.10",
+            "up 1.0.0-rc.1",
+            "up 1.0.0"
+        ]
     );
 }
 
@@ -74,7 +110,13 @@ fn a_pre_release_app_version_excludes_its_release() {
 #[test]
 fn app_version_equal_to_the_database_version_with_nothing_pending_is_an_empty_plan() {
     let known = [known("1.0.0"), known("1.0.1")];
-    let p = plan(&to("1.0.1"), &[applied("1.0.0"), applied("1.0.1")], &known, PlanOptions::default()).unwrap();
+    let p = plan(
+        &to("1.0.1"),
+        &[applied("1.0.0"), applied("1.0.1")],
+        &known,
+        PlanOptions::default(),
+    )
+    .unwrap();
     assert!(p.is_empty());
     assert_eq!(p.to_string(), "nothing to do: the database is at 1.0.1");
     assert_eq!((p.from, p.to), (Some(v("1.0.1")), Some(v("1.0.1"))));
@@ -83,13 +125,26 @@ fn app_version_equal_to_the_database_version_with_nothing_pending_is_an_empty_pl
 #[test]
 fn upgrade_applies_only_what_is_pending() {
     let known = [known("1.0.0"), known("1.0.1"), known("1.0.2")];
-    assert_eq!(run(&to("1.0.2"), &[applied("1.0.0")], &known), ["up 1.0.1", "up 1.0.2"]);
+    assert_eq!(
+        run(&to("1.0.2"), &[applied("1.0.0")], &known),
+        ["up 1.0.1", "up 1.0.2"]
+    );
 }
 
 #[test]
 fn downgrade_runs_down_in_descending_order() {
-    let known = [known("1.0.0"), known("1.0.1"), known("1.0.2"), known("1.0.10")];
-    let applied = [applied("1.0.0"), applied("1.0.1"), applied("1.0.2"), applied("1.0.10")];
+    let known = [
+        known("1.0.0"),
+        known("1.0.1"),
+        known("1.0.2"),
+        known("1.0.10"),
+    ];
+    let applied = [
+        applied("1.0.0"),
+        applied("1.0.1"),
+        applied("1.0.2"),
+        applied("1.0.10"),
+    ];
     let p = plan(&to("1.0.0"), &applied, &known, PlanOptions::default()).unwrap();
     assert_eq!(steps(&p), ["down 1.0.10", "down 1.0.2", "down 1.0.1"]);
     assert_eq!((p.from, p.to), (Some(v("1.0.10")), Some(v("1.0.0"))));
@@ -100,62 +155,124 @@ fn downgrade_steps_come_before_upgrade_steps() {
     // 1.0.1 was added after 1.0.2 ran; going to 1.0.1 reverts 1.0.2 first, after
     // which 1.0.1 is no longer out of order.
     let known = [known("1.0.0"), known("1.0.1"), known("1.0.2")];
-    assert_eq!(run(&to("1.0.1"), &[applied("1.0.0"), applied("1.0.2")], &known), ["down 1.0.2", "up 1.0.1"]);
+    assert_eq!(
+        run(&to("1.0.1"), &[applied("1.0.0"), applied("1.0.2")], &known),
+        ["down 1.0.2", "up 1.0.1"]
+    );
 }
 
 #[test]
 fn downgrade_across_unknown_and_irreversible_scripts_is_refused_naming_every_one() {
     let known = [known("1.0.0"), irreversible("1.0.1"), irreversible("1.0.2")];
-    let applied = [applied("1.0.0"), applied("1.0.1"), applied("1.0.2"), applied("1.0.3")];
+    let applied = [
+        applied("1.0.0"),
+        applied("1.0.1"),
+        applied("1.0.2"),
+        applied("1.0.3"),
+    ];
     let err = plan(&to("1.0.0"), &applied, &known, PlanOptions::default()).unwrap_err();
-    let PlanError::CannotDowngrade { unknown, irreversible, .. } = &err else { panic!("{err}") };
+    let PlanError::CannotDowngrade {
+        unknown,
+        irreversible,
+        ..
+    } = &err
+    else {
+        panic!("{err}")
+    };
     let names = |r: &[ScriptRef]| r.iter().map(|r| r.version.to_string()).collect::<Vec<_>>();
     assert_eq!(names(unknown), ["1.0.3"]);
     assert_eq!(names(irreversible), ["1.0.2", "1.0.1"]);
     let msg = err.to_string();
-    assert!(msg.starts_with("cannot downgrade the database to 1.0.0; nothing was run"), "{msg}");
-    assert!(msg.contains("1.0.3 `s1.0.3`") && msg.contains("1.0.2 `s1.0.2`, 1.0.1 `s1.0.1`"), "{msg}");
+    assert!(
+        msg.starts_with("cannot downgrade the database to 1.0.0; nothing was run"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("1.0.3 `s1.0.3`") && msg.contains("1.0.2 `s1.0.2`, 1.0.1 `s1.0.1`"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn skip_irreversible_records_scripts_without_down_as_reverted_without_running_them() {
     let known = [known("1.0.0"), irreversible("1.0.1"), known("1.0.2")];
     let applied = [applied("1.0.0"), applied("1.0.1"), applied("1.0.2")];
-    let options = PlanOptions { skip_irreversible: true, ..PlanOptions::default() };
+    let options = PlanOptions {
+        skip_irreversible: true,
+        ..PlanOptions::default()
+    };
     let p = plan(&to("1.0.0"), &applied, &known, options).unwrap();
     assert_eq!(steps(&p), ["down 1.0.2", "down 1.0.1"]);
     assert_eq!(p.steps[0].action, Action::Run);
     assert_eq!(p.steps[1].action, Action::RecordOnly);
-    assert!(p.to_string().contains("1.0.1 s1.0.1 (code) [irreversible: recorded as reverted, nothing runs]"), "{p}");
+    assert!(
+        p.to_string()
+            .contains("1.0.1 s1.0.1 (code) [irreversible: recorded as reverted, nothing runs]"),
+        "{p}"
+    );
 }
 
 #[test]
 fn skip_irreversible_does_not_cover_scripts_unknown_to_this_build() {
-    let options = PlanOptions { skip_irreversible: true, ..PlanOptions::default() };
-    let err = plan(&to("1.0.0"), &[applied("1.0.0"), applied("2.0.0")], &[known("1.0.0")], options).unwrap_err();
-    assert!(matches!(&err, PlanError::CannotDowngrade { unknown, .. } if unknown.len() == 1), "{err}");
+    let options = PlanOptions {
+        skip_irreversible: true,
+        ..PlanOptions::default()
+    };
+    let err = plan(
+        &to("1.0.0"),
+        &[applied("1.0.0"), applied("2.0.0")],
+        &[known("1.0.0")],
+        options,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, PlanError::CannotDowngrade { unknown, .. } if unknown.len() == 1),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_database_ahead_of_every_known_script_is_refused_rather_than_ignored() {
-    let err = plan(&to("1.0.0"), &[applied("3.0.0")], &[known("1.0.0")], PlanOptions::default()).unwrap_err();
-    assert!(err.to_string().contains("applied but unknown to this build: 3.0.0"), "{err}");
+    let err = plan(
+        &to("1.0.0"),
+        &[applied("3.0.0")],
+        &[known("1.0.0")],
+        PlanOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("applied but unknown to this build: 3.0.0"),
+        "{err}"
+    );
 }
 
 #[test]
 fn unknown_applied_scripts_at_or_below_the_app_version_are_left_alone() {
     let known = [known("1.0.0"), known("1.2.0")];
-    assert_eq!(run(&to("1.2.0"), &[applied("1.0.0"), applied("1.1.0")], &known), ["up 1.2.0"]);
+    assert_eq!(
+        run(&to("1.2.0"), &[applied("1.0.0"), applied("1.1.0")], &known),
+        ["up 1.2.0"]
+    );
 }
 
 #[test]
 fn a_pending_script_below_the_highest_applied_version_is_refused_as_out_of_order() {
     let known = [known("1.0.0"), known("1.0.1"), known("1.0.2")];
-    let err = plan(&to("1.0.2"), &[applied("1.0.0"), applied("1.0.2")], &known, PlanOptions::default()).unwrap_err();
+    let err = plan(
+        &to("1.0.2"),
+        &[applied("1.0.0"), applied("1.0.2")],
+        &known,
+        PlanOptions::default(),
+    )
+    .unwrap_err();
     assert_eq!(
         err,
         PlanError::OutOfOrder {
-            pending: vec![ScriptRef { version: v("1.0.1"), name: "s1.0.1".into() }],
+            pending: vec![ScriptRef {
+                version: v("1.0.1"),
+                name: "s1.0.1".into()
+            }],
             highest_applied: v("1.0.2"),
         }
     );
@@ -167,22 +284,52 @@ fn a_pending_script_below_the_highest_applied_version_is_refused_as_out_of_order
 
 #[test]
 fn out_of_order_scripts_run_in_ascending_order_when_allowed() {
-    let known = [known("1.0.0"), known("1.0.1"), known("1.0.2"), known("1.0.3")];
-    let options = PlanOptions { allow_out_of_order: true, ..PlanOptions::default() };
-    let p = plan(&to("1.0.3"), &[applied("1.0.0"), applied("1.0.2")], &known, options).unwrap();
+    let known = [
+        known("1.0.0"),
+        known("1.0.1"),
+        known("1.0.2"),
+        known("1.0.3"),
+    ];
+    let options = PlanOptions {
+        allow_out_of_order: true,
+        ..PlanOptions::default()
+    };
+    let p = plan(
+        &to("1.0.3"),
+        &[applied("1.0.0"), applied("1.0.2")],
+        &known,
+        options,
+    )
+    .unwrap();
     assert_eq!(steps(&p), ["up 1.0.1", "up 1.0.3"]);
 }
 
 #[test]
 fn known_scripts_with_the_same_version_are_an_error() {
-    let err = plan(&to("1.0.0"), &[], &[known("1.0.0"), known("1.0.0")], PlanOptions::default()).unwrap_err();
+    let err = plan(
+        &to("1.0.0"),
+        &[],
+        &[known("1.0.0"), known("1.0.0")],
+        PlanOptions::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err, PlanError::DuplicateVersion { .. }), "{err}");
 }
 
 #[test]
 fn versions_that_differ_only_in_build_metadata_are_the_same_version() {
-    let err = plan(&to("1.0.1"), &[], &[known("1.0.1+a"), known("1.0.1+b")], PlanOptions::default()).unwrap_err();
-    assert!(err.to_string().starts_with("two scripts have version 1.0.1+a"), "{err}");
+    let err = plan(
+        &to("1.0.1"),
+        &[],
+        &[known("1.0.1+a"), known("1.0.1+b")],
+        PlanOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("two scripts have version 1.0.1+a"),
+        "{err}"
+    );
     // A known `1.0.1+b` is the applied `1.0.1`: nothing to do.
     assert!(run(&to("1.0.1"), &[applied("1.0.1")], &[known("1.0.1+b")]).is_empty());
 }
@@ -191,24 +338,57 @@ fn versions_that_differ_only_in_build_metadata_are_the_same_version() {
 fn an_applied_sql_script_whose_checksum_changed_is_refused() {
     let mut row = applied("1.0.0");
     row.checksum = Some("aaaa".into());
-    let err = plan(&to("1.0.0"), &[row.clone()], &[sql("1.0.0", "bbbb")], PlanOptions::default()).unwrap_err();
-    assert!(err.to_string().starts_with("migration 1.0.0 `s1.0.0` was applied but its SQL has changed"), "{err}");
+    let err = plan(
+        &to("1.0.0"),
+        &[row.clone()],
+        &[sql("1.0.0", "bbbb")],
+        PlanOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("migration 1.0.0 `s1.0.0` was applied but its SQL has changed"),
+        "{err}"
+    );
     // The same checksum is fine.
     assert!(run(&to("1.0.0"), &[row], &[sql("1.0.0", "aaaa")]).is_empty());
 }
 
 #[test]
 fn up_to_a_version_applies_pending_scripts_up_to_it_and_reverts_nothing() {
-    let known = [known("1.0.0"), known("1.0.1"), known("1.0.2"), known("2.0.0")];
-    assert_eq!(run(&Target::UpTo(v("1.0.1")), &[], &known), ["up 1.0.0", "up 1.0.1"]);
-    assert!(run(&Target::UpTo(v("1.0.0")), &[applied("1.0.0"), applied("2.0.0")], &known).is_empty());
+    let known = [
+        known("1.0.0"),
+        known("1.0.1"),
+        known("1.0.2"),
+        known("2.0.0"),
+    ];
+    assert_eq!(
+        run(&Target::UpTo(v("1.0.1")), &[], &known),
+        ["up 1.0.0", "up 1.0.1"]
+    );
+    assert!(
+        run(
+            &Target::UpTo(v("1.0.0")),
+            &[applied("1.0.0"), applied("2.0.0")],
+            &known
+        )
+        .is_empty()
+    );
 }
 
 #[test]
 fn down_to_a_version_reverts_everything_above_it_and_applies_nothing() {
-    let known = [known("1.0.0"), known("1.0.1"), known("1.0.2"), known("1.0.3")];
+    let known = [
+        known("1.0.0"),
+        known("1.0.1"),
+        known("1.0.2"),
+        known("1.0.3"),
+    ];
     let applied = [applied("1.0.0"), applied("1.0.1"), applied("1.0.2")];
-    assert_eq!(run(&Target::DownTo(v("1.0.0")), &applied, &known), ["down 1.0.2", "down 1.0.1"]);
+    assert_eq!(
+        run(&Target::DownTo(v("1.0.0")), &applied, &known),
+        ["down 1.0.2", "down 1.0.1"]
+    );
 }
 
 #[test]
@@ -216,15 +396,27 @@ fn down_steps_reverts_the_most_recent_scripts_one_by_default_as_db_migrate_does(
     let known = [known("1.0.0"), known("1.0.1"), known("1.0.2")];
     let applied = [applied("1.0.0"), applied("1.0.1"), applied("1.0.2")];
     assert_eq!(run(&Target::DownSteps(1), &applied, &known), ["down 1.0.2"]);
-    assert_eq!(run(&Target::DownSteps(2), &applied, &known), ["down 1.0.2", "down 1.0.1"]);
+    assert_eq!(
+        run(&Target::DownSteps(2), &applied, &known),
+        ["down 1.0.2", "down 1.0.1"]
+    );
     assert_eq!(run(&Target::DownSteps(9), &applied, &known).len(), 3);
 }
 
 #[test]
 fn the_plan_prints_as_a_numbered_list_with_from_and_to() {
     let known = [known("1.0.0"), known("1.0.1"), sql("1.1.0", "x")];
-    let p = plan(&to("1.1.0"), &[applied("1.0.0")], &known, PlanOptions::default()).unwrap();
-    assert_eq!(p.to_string(), "1.0.0 -> 1.1.0: 2 steps\n    1. up   1.0.1 s1.0.1 (code)\n    2. up   1.1.0 s1.1.0 (sql)");
+    let p = plan(
+        &to("1.1.0"),
+        &[applied("1.0.0")],
+        &known,
+        PlanOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        p.to_string(),
+        "1.0.0 -> 1.1.0: 2 steps\n    1. up   1.0.1 s1.0.1 (code)\n    2. up   1.1.0 s1.1.0 (sql)"
+    );
 }
 
 #[test]
@@ -236,7 +428,17 @@ fn steps_point_back_at_the_known_scripts() {
 }
 
 fn arb_version() -> impl Strategy<Value = Version> {
-    (0u64..3, 0u64..3, 0u64..12, prop::option::of(prop_oneof![Just("alpha"), Just("alpha.1"), Just("rc.1"), Just("rc.10")]))
+    (
+        0u64..3,
+        0u64..3,
+        0u64..12,
+        prop::option::of(prop_oneof![
+            Just("alpha"),
+            Just("alpha.1"),
+            Just("rc.1"),
+            Just("rc.10")
+        ]),
+    )
         .prop_map(|(a, b, c, pre)| {
             let s = match pre {
                 Some(p) => format!("{a}.{b}.{c}-{p}"),
@@ -250,8 +452,16 @@ fn arb_version() -> impl Strategy<Value = Version> {
 fn execute(plan: &Plan, applied: &mut std::collections::BTreeSet<Version>) {
     for s in &plan.steps {
         match s.direction {
-            Direction::Up => assert!(applied.insert(s.version.clone()), "{} applied twice", s.version),
-            Direction::Down => assert!(applied.remove(&s.version), "{} reverted but not applied", s.version),
+            Direction::Up => assert!(
+                applied.insert(s.version.clone()),
+                "{} applied twice",
+                s.version
+            ),
+            Direction::Down => assert!(
+                applied.remove(&s.version),
+                "{} reverted but not applied",
+                s.version
+            ),
         }
     }
 }

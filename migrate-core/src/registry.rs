@@ -123,7 +123,9 @@ impl Registry {
 
     /// The scripts, in ascending version order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Entry<'_>> {
-        self.scripts.iter().map(|(version, script)| Entry { version, script })
+        self.scripts
+            .iter()
+            .map(|(version, script)| Entry { version, script })
     }
 
     /// The number of scripts.
@@ -163,7 +165,10 @@ impl Registry {
         if scripts.is_empty() {
             Ok(())
         } else {
-            Err(RegistryError::WrongConnection { connection: std::any::type_name::<C>(), scripts })
+            Err(RegistryError::WrongConnection {
+                connection: std::any::type_name::<C>(),
+                scripts,
+            })
         }
     }
 

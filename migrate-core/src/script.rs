@@ -111,7 +111,10 @@ impl<T: MigrationScript> DynScript for T {
     }
 
     fn connection_type(&self) -> (TypeId, &'static str) {
-        (TypeId::of::<T::Connection>(), std::any::type_name::<T::Connection>())
+        (
+            TypeId::of::<T::Connection>(),
+            std::any::type_name::<T::Connection>(),
+        )
     }
 
     fn reversible(&self) -> bool {

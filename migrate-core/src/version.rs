@@ -85,7 +85,13 @@ impl Ord for Version {
 impl Hash for Version {
     fn hash<H: Hasher>(&self, state: &mut H) {
         // Everything that precedence looks at, and nothing else.
-        (self.0.major, self.0.minor, self.0.patch, self.0.pre.as_str()).hash(state);
+        (
+            self.0.major,
+            self.0.minor,
+            self.0.patch,
+            self.0.pre.as_str(),
+        )
+            .hash(state);
     }
 }
 
@@ -99,7 +105,9 @@ mod tests {
 
     #[test]
     fn loose_versions_are_rejected() {
-        for bad in ["", "1.0", "v1.0.0", "1.0.01", " 1.0.0", "1.0.0 ", "1", "1.0.0.0", "abc"] {
+        for bad in [
+            "", "1.0", "v1.0.0", "1.0.01", " 1.0.0", "1.0.0 ", "1", "1.0.0.0", "abc",
+        ] {
             let err = Version::parse(bad).unwrap_err();
             assert_eq!(err.input, bad);
             assert!(err.to_string().contains("is not a semver version"), "{err}");
@@ -123,10 +131,25 @@ mod tests {
 
     #[test]
     fn pre_releases_follow_semver_precedence() {
-        let mut versions = vec![v("1.0.0"), v("1.0.0-rc.1"), v("1.0.0-alpha.10"), v("1.0.0-alpha.2"), v("1.0.0-alpha")];
+        let mut versions = [
+            v("1.0.0"),
+            v("1.0.0-rc.1"),
+            v("1.0.0-alpha.10"),
+            v("1.0.0-alpha.2"),
+            v("1.0.0-alpha"),
+        ];
         versions.sort();
         let shown: Vec<String> = versions.iter().map(ToString::to_string).collect();
-        assert_eq!(shown, ["1.0.0-alpha", "1.0.0-alpha.2", "1.0.0-alpha.10", "1.0.0-rc.1", "1.0.0"]);
+        assert_eq!(
+            shown,
+            [
+                "1.0.0-alpha",
+                "1.0.0-alpha.2",
+                "1.0.0-alpha.10",
+                "1.0.0-rc.1",
+                "1.0.0"
+            ]
+        );
     }
 
     #[test]

@@ -31,6 +31,10 @@ impl Parse for Arg {
 
 impl Parse for Args {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        Ok(Args(Punctuated::<Arg, Token![,]>::parse_terminated(input)?.into_iter().collect()))
+        Ok(Args(
+            Punctuated::<Arg, Token![,]>::parse_terminated(input)?
+                .into_iter()
+                .collect(),
+        ))
     }
 }

@@ -97,7 +97,15 @@ mod tests {
 
     #[test]
     fn distinct_pre_releases_get_distinct_keys() {
-        let keys = ["1.0.0", "1.0.0-a.b", "1.0.0-a-b", "1.0.0-ab", "1.0.0-a.hb", "1.0.0--a", "1.0.0-h"];
+        let keys = [
+            "1.0.0",
+            "1.0.0-a.b",
+            "1.0.0-a-b",
+            "1.0.0-ab",
+            "1.0.0-a.hb",
+            "1.0.0--a",
+            "1.0.0-h",
+        ];
         let set: std::collections::HashSet<String> = keys.iter().map(|k| key(k)).collect();
         assert_eq!(set.len(), keys.len(), "{set:?}");
     }

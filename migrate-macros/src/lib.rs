@@ -10,9 +10,23 @@ use proc_macro::TokenStream;
 
 /// Registers a unit struct as a migration script.
 ///
-/// ```ignore
+/// ```
+/// use migrate_core::{BoxError, MigrationScript};
+/// use migrate_macros::migration_script;
+/// # pub struct Conn;
+///
 /// #[migration_script(version = "1.0.1", description = "add full name to users")]
 /// pub struct AddUserFullName;
+///
+/// impl MigrationScript for AddUserFullName {
+///     type Connection = Conn;
+///     fn up(&self, conn: &mut Conn) -> Result<(), BoxError> {
+///         Ok(())
+///     }
+/// }
+///
+/// let registry = migrate_core::registered().unwrap();
+/// assert_eq!(registry.iter().next().unwrap().script.description(), Some("add full name to users"));
 /// ```
 ///
 /// Keys:

@@ -39,10 +39,13 @@ pub(crate) fn validate(args: Args, item: proc_macro::TokenStream) -> syn::Result
 
     let (mut version, mut description, mut name, mut transaction, mut krate) =
         (None, None, None, None, None);
+    // Set when a `version` key is written at all, even with a bad value, so
+    // that "missing `version`" is only said when it is really missing.
+    let mut version_key = false;
     for Arg { key, value } in args.0 {
         let key_name = key.to_string();
         let seen = match key_name.as_str() {
-            "version" => version.is_some(),
+            "version" => std::mem::replace(&mut version_key, true),
             "description" => description.is_some(),
             "name" => name.is_some(),
             "transaction" => transaction.is_some(),
@@ -56,7 +59,10 @@ pub(crate) fn validate(args: Args, item: proc_macro::TokenStream) -> syn::Result
             }
         };
         if seen {
-            errors.push(syn::Error::new(key.span(), format!("duplicate key `{key_name}`")));
+            errors.push(syn::Error::new(
+                key.span(),
+                format!("duplicate key `{key_name}`"),
+            ));
             continue;
         }
         let Some(value) = value else {
@@ -69,7 +75,23 @@ pub(crate) fn validate(args: Args, item: proc_macro::TokenStream) -> syn::Result
             continue;
         };
         match key_name.as_str() {
-            "version" => version = string(&value, "version", &mut errors).map(|v| (key, v)),
+            "version" => {
+                version = string(&value, "version", &mut errors).and_then(|lit| {
+                    match semver::Version::parse(&lit.value()) {
+                        Ok(parsed) => Some((lit, parsed)),
+                        Err(e) => {
+                            errors.push(syn::Error::new(
+                                lit.span(),
+                                format!(
+                                    "invalid version `{}`: expected strict semver MAJOR.MINOR.PATCH, e.g. `1.0.1` ({e})",
+                                    lit.value()
+                                ),
+                            ));
+                            None
+                        }
+                    }
+                })
+            }
             "description" => description = string(&value, "description", &mut errors),
             "name" => {
                 name = string(&value, "name", &mut errors).filter(|lit| {
@@ -85,31 +107,15 @@ pub(crate) fn validate(args: Args, item: proc_macro::TokenStream) -> syn::Result
         }
     }
 
-    let parsed = match &version {
-        None => {
-            errors.push(syn::Error::new(
-                Span::call_site(),
-                "missing `version = \"...\"`, e.g. #[migration_script(version = \"1.0.1\")]",
-            ));
-            None
-        }
-        Some((_, lit)) => match semver::Version::parse(&lit.value()) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                errors.push(syn::Error::new(
-                    lit.span(),
-                    format!(
-                        "invalid version `{}`: expected strict semver MAJOR.MINOR.PATCH, e.g. `1.0.1` ({e})",
-                        lit.value()
-                    ),
-                ));
-                None
-            }
-        },
-    };
+    if !version_key {
+        errors.push(syn::Error::new(
+            Span::call_site(),
+            "missing `version = \"...\"`, e.g. #[migration_script(version = \"1.0.1\")]",
+        ));
+    }
 
-    match (errors.0, item, version, parsed) {
-        (None, Some(item), Some((_, version)), Some(parsed)) => Ok(Script {
+    match (errors.0, item, version) {
+        (None, Some(item), Some((version, parsed))) => Ok(Script {
             name: name.unwrap_or_else(|| LitStr::new(&item.ident.to_string(), item.ident.span())),
             item,
             version,
@@ -120,24 +126,37 @@ pub(crate) fn validate(args: Args, item: proc_macro::TokenStream) -> syn::Result
         }),
         (Some(err), ..) => Err(err),
         // Unreachable: every `None` above pushed an error.
-        _ => Err(syn::Error::new(Span::call_site(), "invalid #[migration_script]")),
+        _ => Err(syn::Error::new(
+            Span::call_site(),
+            "invalid #[migration_script]",
+        )),
     }
 }
 
 fn check_item(item: proc_macro::TokenStream, errors: &mut Errors) -> Option<syn::ItemStruct> {
-    const HINT: &str = "#[migration_script] goes on a unit struct, e.g. `pub struct AddUserFullName;`";
+    const HINT: &str =
+        "#[migration_script] goes on a unit struct, e.g. `pub struct AddUserFullName;`";
     let item = match syn::parse::<Item>(item) {
         Ok(Item::Struct(s)) => s,
         Ok(Item::Enum(e)) => {
-            errors.push(syn::Error::new(e.enum_token.span, format!("expected a struct, found an enum; {HINT}")));
+            errors.push(syn::Error::new(
+                e.enum_token.span,
+                format!("expected a struct, found an enum; {HINT}"),
+            ));
             return None;
         }
         Ok(Item::Fn(f)) => {
-            errors.push(syn::Error::new(f.sig.fn_token.span, format!("expected a struct, found a function; {HINT}")));
+            errors.push(syn::Error::new(
+                f.sig.fn_token.span,
+                format!("expected a struct, found a function; {HINT}"),
+            ));
             return None;
         }
         Ok(other) => {
-            errors.push(syn::Error::new_spanned(other, format!("expected a struct; {HINT}")));
+            errors.push(syn::Error::new_spanned(
+                other,
+                format!("expected a struct; {HINT}"),
+            ));
             return None;
         }
         Err(e) => {
@@ -158,7 +177,7 @@ fn check_item(item: proc_macro::TokenStream, errors: &mut Errors) -> Option<syn:
         Fields::Unnamed(f) => !f.unnamed.is_empty(),
         Fields::Unit => false,
     };
-    if has_fields {
+    if has_fields && ok {
         errors.push(syn::Error::new_spanned(
             &item.fields,
             format!("a migration script cannot have fields: the registry holds one static value of it; {HINT}"),
@@ -170,9 +189,14 @@ fn check_item(item: proc_macro::TokenStream, errors: &mut Errors) -> Option<syn:
 
 fn string(value: &Expr, key: &str, errors: &mut Errors) -> Option<LitStr> {
     match value {
-        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s.clone()),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some(s.clone()),
         other => {
-            errors.push(syn::Error::new(other.span(), format!("expected a string literal: `{key} = \"...\"`")));
+            errors.push(syn::Error::new(
+                other.span(),
+                format!("expected a string literal: `{key} = \"...\"`"),
+            ));
             None
         }
     }
@@ -180,9 +204,14 @@ fn string(value: &Expr, key: &str, errors: &mut Errors) -> Option<LitStr> {
 
 fn boolean(value: &Expr, errors: &mut Errors) -> Option<LitBool> {
     match value {
-        Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) => Some(b.clone()),
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(b), ..
+        }) => Some(b.clone()),
         other => {
-            errors.push(syn::Error::new(other.span(), "expected `true` or `false`: `transaction = false`"));
+            errors.push(syn::Error::new(
+                other.span(),
+                "expected `true` or `false`: `transaction = false`",
+            ));
             None
         }
     }
@@ -192,7 +221,10 @@ fn path(value: &Expr, errors: &mut Errors) -> Option<syn::Path> {
     match value {
         Expr::Path(p) if p.qself.is_none() => Some(p.path.clone()),
         other => {
-            errors.push(syn::Error::new(other.span(), "expected a path: `crate = ::migrate`"));
+            errors.push(syn::Error::new(
+                other.span(),
+                "expected a path: `crate = ::migrate`",
+            ));
             None
         }
     }

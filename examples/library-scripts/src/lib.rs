@@ -19,7 +19,8 @@ impl MigrationScript for CreateAudit {
     const REVERSIBLE: bool = true;
 
     fn up(&self, conn: &mut Journal) -> Result<(), BoxError> {
-        conn.0.push("CREATE TABLE audit (id INTEGER PRIMARY KEY)".into());
+        conn.0
+            .push("CREATE TABLE audit (id INTEGER PRIMARY KEY)".into());
         Ok(())
     }
 

@@ -1,0 +1,16 @@
+use migrate_core::{BoxError, MigrationScript};
+use migrate_macros::migration_script;
+
+pub struct Conn;
+
+#[migration_script(version = "1.0.0", descripton = "typo")]
+pub struct Script;
+
+impl MigrationScript for Script {
+    type Connection = Conn;
+    fn up(&self, _: &mut Conn) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+fn main() {}

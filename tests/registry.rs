@@ -1,0 +1,203 @@
+//! The registry as an application sees it: scripts from this crate and from a
+//! linked library crate, hand-listed scripts, and connection checks.
+
+// Scripts in a library crate are linked only when the binary names the crate.
+// Without this line, `library_scripts`' two scripts would silently be absent.
+use library_scripts as _;
+
+use library_scripts::Journal;
+use migrate::{
+    BoxError, MigrationScript, Registry, RegistryError, Script, ScriptError, migration_script,
+};
+
+/// Adds a column.
+#[migration_script(version = "1.0.10", description = "add a column")]
+pub struct AddColumn;
+
+impl MigrationScript for AddColumn {
+    type Connection = Journal;
+    fn up(&self, conn: &mut Journal) -> Result<(), BoxError> {
+        conn.0.push("add column".into());
+        Ok(())
+    }
+}
+
+/// Creates a table.
+#[migration_script(version = "1.0.9")]
+pub struct CreateTable;
+
+impl MigrationScript for CreateTable {
+    type Connection = Journal;
+    fn up(&self, _: &mut Journal) -> Result<(), BoxError> {
+        Err("the table already exists".into())
+    }
+}
+
+/// Not registered: only ever listed by hand.
+pub struct HandListed;
+
+impl MigrationScript for HandListed {
+    type Connection = Journal;
+    fn up(&self, _: &mut Journal) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+/// Written for another backend.
+pub struct OtherBackend;
+
+impl MigrationScript for OtherBackend {
+    type Connection = String;
+    fn up(&self, _: &mut String) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+fn versions(registry: &Registry) -> Vec<String> {
+    registry.iter().map(|e| e.version.to_string()).collect()
+}
+
+#[test]
+fn registered_scripts_from_this_crate_and_a_linked_library_come_back_in_semver_order() {
+    let registry = migrate::registered().unwrap();
+    assert_eq!(
+        versions(&registry),
+        ["1.0.9", "1.0.10", "5.0.0", "5.1.0-rc.1"]
+    );
+    let names: Vec<&str> = registry.iter().map(|e| e.script.name()).collect();
+    assert_eq!(
+        names,
+        ["CreateTable", "AddColumn", "CreateAudit", "index audit"]
+    );
+}
+
+#[test]
+fn a_script_both_registered_and_listed_by_hand_is_kept_once() {
+    let registry = migrate::registered()
+        .unwrap()
+        .with([
+            Script::new("1.0.10", &AddColumn),
+            Script::new("2.0.0", &HandListed),
+        ])
+        .unwrap();
+    assert_eq!(
+        versions(&registry),
+        ["1.0.9", "1.0.10", "2.0.0", "5.0.0", "5.1.0-rc.1"]
+    );
+    assert_eq!(
+        registry.get(&"2.0.0".parse().unwrap()).unwrap().name(),
+        "HandListed"
+    );
+}
+
+#[test]
+fn two_different_scripts_with_one_version_are_an_error_naming_both_locations() {
+    let err = migrate::registered()
+        .unwrap()
+        .with([Script::new("1.0.9+other", &HandListed)])
+        .unwrap_err();
+    let RegistryError::DuplicateVersion {
+        first,
+        second,
+        first_location,
+        second_location,
+        ..
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    let mut names = [first.as_str(), second.as_str()];
+    names.sort();
+    assert_eq!(names, ["CreateTable", "HandListed"]);
+    for location in [first_location, second_location] {
+        assert!(location.starts_with("tests/registry.rs:"), "{location}");
+    }
+    assert!(
+        err.to_string().contains("give one of them another version"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_hand_listed_script_with_an_invalid_version_is_an_error_naming_it() {
+    let line = line!() + 1;
+    let err = Registry::new([Script::new("1.0", &HandListed)]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "script `HandListed` at tests/registry.rs:{line} has an invalid version: `1.0` is not a semver version (expected MAJOR.MINOR.PATCH, e.g. `1.0.1`): unexpected end of input while parsing minor version number"
+        )
+    );
+}
+
+#[test]
+fn scripts_written_for_another_backend_are_refused_before_anything_runs() {
+    let registry = Registry::new([
+        Script::new("1.0.0", &HandListed),
+        Script::new("1.1.0", &OtherBackend),
+    ])
+    .unwrap();
+    let err = registry.check_connection::<Journal>().unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("a script is written for another backend than `library_scripts::Journal`: 1.1.0 `OtherBackend` (expects `alloc::string::String`) at tests/registry.rs:"), "{msg}");
+    assert!(registry.check_connection::<String>().is_err());
+    assert!(
+        Registry::new([Script::new("1.0.0", &HandListed)])
+            .unwrap()
+            .check_connection::<Journal>()
+            .is_ok()
+    );
+}
+
+#[test]
+fn running_a_script_on_the_wrong_connection_fails_without_running_it() {
+    let script = Script::new("1.1.0", &OtherBackend);
+    let mut journal = Journal::default();
+    let err = script.run_up(&mut journal).unwrap_err();
+    assert!(matches!(err, ScriptError::WrongConnection { .. }), "{err}");
+}
+
+#[test]
+fn scripts_run_on_their_connection_and_report_their_own_errors() {
+    let registry = migrate::registered().unwrap();
+    let mut journal = Journal::default();
+    let add = registry.get(&"1.0.10".parse().unwrap()).unwrap();
+    add.run_up(&mut journal).unwrap();
+    assert_eq!(journal.0, ["add column"]);
+    let create = registry.get(&"1.0.9".parse().unwrap()).unwrap();
+    assert_eq!(
+        create.run_up(&mut journal).unwrap_err().to_string(),
+        "the table already exists"
+    );
+}
+
+#[test]
+fn a_script_without_down_is_irreversible_and_its_default_down_says_so() {
+    let registry = migrate::registered().unwrap();
+    let add = registry.get(&"1.0.10".parse().unwrap()).unwrap();
+    assert!(!add.reversible());
+    let err = add.run_down(&mut Journal::default()).unwrap_err();
+    assert!(
+        err.to_string().starts_with("this script has no `down`"),
+        "{err}"
+    );
+    let audit = registry.get(&"5.0.0".parse().unwrap()).unwrap();
+    assert!(audit.reversible());
+}
+
+#[test]
+fn the_registry_feeds_the_planner() {
+    let registry = migrate::registered().unwrap();
+    let known = registry.known();
+    let plan = migrate::plan(
+        &migrate::Target::Version("5.0.0".parse().unwrap()),
+        &[],
+        &known,
+        Default::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        plan.to_string(),
+        "(empty) -> 5.0.0: 3 steps\n    1. up   1.0.9 CreateTable (code)\n    2. up   1.0.10 AddColumn (code)\n    3. up   5.0.0 CreateAudit (code)"
+    );
+}
