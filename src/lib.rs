@@ -37,4 +37,4 @@
 extern crate self as migrate;
 
 pub use migrate_core::*;
-pub use migrate_macros::migration_script;
+pub use migrate_macros::{embed_sql, migration_script};

@@ -91,6 +91,29 @@ fn a_script_both_registered_and_listed_by_hand_is_kept_once() {
 }
 
 #[test]
+fn one_script_listed_under_two_versions_is_an_error_rather_than_running_twice() {
+    let err = migrate::registered()
+        .unwrap()
+        .with([Script::new("1.0.11", &AddColumn)])
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::SameScriptTwice { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("script `AddColumn` is listed with two versions"),
+        "{err}"
+    );
+    // The same version with other build metadata is the same version: kept once.
+    let registry = migrate::registered()
+        .unwrap()
+        .with([Script::new("1.0.10+hand", &AddColumn)])
+        .unwrap();
+    assert_eq!(registry.len(), 4);
+}
+
+#[test]
 fn two_different_scripts_with_one_version_are_an_error_naming_both_locations() {
     let err = migrate::registered()
         .unwrap()

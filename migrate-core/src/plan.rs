@@ -136,6 +136,21 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
     }
+
+    /// What the executor should warn about before running: each script that
+    /// will be recorded as reverted without running a `down`.
+    pub fn warnings(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .filter(|s| s.action == Action::RecordOnly)
+            .map(|s| {
+                format!(
+                    "{} `{}` has no `down`: it is recorded as reverted but nothing undoes its changes",
+                    s.version, s.name
+                )
+            })
+            .collect()
+    }
 }
 
 fn show(v: &Option<Version>) -> String {

@@ -505,8 +505,47 @@ proptest! {
     ) {
         let known: Vec<KnownScript> = versions.iter().map(|v| known(&v.to_string())).collect();
         let applied: Vec<AppliedScript> = versions.iter().take(applied_count).map(|v| applied(&v.to_string())).collect();
-        let p = plan(&Target::UpTo(target), &applied, &known, PlanOptions::default()).unwrap();
-        prop_assert!(p.steps.windows(2).all(|w| w[0].version < w[1].version));
-        prop_assert!(p.steps.iter().all(|s| s.direction == Direction::Up));
+        let p = plan(&Target::UpTo(target.clone()), &applied, &known, PlanOptions::default()).unwrap();
+        let highest = applied.last().map(|a| a.version.clone());
+        let expected: Vec<String> = versions
+            .iter()
+            .filter(|v| **v <= target && highest.as_ref().is_none_or(|h| *v > h))
+            .map(|v| format!("up {v}"))
+            .collect();
+        prop_assert_eq!(steps(&p), expected);
+    }
+
+    #[test]
+    fn with_default_options_the_planner_either_refuses_or_reaches_exactly_the_target(
+        versions in prop::collection::btree_set(arb_version(), 0..20),
+        applied_mask in prop::collection::vec(any::<bool>(), 20),
+        irreversible_mask in prop::collection::vec(any::<bool>(), 20),
+        target in arb_version(),
+    ) {
+        let known: Vec<KnownScript> = versions
+            .iter()
+            .zip(&irreversible_mask)
+            .map(|(v, irr)| KnownScript { reversible: !irr, ..known(&v.to_string()) })
+            .collect();
+        let mut done: std::collections::BTreeSet<Version> =
+            versions.iter().zip(&applied_mask).filter(|(_, m)| **m).map(|(v, _)| v.clone()).collect();
+        let rows: Vec<AppliedScript> = done.iter().map(|v| applied(&v.to_string())).collect();
+        match plan(&Target::Version(target.clone()), &rows, &known, PlanOptions::default()) {
+            Ok(p) => {
+                execute(&p, &mut done);
+                let expected: std::collections::BTreeSet<Version> =
+                    versions.iter().filter(|v| **v <= target).cloned().collect();
+                prop_assert_eq!(done, expected);
+                prop_assert!(p.steps.iter().all(|s| s.action == Action::Run));
+            }
+            Err(PlanError::OutOfOrder { pending, highest_applied }) => {
+                prop_assert!(pending.iter().all(|p| p.version < highest_applied));
+            }
+            Err(PlanError::CannotDowngrade { irreversible, unknown, .. }) => {
+                prop_assert!(unknown.is_empty());
+                prop_assert!(irreversible.iter().all(|r| r.version > target));
+            }
+            Err(other) => prop_assert!(false, "unexpected error {other}"),
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The registry: every `#[migration_script]` linked into the binary, plus
 //! the scripts listed by hand, validated and sorted by version.
 
-use crate::plan::{KnownScript, ScriptKind};
+use crate::plan::KnownScript;
 use crate::{Script, Version, VersionError};
 
 /// The distributed slice the attribute registers into. Its name is long and
@@ -40,6 +40,23 @@ pub enum RegistryError {
         first_location: String,
         /// The second script's name.
         second: String,
+        /// Where the second is declared.
+        second_location: String,
+    },
+    /// One script was given two versions (registered under one, listed by
+    /// hand under another); it would run twice.
+    #[error(
+        "script `{name}` is listed with two versions, {first} at {first_location} and {second} at {second_location}; a script has one version"
+    )]
+    SameScriptTwice {
+        /// The script's name.
+        name: String,
+        /// The first version.
+        first: Version,
+        /// Where the first is declared.
+        first_location: String,
+        /// The second version.
+        second: Version,
         /// Where the second is declared.
         second_location: String,
     },
@@ -88,9 +105,6 @@ impl Registry {
     pub fn new(scripts: impl IntoIterator<Item = Script>) -> Result<Registry, RegistryError> {
         let mut parsed: Vec<(Version, Script)> = Vec::new();
         for script in scripts {
-            if parsed.iter().any(|(_, s)| s.is_same_script(&script)) {
-                continue;
-            }
             let version = Version::parse(script.version()).map_err(|source| {
                 RegistryError::InvalidVersion {
                     name: script.name().to_owned(),
@@ -98,7 +112,19 @@ impl Registry {
                     source,
                 }
             })?;
-            parsed.push((version, script));
+            match parsed.iter().find(|(_, s)| s.is_same_script(&script)) {
+                Some((v, _)) if *v == version => continue,
+                Some((v, first)) => {
+                    return Err(RegistryError::SameScriptTwice {
+                        name: script.name().to_owned(),
+                        first: v.clone(),
+                        first_location: first.location(),
+                        second: version,
+                        second_location: script.location(),
+                    });
+                }
+                None => parsed.push((version, script)),
+            }
         }
         // Link order is arbitrary; sort by precedence, ties by location so the
         // duplicate error is stable.
@@ -179,8 +205,8 @@ impl Registry {
             .map(|e| KnownScript {
                 version: e.version.clone(),
                 name: e.script.name().to_owned(),
-                kind: ScriptKind::Code,
-                checksum: None,
+                kind: e.script.kind(),
+                checksum: e.script.checksum().map(str::to_owned),
                 reversible: e.script.reversible(),
             })
             .collect()

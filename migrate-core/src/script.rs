@@ -3,6 +3,8 @@
 use std::any::{Any, TypeId};
 use std::fmt;
 
+use crate::ScriptKind;
+
 /// The error type a script's `up` or `down` returns: any error, boxed.
 ///
 /// `?` converts diesel's errors (and any other `std::error::Error`) into it.
@@ -89,6 +91,10 @@ pub enum ScriptError {
     /// The script's own code returned an error.
     #[error(transparent)]
     Failed(BoxError),
+    /// `run_up`/`run_down` was called on an SQL script, which the executor
+    /// runs itself.
+    #[error("this is an SQL migration: the executor runs its SQL, not `run_up`/`run_down`")]
+    NotCode,
 }
 
 /// Object-safe view of a [`MigrationScript`], implemented for every script.
@@ -141,11 +147,13 @@ fn downcast<'c, T: MigrationScript>(
         })
 }
 
-/// A code script together with what the attribute (or a hand-written list)
-/// says about it: its version, name, description and transaction mode.
+/// A migration (code or SQL) together with what the attribute, the SQL
+/// folder or a hand-written list says about it: its version, name,
+/// description and transaction mode.
 ///
-/// `#[migration_script]` builds one per annotated struct and registers it.
-/// To list a script by hand, use [`Script::new`].
+/// `#[migration_script]` builds one per annotated struct and registers it;
+/// `embed_sql!` builds one per SQL folder. To list a code script by hand,
+/// use [`Script::new`].
 #[derive(Clone, Copy)]
 pub struct Script {
     version: &'static str,
@@ -154,7 +162,28 @@ pub struct Script {
     transaction: bool,
     file: &'static str,
     line: u32,
-    body: &'static dyn DynScript,
+    body: Body,
+}
+
+/// What a [`Script`] runs.
+#[derive(Clone, Copy)]
+pub enum Body {
+    /// A Rust script, run on the connection type it declares.
+    Code(&'static dyn DynScript),
+    /// SQL embedded at build time.
+    Sql(SqlBody),
+}
+
+/// The SQL of an embedded SQL migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqlBody {
+    /// The contents of `up.sql`.
+    pub up: &'static str,
+    /// The contents of `down.sql`, if there is one.
+    pub down: Option<&'static str>,
+    /// The checksum of `up.sql` (SHA-256 of its text with CRLF turned into
+    /// LF, in hex), so that line-ending conversions do not count as edits.
+    pub checksum: &'static str,
 }
 
 impl Script {
@@ -184,7 +213,7 @@ impl Script {
             transaction: true,
             file: caller.file(),
             line: caller.line(),
-            body: script,
+            body: Body::Code(script),
         }
     }
 
@@ -205,7 +234,30 @@ impl Script {
             transaction,
             file,
             line,
-            body: script,
+            body: Body::Code(script),
+        }
+    }
+
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)] // called only by `embed_sql!`'s expansion
+    pub const fn __sql(
+        version: &'static str,
+        name: &'static str,
+        up: &'static str,
+        down: Option<&'static str>,
+        checksum: &'static str,
+        transaction: bool,
+        file: &'static str,
+        line: u32,
+    ) -> Script {
+        Script {
+            version,
+            name: Some(name),
+            description: None,
+            transaction,
+            file,
+            line,
+            body: Body::Sql(SqlBody { up, down, checksum }),
         }
     }
 
@@ -235,10 +287,13 @@ impl Script {
 
     /// The script's name: the attribute's `name`, else the struct's name.
     pub fn name(&self) -> &'static str {
-        self.name.unwrap_or_else(|| {
-            let full = self.body.script_type().1;
-            // `path::to::Struct` -> `Struct`
-            full.rsplit("::").next().unwrap_or(full)
+        self.name.unwrap_or_else(|| match self.body {
+            Body::Code(code) => {
+                let full = code.script_type().1;
+                // `path::to::Struct` -> `Struct`
+                full.rsplit("::").next().unwrap_or(full)
+            }
+            Body::Sql(_) => "",
         })
     }
 
@@ -252,42 +307,89 @@ impl Script {
         self.transaction
     }
 
-    /// Whether the script declares a `down`.
+    /// Whether the script has a `down` (a code script that declares one, or
+    /// an SQL folder with a `down.sql`).
     pub fn reversible(&self) -> bool {
-        self.body.reversible()
+        match self.body {
+            Body::Code(code) => code.reversible(),
+            Body::Sql(sql) => sql.down.is_some(),
+        }
     }
 
-    /// Where the script is declared, as `file:line`.
+    /// Code or SQL.
+    pub fn kind(&self) -> ScriptKind {
+        match self.body {
+            Body::Code(_) => ScriptKind::Code,
+            Body::Sql(_) => ScriptKind::Sql,
+        }
+    }
+
+    /// What the script runs.
+    pub fn body(&self) -> Body {
+        self.body
+    }
+
+    /// The checksum of an SQL script's `up.sql`; `None` for code.
+    pub fn checksum(&self) -> Option<&'static str> {
+        match self.body {
+            Body::Code(_) => None,
+            Body::Sql(sql) => Some(sql.checksum),
+        }
+    }
+
+    /// Where the script is declared: `file:line` for code, the folder for
+    /// SQL.
     pub fn location(&self) -> String {
-        format!("{}:{}", self.file, self.line)
+        match self.body {
+            Body::Code(_) => format!("{}:{}", self.file, self.line),
+            Body::Sql(_) => self.file.to_owned(),
+        }
     }
 
-    /// The full type name of the connection the script is written for.
+    /// The full type name of the connection a code script is written for;
+    /// `"any"` for SQL, which runs on every backend.
     pub fn connection_type_name(&self) -> &'static str {
-        self.body.connection_type().1
+        match self.body {
+            Body::Code(code) => code.connection_type().1,
+            Body::Sql(_) => "any",
+        }
     }
 
-    /// Whether the script runs on connections of type `C`.
+    /// Whether the script runs on connections of type `C` (SQL always does).
     pub fn accepts_connection<C: 'static>(&self) -> bool {
-        self.body.connection_type().0 == TypeId::of::<C>()
+        match self.body {
+            Body::Code(code) => code.connection_type().0 == TypeId::of::<C>(),
+            Body::Sql(_) => true,
+        }
     }
 
-    /// Whether two entries describe the same script (the same struct at the
-    /// same version), as when a registered script is also listed by hand.
+    /// Whether two entries run the same thing (the same struct, or the same
+    /// SQL), as when a registered script is also listed by hand.
     pub fn is_same_script(&self, other: &Script) -> bool {
-        self.body.script_type().0 == other.body.script_type().0 && self.version == other.version
+        match (self.body, other.body) {
+            (Body::Code(a), Body::Code(b)) => a.script_type().0 == b.script_type().0,
+            (Body::Sql(a), Body::Sql(b)) => a == b,
+            _ => false,
+        }
     }
 
-    /// Runs `up` on `conn`. Fails without running anything when `C` is not
-    /// the script's connection type.
+    /// Runs a code script's `up` on `conn`. Fails without running anything
+    /// when `C` is not the script's connection type. SQL is run by the
+    /// executor, from [`body`](Self::body).
     pub fn run_up<C: 'static>(&self, conn: &mut C) -> Result<(), ScriptError> {
-        self.body.up(conn, std::any::type_name::<C>())
+        match self.body {
+            Body::Code(code) => code.up(conn, std::any::type_name::<C>()),
+            Body::Sql(_) => Err(ScriptError::NotCode),
+        }
     }
 
-    /// Runs `down` on `conn`. Fails without running anything when `C` is not
-    /// the script's connection type.
+    /// Runs a code script's `down` on `conn`. Fails without running anything
+    /// when `C` is not the script's connection type.
     pub fn run_down<C: 'static>(&self, conn: &mut C) -> Result<(), ScriptError> {
-        self.body.down(conn, std::any::type_name::<C>())
+        match self.body {
+            Body::Code(code) => code.down(conn, std::any::type_name::<C>()),
+            Body::Sql(_) => Err(ScriptError::NotCode),
+        }
     }
 }
 
@@ -299,6 +401,7 @@ impl fmt::Debug for Script {
             .field("description", &self.description)
             .field("transaction", &self.transaction)
             .field("reversible", &self.reversible())
+            .field("kind", &self.kind())
             .field("connection", &self.connection_type_name())
             .field("location", &self.location())
             .finish()

@@ -1,10 +1,11 @@
 //! Stage 3: quote the validated script. Nothing here can fail.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::Fields;
 
 use crate::krate::core_path;
+use crate::sql::SqlFolder;
 use crate::valid::Script;
 
 pub(crate) fn expand(script: &Script) -> TokenStream {
@@ -24,19 +25,7 @@ pub(crate) fn expand(script: &Script) -> TokenStream {
         Fields::Unnamed(_) => quote!(#ident()),
     };
 
-    // One crate-root macro per version: a second script with the same
-    // version (build metadata ignored) in the same crate is error E0428,
-    // pointing at both version literals.
-    let unique = format_ident!(
-        "__duplicate_migration_version_{}",
-        version_key(&script.parsed),
-        span = version.span()
-    );
-    let unique_macro = quote_spanned! {version.span()=>
-        #[doc(hidden)]
-        #[macro_export]
-        macro_rules! #unique { () => {} }
-    };
+    let unique_macro = unique_version_macro(&script.parsed, version.span());
     // Spanned on the struct's name, so that a missing `impl MigrationScript`
     // is reported there.
     let entry = quote_spanned! {ident.span()=>
@@ -61,6 +50,54 @@ pub(crate) fn expand(script: &Script) -> TokenStream {
             #[linkme(crate = #core::__private::linkme)]
             static SCRIPT: #core::__private::Script = #entry;
         };
+    }
+}
+
+/// One crate-root macro per version: a second script with the same version
+/// (build metadata ignored) in the same crate, code or SQL, is error E0428,
+/// pointing at both version literals.
+fn unique_version_macro(version: &semver::Version, span: Span) -> TokenStream {
+    let unique = format_ident!(
+        "__duplicate_migration_version_{}",
+        version_key(version),
+        span = span
+    );
+    quote_spanned! {span=>
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! #unique { () => {} }
+    }
+}
+
+/// Expands `embed_sql!`: one registry entry per SQL folder.
+pub(crate) fn expand_sql(
+    folders: &[SqlFolder],
+    span: Span,
+    krate: Option<&syn::Path>,
+) -> TokenStream {
+    let core = core_path(krate);
+    let entries = folders.iter().enumerate().map(|(i, f)| {
+        let ident = format_ident!("SQL_MIGRATION_{i}");
+        let (version, name, up, checksum, transaction, display) =
+            (&f.version, &f.name, &f.up_path, &f.checksum, f.transaction, &f.display);
+        let down = match &f.down_path {
+            Some(path) => quote!(::core::option::Option::Some(::core::include_str!(#path))),
+            None => quote!(::core::option::Option::None),
+        };
+        quote! {
+            #[#core::__private::linkme::distributed_slice(#core::__private::SCRIPTS)]
+            #[linkme(crate = #core::__private::linkme)]
+            static #ident: #core::__private::Script = #core::__private::Script::__sql(
+                #version, #name, ::core::include_str!(#up), #down, #checksum, #transaction, #display, 0,
+            );
+        }
+    });
+    let uniques = folders
+        .iter()
+        .map(|f| unique_version_macro(&f.parsed, span));
+    quote! {
+        const _: () = { #(#entries)* };
+        #(#uniques)*
     }
 }
 

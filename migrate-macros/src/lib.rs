@@ -4,6 +4,7 @@
 mod ast;
 mod expand;
 mod krate;
+mod sql;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -43,8 +44,7 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn migration_script(args: TokenStream, item: TokenStream) -> TokenStream {
     let item2 = proc_macro2::TokenStream::from(item.clone());
-    let parsed = syn::parse_macro_input!(args as ast::Args);
-    match valid::validate(parsed, item) {
+    match syn::parse::<ast::Args>(args).and_then(|parsed| valid::validate(parsed, item)) {
         Ok(script) => expand::expand(&script),
         // Emit the user's item unchanged beside the errors, so that later uses
         // of the struct do not cascade into "cannot find type" errors.
@@ -52,6 +52,33 @@ pub fn migration_script(args: TokenStream, item: TokenStream) -> TokenStream {
             let errors = err.into_compile_error();
             quote::quote!(#item2 #errors)
         }
+    }
+    .into()
+}
+
+/// Embeds the SQL migrations of a directory (default `migrations`, relative
+/// to the crate's `Cargo.toml`) and registers them beside the code scripts.
+///
+/// Each folder is `<semver>_<name>/` with an `up.sql`, an optional
+/// `down.sql`, and diesel's optional `metadata.toml`
+/// (`run_in_transaction = false`). At compile time it rejects a folder with
+/// an invalid version, a missing, empty or non-UTF-8 `up.sql`, two folders
+/// with one version, and a version also used by a `#[migration_script]` in
+/// the crate.
+///
+/// Edits to the SQL files rebuild the crate. A **new folder** does not, unless
+/// the crate has a `build.rs` with
+/// `println!("cargo:rerun-if-changed=migrations");`.
+///
+/// ```text
+/// migrate::embed_sql!("migrations");
+/// ```
+#[proc_macro]
+pub fn embed_sql(input: TokenStream) -> TokenStream {
+    let args = syn::parse_macro_input!(input as sql::EmbedArgs);
+    match sql::read(&args) {
+        Ok((folders, span)) => expand::expand_sql(&folders, span, args.krate.as_ref()),
+        Err(err) => err.into_compile_error(),
     }
     .into()
 }

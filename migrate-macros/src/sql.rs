@@ -1,0 +1,230 @@
+//! `embed_sql!`: read and judge the SQL migration folders at compile time.
+//!
+//! Layout (diesel's, with a semver prefix):
+//! `<dir>/<semver>_<name>/up.sql`, optional `down.sql`, optional
+//! `metadata.toml` with `run_in_transaction = false`.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use syn::parse::{Parse, ParseStream};
+use syn::{LitStr, Token};
+
+/// `embed_sql!()`, `embed_sql!("dir")`, `embed_sql!("dir", crate = path)`.
+pub(crate) struct EmbedArgs {
+    pub(crate) dir: Option<LitStr>,
+    pub(crate) krate: Option<syn::Path>,
+}
+
+impl Parse for EmbedArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let dir = if input.peek(LitStr) {
+            Some(input.parse()?)
+        } else {
+            None
+        };
+        let mut krate = None;
+        if dir.is_some() && !input.is_empty() {
+            input.parse::<Token![,]>()?;
+        }
+        if !input.is_empty() {
+            input.parse::<Token![crate]>()?;
+            input.parse::<Token![=]>()?;
+            krate = Some(input.parse()?);
+            let _ = input.parse::<Option<Token![,]>>()?;
+        }
+        Ok(EmbedArgs { dir, krate })
+    }
+}
+
+/// One SQL folder that passed every check.
+pub(crate) struct SqlFolder {
+    pub(crate) version: String,
+    pub(crate) parsed: semver::Version,
+    pub(crate) name: String,
+    pub(crate) up_path: String,
+    pub(crate) down_path: Option<String>,
+    pub(crate) checksum: String,
+    pub(crate) transaction: bool,
+    /// The folder, relative to the crate, for messages.
+    pub(crate) display: String,
+}
+
+/// The checksum of an `up.sql`: SHA-256 of the text with CRLF turned into LF.
+pub(crate) fn checksum(sql: &str) -> String {
+    let normalized = sql.replace("\r\n", "\n");
+    Sha256::digest(normalized.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Reads every folder under the directory; all problems are reported at once,
+/// on the macro's path literal.
+pub(crate) fn read(args: &EmbedArgs) -> syn::Result<(Vec<SqlFolder>, proc_macro2::Span)> {
+    let span = args
+        .dir
+        .as_ref()
+        .map_or_else(proc_macro2::Span::call_site, LitStr::span);
+    let rel = args
+        .dir
+        .as_ref()
+        .map_or_else(|| "migrations".to_owned(), LitStr::value);
+    let root = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let dir = root.join(&rel);
+    let err = |msg: String| syn::Error::new(span, msg);
+
+    let entries = std::fs::read_dir(&dir).map_err(|e| {
+        err(format!(
+            "cannot read the migrations directory `{}`: {e}",
+            dir.display()
+        ))
+    })?;
+    let mut folders: Vec<PathBuf> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| err(format!("cannot read `{}`: {e}", dir.display())))?;
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if path.is_dir() && !hidden {
+            folders.push(path);
+        }
+    }
+    folders.sort();
+
+    let mut errors: Option<syn::Error> = None;
+    let mut push = |e: syn::Error| match &mut errors {
+        Some(all) => all.combine(e),
+        None => errors = Some(e),
+    };
+    let mut out: Vec<SqlFolder> = Vec::new();
+    for folder in folders {
+        match read_folder(&folder, &rel) {
+            Ok(f) => {
+                if let Some(other) = out
+                    .iter()
+                    .find(|o| o.parsed.cmp_precedence(&f.parsed).is_eq())
+                {
+                    push(err(format!(
+                        "SQL migrations `{}` and `{}` have the same version; give one of them another version",
+                        other.display, f.display
+                    )));
+                } else {
+                    out.push(f);
+                }
+            }
+            Err(msg) => push(err(msg)),
+        }
+    }
+    match errors {
+        Some(e) => Err(e),
+        None => Ok((out, span)),
+    }
+}
+
+fn read_folder(folder: &Path, rel: &str) -> Result<SqlFolder, String> {
+    let file_name = folder
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let display = format!("{}/{file_name}", rel.trim_end_matches('/'));
+    let Some((version, name)) = file_name.split_once('_') else {
+        return Err(format!(
+            "SQL migration folder `{display}` must be named `<version>_<name>`, e.g. `1.0.0_create_users`"
+        ));
+    };
+    let parsed = semver::Version::parse(version).map_err(|e| {
+        format!("SQL migration folder `{display}`: invalid version `{version}`: expected strict semver MAJOR.MINOR.PATCH, e.g. `1.0.1` ({e})")
+    })?;
+    if name.is_empty() {
+        return Err(format!(
+            "SQL migration folder `{display}` has an empty name after the version"
+        ));
+    }
+    let read = |file: &str| -> Result<Option<(String, String)>, String> {
+        let path = folder.join(file);
+        match std::fs::read(&path) {
+            Ok(bytes) => String::from_utf8(bytes)
+                .map(|text| Some((path.to_string_lossy().into_owned(), text)))
+                .map_err(|e| {
+                    format!("`{display}/{file}` is not valid UTF-8 ({e}); save it as UTF-8")
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("cannot read `{display}/{file}`: {e}")),
+        }
+    };
+    let (up_path, up) =
+        read("up.sql")?.ok_or_else(|| format!("SQL migration `{display}` has no up.sql"))?;
+    if up.trim().is_empty() {
+        return Err(format!(
+            "`{display}/up.sql` is empty; write the migration, or remove the folder"
+        ));
+    }
+    let down_path = read("down.sql")?.map(|(path, _)| path);
+    let transaction = match read("metadata.toml")? {
+        None => true,
+        Some((_, text)) => {
+            parse_metadata(&text).map_err(|e| format!("`{display}/metadata.toml`: {e}"))?
+        }
+    };
+    Ok(SqlFolder {
+        version: version.to_owned(),
+        parsed,
+        name: name.to_owned(),
+        up_path,
+        down_path,
+        checksum: checksum(&up),
+        transaction,
+        display,
+    })
+}
+
+/// diesel's `metadata.toml`: only `run_in_transaction` is understood.
+fn parse_metadata(text: &str) -> Result<bool, String> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| e.message().to_owned())?;
+    let mut transaction = true;
+    for (key, value) in table {
+        match (key.as_str(), value) {
+            ("run_in_transaction", toml::Value::Boolean(b)) => transaction = b,
+            ("run_in_transaction", _) => {
+                return Err("`run_in_transaction` must be `true` or `false`".into());
+            }
+            (other, _) => {
+                return Err(format!(
+                    "unknown key `{other}`; only `run_in_transaction` is supported"
+                ));
+            }
+        }
+    }
+    Ok(transaction)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_endings_do_not_change_the_checksum() {
+        assert_eq!(
+            checksum("CREATE TABLE t (id INT);\r\nSELECT 1;\r\n"),
+            checksum("CREATE TABLE t (id INT);\nSELECT 1;\n")
+        );
+        assert_ne!(checksum("SELECT 1;"), checksum("SELECT 2;"));
+    }
+
+    #[test]
+    fn metadata_accepts_only_run_in_transaction() {
+        assert_eq!(parse_metadata("run_in_transaction = false"), Ok(false));
+        assert_eq!(parse_metadata(""), Ok(true));
+        assert!(parse_metadata("run_in_transaction = \"no\"").is_err());
+        assert!(
+            parse_metadata("transaction = false")
+                .unwrap_err()
+                .contains("unknown key `transaction`")
+        );
+    }
+}
