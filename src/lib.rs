@@ -37,4 +37,8 @@
 extern crate self as migrate;
 
 pub use migrate_core::*;
+pub use migrate_diesel::{
+    Backend, DEFAULT_TABLE, DryRun, Error, HistoryRow, Migrator, NewRow, Report, State, Status,
+    StatusRow, StepError, StepReport, TableName, diesel,
+};
 pub use migrate_macros::{embed_sql, migration_script};

@@ -47,7 +47,9 @@ pub use plan::{
     ScriptRef, Step, Target, plan,
 };
 pub use registry::{Entry, Registry, RegistryError, registered};
-pub use script::{Body, BoxError, Irreversible, MigrationScript, Script, ScriptError, SqlBody};
+pub use script::{
+    Body, BoxError, Irreversible, MigrationScript, Script, ScriptError, SqlBody, sql_checksum,
+};
 pub use version::{Version, VersionError};
 
 /// Items the `#[migration_script]` expansion uses. Not a public API.

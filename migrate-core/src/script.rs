@@ -238,6 +238,31 @@ impl Script {
         }
     }
 
+    /// Describes an SQL migration listed by hand (`embed_sql!` registers
+    /// folders without this). The checksum is computed here, as `embed_sql!`
+    /// computes it at compile time.
+    #[track_caller]
+    pub fn sql(
+        version: &'static str,
+        name: &'static str,
+        up: &'static str,
+        down: Option<&'static str>,
+    ) -> Script {
+        let caller = std::panic::Location::caller();
+        // Computed once per hand-listed script and kept for the program's
+        // life, like the compile-time checksums of `embed_sql!`.
+        let checksum: &'static str = Box::leak(sql_checksum(up).into_boxed_str());
+        Script {
+            version,
+            name: Some(name),
+            description: None,
+            transaction: true,
+            file: caller.file(),
+            line: caller.line(),
+            body: Body::Sql(SqlBody { up, down, checksum }),
+        }
+    }
+
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)] // called only by `embed_sql!`'s expansion
     pub const fn __sql(
@@ -337,12 +362,13 @@ impl Script {
         }
     }
 
-    /// Where the script is declared: `file:line` for code, the folder for
-    /// SQL.
+    /// Where the script is declared: `file:line`, or the folder of an
+    /// embedded SQL migration.
     pub fn location(&self) -> String {
-        match self.body {
-            Body::Code(_) => format!("{}:{}", self.file, self.line),
-            Body::Sql(_) => self.file.to_owned(),
+        if self.line == 0 {
+            self.file.to_owned()
+        } else {
+            format!("{}:{}", self.file, self.line)
         }
     }
 
@@ -406,4 +432,15 @@ impl fmt::Debug for Script {
             .field("location", &self.location())
             .finish()
     }
+}
+
+/// The checksum of an SQL migration's `up.sql`: SHA-256, in hex, of its text
+/// with CRLF turned into LF, so that line-ending conversions are not edits.
+pub fn sql_checksum(sql: &str) -> String {
+    use sha2::Digest;
+    let normalized = sql.replace("\r\n", "\n");
+    sha2::Sha256::digest(normalized.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -1,0 +1,65 @@
+//! The narrow interface each database offers the executor. The algorithm
+//! itself lives once, in [`Migrator`](crate::Migrator).
+
+use std::time::Duration;
+
+use diesel::Connection;
+
+use crate::history::{HistoryRow, NewRow};
+use crate::{Error, TableName};
+
+/// What the executor needs from a database: a tracking table, a lock and a
+/// transaction per step. Implemented for diesel's `SqliteConnection` and
+/// `PgConnection`.
+pub trait Backend: Connection + Sized + 'static {
+    /// The backend's name, for messages.
+    const NAME: &'static str;
+    /// Whether DDL runs inside transactions (needed for atomic mode).
+    const TRANSACTIONAL_DDL: bool;
+    /// A held migration lock; [`unlock`](Self::unlock) releases it.
+    type Lock;
+
+    /// Whether the tracking table exists.
+    fn table_exists(&mut self, table: &TableName) -> Result<bool, Error>;
+    /// Creates the tracking table if it is missing.
+    fn create_table(&mut self, table: &TableName) -> Result<(), Error>;
+    /// Every history row, by change number.
+    fn read_history(&mut self, table: &TableName) -> Result<Vec<HistoryRow>, Error>;
+    /// Appends one history row.
+    fn record(&mut self, table: &TableName, row: &NewRow<'_>) -> diesel::QueryResult<()>;
+    /// Takes the migration lock, waiting at most `timeout`.
+    fn lock(&mut self, table: &TableName, timeout: Duration) -> Result<Self::Lock, Error>;
+    /// Releases the migration lock.
+    fn unlock(&mut self, table: &TableName, lock: Self::Lock) -> Result<(), Error>;
+    /// Runs `f` in a transaction suited to a migration step.
+    fn step_transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.transaction(f)
+    }
+}
+
+/// Waits for `try_lock` to succeed, polling until `timeout`.
+pub(crate) fn poll_lock(
+    table: &TableName,
+    timeout: Duration,
+    mut try_lock: impl FnMut() -> Result<bool, Error>,
+) -> Result<(), Error> {
+    let start = std::time::Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        if try_lock()? {
+            return Ok(());
+        }
+        if start.elapsed() >= timeout {
+            return Err(Error::LockTimeout {
+                table: table.to_string(),
+                waited: start.elapsed(),
+            });
+        }
+        tracing::debug!(target: "migrate", table = %table, "waiting for the migration lock");
+        std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}

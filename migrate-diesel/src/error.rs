@@ -1,0 +1,142 @@
+//! The executor's errors. Each names the versions and scripts involved and
+//! says what to do next.
+
+use std::time::Duration;
+
+use migrate_core::{AppVersionError, Direction, PlanError, RegistryError, ScriptError, Version};
+
+/// What went wrong while planning or running migrations.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The scripts could not be collected (duplicate versions across crates,
+    /// scripts for another backend, ...).
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The application version is invalid.
+    #[error(transparent)]
+    AppVersion(#[from] AppVersionError),
+    /// The planner refused; nothing has run.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The configured tracking-table name is not a plain identifier.
+    #[error(
+        "`{name}` is not a valid table name: use ASCII letters, digits and `_`, not starting with a digit, at most 63 bytes"
+    )]
+    InvalidTableName {
+        /// The rejected name.
+        name: String,
+    },
+    /// A query of the executor's own failed.
+    #[error("{context}: {source}")]
+    Database {
+        /// What the executor was doing.
+        context: String,
+        /// The database's error.
+        source: diesel::result::Error,
+    },
+    /// The tracking table holds a version that is not semver.
+    #[error(
+        "the tracking table `{table}` holds an invalid version in change {change}: {source}; fix or delete that row"
+    )]
+    CorruptHistory {
+        /// The table.
+        table: String,
+        /// The change number of the row.
+        change: i64,
+        /// The parse error.
+        source: migrate_core::VersionError,
+    },
+    /// Another instance held the migration lock for longer than the timeout.
+    #[error(
+        "timed out after {waited:?} waiting for the migration lock on `{table}`: another instance is migrating; try again, or raise the lock timeout"
+    )]
+    LockTimeout {
+        /// The table the lock protects.
+        table: String,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// The lock could not be taken or released.
+    #[error("migration lock on `{table}`: {message}")]
+    Lock {
+        /// The table the lock protects.
+        table: String,
+        /// What failed.
+        message: String,
+    },
+    /// Atomic mode was asked for where it cannot hold.
+    #[error("atomic mode refused, nothing was run: {reason}")]
+    AtomicRefused {
+        /// Why.
+        reason: String,
+    },
+    /// A step failed.
+    #[error("{}", step_failed(*direction, version, name, *transactional, *atomic, source))]
+    StepFailed {
+        /// Up or down.
+        direction: Direction,
+        /// The script's version.
+        version: Version,
+        /// The script's name.
+        name: String,
+        /// Whether the step ran inside a transaction.
+        transactional: bool,
+        /// Whether the whole plan ran in one transaction.
+        atomic: bool,
+        /// What failed.
+        source: StepError,
+    },
+}
+
+/// Why one step failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StepError {
+    /// A code script returned an error.
+    #[error(transparent)]
+    Script(ScriptError),
+    /// A code script panicked.
+    #[error("panicked: {0}")]
+    Panicked(String),
+    /// An SQL migration failed.
+    #[error(transparent)]
+    Sql(diesel::result::Error),
+    /// Its history row could not be written.
+    #[error("recording it in the history failed: {0}")]
+    Record(diesel::result::Error),
+}
+
+fn step_failed(
+    direction: Direction,
+    version: &Version,
+    name: &str,
+    transactional: bool,
+    atomic: bool,
+    source: &StepError,
+) -> String {
+    let consequence = if atomic {
+        "the whole plan ran in one transaction and was rolled back: the database is unchanged"
+    } else if transactional {
+        "it ran in a transaction, so neither its changes nor its history row were kept; the steps before it are applied"
+    } else {
+        "it ran OUTSIDE a transaction and may be HALF-APPLIED: inspect the database and repair it before running again"
+    };
+    format!("migration {version} `{name}` ({direction}) failed: {source}; {consequence}")
+}
+
+impl Error {
+    pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(diesel::result::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Database { context, source }
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(source: diesel::result::Error) -> Self {
+        Error::Database {
+            context: "database error".into(),
+            source,
+        }
+    }
+}

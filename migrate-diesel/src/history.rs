@@ -1,0 +1,130 @@
+//! The append-only history and the applied state derived from it.
+
+use std::collections::BTreeMap;
+
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use migrate_core::{AppliedScript, Direction, ScriptKind, Version};
+
+use crate::{Error, TableName};
+
+/// One row of the tracking table: one executed step.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct HistoryRow {
+    /// The change number: 1, 2, 3, ... in the order steps committed.
+    #[diesel(sql_type = BigInt)]
+    pub change: i64,
+    /// The script's version, as written.
+    #[diesel(sql_type = Text)]
+    pub version: String,
+    /// The script's name.
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    /// The script's description (empty when it has none).
+    #[diesel(sql_type = Text)]
+    pub description: String,
+    /// `code` or `sql`.
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    /// `up` or `down`.
+    #[diesel(sql_type = Text)]
+    pub direction: String,
+    /// Whether the step ran (`false`: recorded without running, as for a
+    /// skipped irreversible script).
+    #[diesel(sql_type = Bool)]
+    pub executed: bool,
+    /// When it committed, UTC, ISO 8601.
+    #[diesel(sql_type = Text)]
+    pub applied_at: String,
+    /// How long the step took, in milliseconds.
+    #[diesel(sql_type = BigInt)]
+    pub duration_ms: i64,
+    /// The SQL checksum, for SQL migrations.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub checksum: Option<String>,
+}
+
+/// A row about to be written.
+#[derive(Debug, Clone)]
+pub struct NewRow<'a> {
+    /// The change number.
+    pub change: i64,
+    /// The version.
+    pub version: &'a str,
+    /// The name.
+    pub name: &'a str,
+    /// The description.
+    pub description: &'a str,
+    /// Code or SQL.
+    pub kind: ScriptKind,
+    /// Up or down.
+    pub direction: Direction,
+    /// Whether the step ran.
+    pub executed: bool,
+    /// Milliseconds.
+    pub duration_ms: i64,
+    /// The SQL checksum.
+    pub checksum: Option<&'a str>,
+}
+
+/// A script the history says is applied, with when.
+#[derive(Debug, Clone)]
+pub(crate) struct AppliedState {
+    /// Version, name and checksum, for the planner.
+    pub(crate) script: AppliedScript,
+    /// When its `up` committed.
+    pub(crate) applied_at: String,
+    /// Code or SQL, as recorded.
+    pub(crate) kind: String,
+}
+
+/// The applied scripts derived from the history (the last row of each
+/// version decides), plus the next change number.
+pub(crate) struct State {
+    pub(crate) applied: Vec<AppliedState>,
+    pub(crate) next_change: i64,
+}
+
+impl State {
+    pub(crate) fn empty() -> State {
+        State {
+            applied: Vec::new(),
+            next_change: 1,
+        }
+    }
+
+    pub(crate) fn from_history(table: &TableName, rows: Vec<HistoryRow>) -> Result<State, Error> {
+        let mut next_change = 1;
+        let mut last: BTreeMap<Version, HistoryRow> = BTreeMap::new();
+        for row in rows {
+            next_change = next_change.max(row.change + 1);
+            let version = Version::parse(&row.version).map_err(|source| Error::CorruptHistory {
+                table: table.to_string(),
+                change: row.change,
+                source,
+            })?;
+            last.insert(version, row);
+        }
+        let applied = last
+            .into_iter()
+            .filter(|(_, row)| row.direction == "up")
+            .map(|(version, row)| AppliedState {
+                script: AppliedScript {
+                    version,
+                    name: row.name,
+                    checksum: row.checksum,
+                },
+                applied_at: row.applied_at,
+                kind: row.kind,
+            })
+            .collect();
+        Ok(State {
+            applied,
+            next_change,
+        })
+    }
+
+    pub(crate) fn scripts(&self) -> Vec<AppliedScript> {
+        self.applied.iter().map(|a| a.script.clone()).collect()
+    }
+}

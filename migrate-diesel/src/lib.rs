@@ -1,0 +1,48 @@
+//! Runs `migrate` plans on diesel connections.
+//!
+//! - [`Migrator`]: the start-up API (`run`, `plan`, `status`).
+//! - [`Backend`]: the narrow interface each database implements: tracking
+//!   table, history rows, lock, step transaction. SQLite (feature `sqlite`,
+//!   bundled) and PostgreSQL (feature `postgres`).
+//!
+//! # The tracking table
+//!
+//! One append-only row per executed step; the applied state is derived from
+//! it (for each version, its last row decides: `up` means applied).
+//!
+//! | column | type | |
+//! |---|---|---|
+//! | `change` | integer, primary key | 1, 2, 3, ... in commit order |
+//! | `version` | text | the script's version as written |
+//! | `name` | text | the script's name |
+//! | `description` | text | empty when none |
+//! | `kind` | text | `code` or `sql` |
+//! | `direction` | text | `up` or `down` |
+//! | `executed` | boolean | false when recorded without running (skipped irreversible) |
+//! | `applied_at` | text (SQLite, UTC ISO 8601) / timestamptz (PostgreSQL) | when it committed |
+//! | `duration_ms` | bigint | how long the step took |
+//! | `checksum` | text, nullable | SHA-256 of `up.sql` (CRLF read as LF), SQL only |
+
+// Errors carry the versions and database errors they report.
+#![allow(clippy::result_large_err)]
+
+mod backend;
+mod error;
+mod history;
+mod migrator;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod report;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+mod table;
+
+pub use backend::Backend;
+pub use error::{Error, StepError};
+pub use history::{HistoryRow, NewRow};
+pub use migrator::{DEFAULT_TABLE, Migrator};
+pub use report::{DryRun, Report, State, Status, StatusRow, StepReport};
+pub use table::TableName;
+
+/// The diesel this crate is built with, for scripts' queries.
+pub use diesel;

@@ -1,0 +1,462 @@
+//! The algorithm, written once for every backend: check without the lock,
+//! lock only when something is pending, plan again under the lock, run each
+//! step with its history row in one transaction, release the lock on every
+//! path.
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::time::{Duration, Instant};
+
+use migrate_core::{
+    Action, AppVersion, Body, Direction, KnownScript, Plan, PlanOptions, Registry, Script, Step,
+    Target, plan, registered, resolve_app_version,
+};
+
+use crate::backend::Backend;
+use crate::history::{NewRow, State as History};
+use crate::report::{DryRun, Report, State, Status, StatusRow, StepReport};
+use crate::{Error, StepError, TableName};
+
+/// The default tracking table.
+pub const DEFAULT_TABLE: &str = "migrate_history";
+
+/// Plans and runs migrations at start-up, loopback4-migration's `migrate()`
+/// made Rust-shaped.
+///
+/// ```
+/// # #[cfg(feature = "sqlite")] {
+/// use diesel::{Connection, SqliteConnection};
+/// use migrate_diesel::Migrator;
+///
+/// let mut conn = SqliteConnection::establish(":memory:").unwrap();
+/// let report = Migrator::new(migrate_core::package_version!())
+///     .app_version("1.0.0")
+///     .table("schema_history")
+///     .run(&mut conn)
+///     .unwrap();
+/// assert!(report.steps.is_empty()); // no scripts in this doctest
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Migrator {
+    package_version: &'static str,
+    app_version: Option<String>,
+    table: String,
+    registered: bool,
+    scripts: Vec<Script>,
+    options: PlanOptions,
+    lock_timeout: Duration,
+    atomic: bool,
+}
+
+impl Migrator {
+    /// A migrator for an application whose Cargo package version is
+    /// `package_version`: pass `migrate::package_version!()`, which expands
+    /// in the application's crate.
+    pub fn new(package_version: &'static str) -> Migrator {
+        Migrator {
+            package_version,
+            app_version: None,
+            table: DEFAULT_TABLE.to_owned(),
+            registered: true,
+            scripts: Vec::new(),
+            options: PlanOptions::default(),
+            lock_timeout: Duration::from_secs(120),
+            atomic: false,
+        }
+    }
+
+    /// Sets the application version explicitly; it wins over
+    /// `APPLICATION_VERSION` and the package version.
+    pub fn app_version(mut self, version: impl Into<String>) -> Migrator {
+        self.app_version = Some(version.into());
+        self
+    }
+
+    /// Sets the tracking table's name (default `migrate_history`). It must
+    /// be a plain identifier.
+    pub fn table(mut self, name: impl Into<String>) -> Migrator {
+        self.table = name.into();
+        self
+    }
+
+    /// Adds scripts listed by hand. A script also registered runs once.
+    pub fn scripts(mut self, scripts: impl IntoIterator<Item = Script>) -> Migrator {
+        self.scripts.extend(scripts);
+        self
+    }
+
+    /// Uses only the scripts listed by hand, ignoring `#[migration_script]`
+    /// and `embed_sql!` registrations.
+    pub fn only_listed_scripts(mut self) -> Migrator {
+        self.registered = false;
+        self
+    }
+
+    /// Runs pending scripts whose version is below the database version
+    /// instead of refusing them.
+    pub fn allow_out_of_order(mut self, allow: bool) -> Migrator {
+        self.options.allow_out_of_order = allow;
+        self
+    }
+
+    /// On a downgrade, records scripts without `down` as reverted without
+    /// running anything (with a warning) instead of refusing the plan.
+    pub fn skip_irreversible(mut self, skip: bool) -> Migrator {
+        self.options.skip_irreversible = skip;
+        self
+    }
+
+    /// How long to wait for another instance's migration lock (default 120 s).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Migrator {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// Runs the whole plan in one transaction: all or nothing. Refused where
+    /// DDL is not transactional, and for plans with non-transactional steps.
+    pub fn atomic(mut self, atomic: bool) -> Migrator {
+        self.atomic = atomic;
+        self
+    }
+
+    /// Migrates the database to the application version.
+    pub fn run<C: Backend>(&self, conn: &mut C) -> Result<Report, Error> {
+        self.run_to(conn, None)
+    }
+
+    /// Migrates the database to `target` (`None`: the application version).
+    pub fn run_to<C: Backend>(
+        &self,
+        conn: &mut C,
+        target: Option<Target>,
+    ) -> Result<Report, Error> {
+        let started = Instant::now();
+        let setup = self.prepare::<C>()?;
+        let target = target.unwrap_or_else(|| Target::Version(setup.app.version.clone()));
+
+        // The common start-up: nothing pending, so no lock is taken.
+        let history = read_history(conn, &setup.table)?;
+        let first = plan(&target, &history.scripts(), &setup.known, self.options)?;
+        tracing::debug!(target: "migrate", app = %setup.app.version, ?target, "{first}");
+        if first.is_empty() {
+            return Ok(Report {
+                app_version: setup.app,
+                from: first.from,
+                to: first.to,
+                steps: Vec::new(),
+                locked: false,
+                total: started.elapsed(),
+            });
+        }
+
+        let lock = conn.lock(&setup.table, self.lock_timeout)?;
+        tracing::debug!(target: "migrate", table = %setup.table, "migration lock taken");
+        // Release the lock on every path: errors, and panics too.
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.run_locked(conn, &setup, &target)));
+        let released = conn.unlock(&setup.table, lock);
+        tracing::debug!(target: "migrate", table = %setup.table, "migration lock released");
+        let (plan, steps) = match outcome {
+            Err(panic) => resume_unwind(panic),
+            Ok(Err(e)) => {
+                if let Err(unlock) = released {
+                    tracing::warn!(target: "migrate", "{unlock}");
+                }
+                return Err(e);
+            }
+            Ok(Ok(done)) => {
+                released?;
+                done
+            }
+        };
+        Ok(Report {
+            app_version: setup.app,
+            from: plan.from,
+            to: plan.to,
+            steps,
+            locked: true,
+            total: started.elapsed(),
+        })
+    }
+
+    /// The dry run: the steps `run` would take, with the SQL of SQL
+    /// migrations. Changes nothing (not even the tracking table).
+    pub fn plan<C: Backend>(&self, conn: &mut C) -> Result<DryRun, Error> {
+        self.plan_to(conn, None)
+    }
+
+    /// The dry run towards `target` (`None`: the application version).
+    pub fn plan_to<C: Backend>(
+        &self,
+        conn: &mut C,
+        target: Option<Target>,
+    ) -> Result<DryRun, Error> {
+        let setup = self.prepare::<C>()?;
+        let target = target.unwrap_or_else(|| Target::Version(setup.app.version.clone()));
+        let history = read_history(conn, &setup.table)?;
+        let plan = plan(&target, &history.scripts(), &setup.known, self.options)?;
+        let scripts = setup.scripts();
+        let sql = plan
+            .steps
+            .iter()
+            .map(
+                |step| match (scripts[step.known_index].body(), step.action) {
+                    (Body::Sql(sql), Action::Run) => match step.direction {
+                        Direction::Up => Some(sql.up),
+                        Direction::Down => sql.down,
+                    },
+                    _ => None,
+                },
+            )
+            .collect();
+        Ok(DryRun {
+            app_version: setup.app,
+            plan,
+            sql,
+        })
+    }
+
+    /// Every known and applied script: version, name, kind, applied at,
+    /// state. Changes nothing.
+    pub fn status<C: Backend>(&self, conn: &mut C) -> Result<Status, Error> {
+        let setup = self.prepare::<C>()?;
+        let history = read_history(conn, &setup.table)?;
+        let mut rows: Vec<StatusRow> = Vec::new();
+        for known in &setup.known {
+            let applied = history
+                .applied
+                .iter()
+                .find(|a| a.script.version == known.version);
+            let state = match applied {
+                Some(a) if a.script.checksum.is_some() && a.script.checksum != known.checksum => {
+                    State::ChecksumChanged
+                }
+                Some(_) => State::Applied,
+                None if known.version <= setup.app.version => State::Pending,
+                None => State::AboveAppVersion,
+            };
+            rows.push(StatusRow {
+                version: known.version.clone(),
+                name: known.name.clone(),
+                kind: Some(known.kind),
+                applied_at: applied.map(|a| a.applied_at.clone()),
+                state,
+            });
+        }
+        for a in &history.applied {
+            if !setup.known.iter().any(|k| k.version == a.script.version) {
+                rows.push(StatusRow {
+                    version: a.script.version.clone(),
+                    name: a.script.name.clone(),
+                    kind: match a.kind.as_str() {
+                        "sql" => Some(migrate_core::ScriptKind::Sql),
+                        "code" => Some(migrate_core::ScriptKind::Code),
+                        _ => None,
+                    },
+                    applied_at: Some(a.applied_at.clone()),
+                    state: State::AppliedUnknown,
+                });
+            }
+        }
+        rows.sort_by(|a, b| a.version.cmp(&b.version));
+        Ok(Status {
+            database_version: history.applied.last().map(|a| a.script.version.clone()),
+            app_version: setup.app,
+            rows,
+        })
+    }
+
+    fn prepare<C: Backend>(&self) -> Result<Setup, Error> {
+        let table = TableName::new(&self.table)?;
+        let app = resolve_app_version(self.app_version.as_deref(), self.package_version)?;
+        let base = if self.registered {
+            registered()?
+        } else {
+            Registry::default()
+        };
+        let registry = base.with(self.scripts.iter().copied())?;
+        // A script written for another backend is refused before anything runs.
+        registry.check_connection::<C>()?;
+        let known = registry.known();
+        Ok(Setup {
+            table,
+            app,
+            registry,
+            known,
+        })
+    }
+
+    fn run_locked<C: Backend>(
+        &self,
+        conn: &mut C,
+        setup: &Setup,
+        target: &Target,
+    ) -> Result<(Plan, Vec<StepReport>), Error> {
+        conn.create_table(&setup.table)?;
+        // Another instance may have migrated while we waited: plan again.
+        let history = read_history(conn, &setup.table)?;
+        let plan = plan(target, &history.scripts(), &setup.known, self.options)?;
+        for warning in plan.warnings() {
+            tracing::warn!(target: "migrate", "{warning}");
+        }
+        let scripts = setup.scripts();
+        let mut run = Runner {
+            table: &setup.table,
+            scripts: &scripts,
+            next_change: history.next_change,
+            atomic: self.atomic,
+        };
+        let steps = if self.atomic {
+            run.check_atomic::<C>(&plan)?;
+            conn.transaction(|c| plan.steps.iter().map(|step| run.step(c, step)).collect())?
+        } else {
+            let mut reports = Vec::with_capacity(plan.steps.len());
+            for step in &plan.steps {
+                let script = &scripts[step.known_index];
+                let report = if script.transactional() || step.action == Action::RecordOnly {
+                    conn.step_transaction(|c| run.step(c, step))?
+                } else {
+                    tracing::warn!(target: "migrate", "{} `{}` runs outside a transaction", step.version, step.name);
+                    run.step(conn, step)?
+                };
+                reports.push(report);
+            }
+            reports
+        };
+        Ok((plan, steps))
+    }
+}
+
+/// What every entry point needs: the validated table, the app version and
+/// the scripts.
+struct Setup {
+    table: TableName,
+    app: AppVersion,
+    registry: Registry,
+    known: Vec<KnownScript>,
+}
+
+impl Setup {
+    /// The scripts, indexed like `known` (and so like `Step::known_index`).
+    fn scripts(&self) -> Vec<Script> {
+        self.registry.iter().map(|e| *e.script).collect()
+    }
+}
+
+fn read_history<C: Backend>(conn: &mut C, table: &TableName) -> Result<History, Error> {
+    if conn.table_exists(table)? {
+        History::from_history(table, conn.read_history(table)?)
+    } else {
+        Ok(History::empty())
+    }
+}
+
+/// Runs single steps and writes their history rows.
+struct Runner<'a> {
+    table: &'a TableName,
+    scripts: &'a [Script],
+    next_change: i64,
+    atomic: bool,
+}
+
+impl Runner<'_> {
+    fn check_atomic<C: Backend>(&self, plan: &Plan) -> Result<(), Error> {
+        if !C::TRANSACTIONAL_DDL {
+            return Err(Error::AtomicRefused {
+                reason: format!(
+                    "{} commits DDL implicitly, so a plan cannot be rolled back as a whole",
+                    C::NAME
+                ),
+            });
+        }
+        let outside: Vec<String> = plan
+            .steps
+            .iter()
+            .filter(|s| s.action == Action::Run && !self.scripts[s.known_index].transactional())
+            .map(|s| format!("{} `{}`", s.version, s.name))
+            .collect();
+        if outside.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::AtomicRefused {
+                reason: format!(
+                    "{} must run outside a transaction; run without atomic mode",
+                    outside.join(", ")
+                ),
+            })
+        }
+    }
+
+    /// Runs one step (unless it is record-only) and appends its history row,
+    /// on whatever transaction the caller opened.
+    fn step<C: Backend>(&mut self, conn: &mut C, step: &Step) -> Result<StepReport, Error> {
+        let script = &self.scripts[step.known_index];
+        let fail = |source| Error::StepFailed {
+            direction: step.direction,
+            version: step.version.clone(),
+            name: step.name.clone(),
+            transactional: self.atomic || script.transactional(),
+            atomic: self.atomic,
+            source,
+        };
+        let started = Instant::now();
+        if step.action == Action::Run {
+            tracing::info!(target: "migrate", "{} {} `{}`", step.direction, step.version, step.name);
+            match script.body() {
+                Body::Code(_) => {
+                    let outcome = catch_unwind(AssertUnwindSafe(|| match step.direction {
+                        Direction::Up => script.run_up(conn),
+                        Direction::Down => script.run_down(conn),
+                    }));
+                    match outcome {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return Err(fail(StepError::Script(e))),
+                        Err(panic) => {
+                            return Err(fail(StepError::Panicked(panic_message(panic.as_ref()))));
+                        }
+                    }
+                }
+                Body::Sql(sql) => {
+                    let text = match step.direction {
+                        Direction::Up => sql.up,
+                        // The planner never asks to run a missing down.
+                        Direction::Down => sql.down.unwrap_or_default(),
+                    };
+                    conn.batch_execute(text)
+                        .map_err(|e| fail(StepError::Sql(e)))?;
+                }
+            }
+        }
+        let duration = started.elapsed();
+        let row = NewRow {
+            change: self.next_change,
+            version: script.version(),
+            name: &step.name,
+            description: script.description().unwrap_or_default(),
+            kind: step.kind,
+            direction: step.direction,
+            executed: step.action == Action::Run,
+            duration_ms: i64::try_from(duration.as_millis()).unwrap_or(i64::MAX),
+            checksum: script.checksum(),
+        };
+        conn.record(self.table, &row)
+            .map_err(|e| fail(StepError::Record(e)))?;
+        self.next_change += 1;
+        Ok(StepReport {
+            direction: step.direction,
+            version: step.version.clone(),
+            name: step.name.clone(),
+            kind: step.kind,
+            action: step.action,
+            duration,
+        })
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}

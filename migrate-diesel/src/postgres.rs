@@ -1,0 +1,137 @@
+//! PostgreSQL: history in a table, a session-level advisory lock.
+
+use std::time::Duration;
+
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use diesel::{PgConnection, QueryableByName, RunQueryDsl, sql_query};
+
+use crate::backend::{Backend, poll_lock};
+use crate::history::{HistoryRow, NewRow};
+use crate::{Error, TableName};
+
+#[derive(QueryableByName)]
+struct Present {
+    #[diesel(sql_type = Bool)]
+    present: bool,
+}
+
+/// The advisory-lock key of a tracking table: a stable 64-bit FNV-1a hash of
+/// `migrate:<table>`, so that different tables lock independently.
+fn lock_key(table: &TableName) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in b"migrate:".iter().chain(table.as_str().as_bytes()) {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// The lock is `pg_advisory_lock` on a key derived from the table name. It
+/// belongs to the session: released by `unlock` on every path, and by the
+/// server when the connection closes (a crashed process).
+impl Backend for PgConnection {
+    const NAME: &'static str = "PostgreSQL";
+    const TRANSACTIONAL_DDL: bool = true;
+    type Lock = i64;
+
+    fn table_exists(&mut self, table: &TableName) -> Result<bool, Error> {
+        let row: Present = sql_query("SELECT to_regclass($1) IS NOT NULL AS present")
+            .bind::<Text, _>(table.quoted())
+            .get_result(self)
+            .map_err(Error::db(format!(
+                "looking for the tracking table `{table}`"
+            )))?;
+        Ok(row.present)
+    }
+
+    fn create_table(&mut self, table: &TableName) -> Result<(), Error> {
+        sql_query(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+                change BIGINT PRIMARY KEY,
+                version TEXT NOT NULL,
+                name TEXT NOT NULL,
+                description TEXT NOT NULL,
+                kind TEXT NOT NULL CHECK (kind IN ('code', 'sql')),
+                direction TEXT NOT NULL CHECK (direction IN ('up', 'down')),
+                executed BOOLEAN NOT NULL,
+                applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                duration_ms BIGINT NOT NULL,
+                checksum TEXT
+            )",
+            table.quoted()
+        ))
+        .execute(self)
+        .map_err(Error::db(format!("creating the tracking table `{table}`")))?;
+        Ok(())
+    }
+
+    fn read_history(&mut self, table: &TableName) -> Result<Vec<HistoryRow>, Error> {
+        sql_query(format!(
+            "SELECT change, version, name, description, kind, direction, executed,
+                    to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS applied_at,
+                    duration_ms, checksum
+             FROM {} ORDER BY change",
+            table.quoted()
+        ))
+        .load(self)
+        .map_err(Error::db(format!("reading the tracking table `{table}`")))
+    }
+
+    fn record(&mut self, table: &TableName, row: &NewRow<'_>) -> diesel::QueryResult<()> {
+        sql_query(format!(
+            "INSERT INTO {} (change, version, name, description, kind, direction, executed, duration_ms, checksum)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            table.quoted()
+        ))
+        .bind::<BigInt, _>(row.change)
+        .bind::<Text, _>(row.version)
+        .bind::<Text, _>(row.name)
+        .bind::<Text, _>(row.description)
+        .bind::<Text, _>(row.kind.to_string())
+        .bind::<Text, _>(row.direction.to_string())
+        .bind::<Bool, _>(row.executed)
+        .bind::<BigInt, _>(row.duration_ms)
+        .bind::<Nullable<Text>, _>(row.checksum)
+        .execute(self)
+        .map(drop)
+    }
+
+    fn lock(&mut self, table: &TableName, timeout: Duration) -> Result<i64, Error> {
+        #[derive(QueryableByName)]
+        struct Locked {
+            #[diesel(sql_type = Bool)]
+            locked: bool,
+        }
+        let key = lock_key(table);
+        poll_lock(table, timeout, || {
+            let row: Locked = sql_query("SELECT pg_try_advisory_lock($1) AS locked")
+                .bind::<BigInt, _>(key)
+                .get_result(self)
+                .map_err(Error::db(format!("taking the migration lock on `{table}`")))?;
+            Ok(row.locked)
+        })?;
+        Ok(key)
+    }
+
+    fn unlock(&mut self, table: &TableName, key: i64) -> Result<(), Error> {
+        sql_query("SELECT pg_advisory_unlock($1)")
+            .bind::<BigInt, _>(key)
+            .execute(self)
+            .map_err(Error::db(format!(
+                "releasing the migration lock on `{table}`"
+            )))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_keys_are_stable_and_differ_by_table() {
+        let a = lock_key(&TableName::new("migrations").unwrap());
+        assert_eq!(a, lock_key(&TableName::new("migrations").unwrap()));
+        assert_ne!(a, lock_key(&TableName::new("other").unwrap()));
+    }
+}

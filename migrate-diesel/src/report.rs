@@ -1,0 +1,212 @@
+//! What `run`, `plan` and `status` return.
+
+use std::fmt;
+use std::time::Duration;
+
+use migrate_core::{Action, AppVersion, Direction, Plan, ScriptKind, Version};
+
+/// One executed step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepReport {
+    /// Up or down.
+    pub direction: Direction,
+    /// The script's version.
+    pub version: Version,
+    /// The script's name.
+    pub name: String,
+    /// Code or SQL.
+    pub kind: ScriptKind,
+    /// Run, or only recorded.
+    pub action: Action,
+    /// How long it took, its history row included.
+    pub duration: Duration,
+}
+
+/// The outcome of [`Migrator::run`](crate::Migrator::run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The application version the run aimed at, and where it came from.
+    pub app_version: AppVersion,
+    /// The database version before.
+    pub from: Option<Version>,
+    /// The database version after.
+    pub to: Option<Version>,
+    /// The steps, in the order they ran.
+    pub steps: Vec<StepReport>,
+    /// Whether the migration lock was taken (not when nothing was pending).
+    pub locked: bool,
+    /// The whole run, checks included.
+    pub total: Duration,
+}
+
+fn show(v: &Option<Version>) -> String {
+    v.as_ref()
+        .map_or_else(|| "(empty)".to_owned(), ToString::to_string)
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.steps.is_empty() {
+            return write!(
+                f,
+                "database at {}, application at {}: nothing to do ({:.1?})",
+                show(&self.from),
+                self.app_version.version,
+                self.total
+            );
+        }
+        for s in &self.steps {
+            let note = if s.action == Action::RecordOnly {
+                "  (no down: recorded only)"
+            } else {
+                ""
+            };
+            writeln!(
+                f,
+                "  {:<4} {} {} ({}) {:.1?}{note}",
+                s.direction, s.version, s.name, s.kind, s.duration
+            )?;
+        }
+        write!(
+            f,
+            "migrated {} -> {} in {} step{} ({:.1?})",
+            show(&self.from),
+            show(&self.to),
+            self.steps.len(),
+            if self.steps.len() == 1 { "" } else { "s" },
+            self.total
+        )
+    }
+}
+
+/// The outcome of [`Migrator::plan`](crate::Migrator::plan): the steps that
+/// would run, and the SQL of SQL migrations. Nothing was changed.
+#[derive(Debug, Clone)]
+pub struct DryRun {
+    /// The application version.
+    pub app_version: AppVersion,
+    /// The plan.
+    pub plan: Plan,
+    /// For each step, the SQL it would run (`None` for code and recorded-only
+    /// steps).
+    pub sql: Vec<Option<&'static str>>,
+}
+
+impl fmt::Display for DryRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plan = &self.plan;
+        if plan.is_empty() {
+            return write!(f, "{plan}");
+        }
+        write!(
+            f,
+            "{} -> {}: {} step(s)",
+            show(&plan.from),
+            show(&plan.to),
+            plan.steps.len()
+        )?;
+        for (i, (step, sql)) in plan.steps.iter().zip(&self.sql).enumerate() {
+            write!(
+                f,
+                "\n{:>3}. {:<4} {} {} ({})",
+                i + 1,
+                step.direction,
+                step.version,
+                step.name,
+                step.kind
+            )?;
+            if step.action == Action::RecordOnly {
+                write!(f, " [no down: recorded as reverted, nothing runs]")?;
+            }
+            if let Some(sql) = sql {
+                for line in sql.trim_end().lines() {
+                    write!(f, "\n       | {line}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The state of one script in [`Status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Applied, and known to this build.
+    Applied,
+    /// Known, not applied, at or below the application version.
+    Pending,
+    /// Known, not applied, above the application version.
+    AboveAppVersion,
+    /// Applied, but this build does not know it.
+    AppliedUnknown,
+    /// Applied SQL whose file has changed since.
+    ChecksumChanged,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            State::Applied => "applied",
+            State::Pending => "pending",
+            State::AboveAppVersion => "above app version",
+            State::AppliedUnknown => "applied, unknown to this build",
+            State::ChecksumChanged => "applied, checksum changed",
+        })
+    }
+}
+
+/// One script in [`Status`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRow {
+    /// The version.
+    pub version: Version,
+    /// The name.
+    pub name: String,
+    /// Code or SQL (`None` when unknown to this build and not recorded).
+    pub kind: Option<ScriptKind>,
+    /// When it was applied.
+    pub applied_at: Option<String>,
+    /// Its state.
+    pub state: State,
+}
+
+/// Every known and applied script, in version order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// The application version.
+    pub app_version: AppVersion,
+    /// The database version (highest applied).
+    pub database_version: Option<Version>,
+    /// The scripts.
+    pub rows: Vec<StatusRow>,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "application {} ({}), database {}",
+            self.app_version.version,
+            self.app_version.source,
+            show(&self.database_version)
+        )?;
+        writeln!(
+            f,
+            "{:<14} {:<28} {:<5} {:<25} state",
+            "version", "name", "kind", "applied at"
+        )?;
+        for r in &self.rows {
+            let kind = r.kind.map_or_else(|| "?".to_owned(), |k| k.to_string());
+            writeln!(
+                f,
+                "{:<14} {:<28} {:<5} {:<25} {}",
+                r.version.to_string(),
+                r.name,
+                kind,
+                r.applied_at.as_deref().unwrap_or("-"),
+                r.state
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,142 @@
+//! SQLite: history in a table, lock on a file beside the database.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use diesel::{QueryableByName, RunQueryDsl, SqliteConnection, sql_query};
+
+use crate::backend::{Backend, poll_lock};
+use crate::history::{HistoryRow, NewRow};
+use crate::{Error, TableName};
+
+#[derive(QueryableByName)]
+struct Present {
+    #[diesel(sql_type = Bool)]
+    present: bool,
+}
+
+#[derive(QueryableByName)]
+struct DatabaseFile {
+    #[diesel(sql_type = Text)]
+    file: String,
+}
+
+/// Two processes on one file are serialised by an exclusive `flock` on
+/// `<database>-migrate.lock`, which the kernel releases when the process
+/// ends, however it ends. (Locking the database file itself would not do:
+/// closing another descriptor of it would drop SQLite's own POSIX locks.)
+/// An in-memory database belongs to one connection and needs no lock.
+impl Backend for SqliteConnection {
+    const NAME: &'static str = "SQLite";
+    const TRANSACTIONAL_DDL: bool = true;
+    type Lock = Option<File>;
+
+    fn table_exists(&mut self, table: &TableName) -> Result<bool, Error> {
+        let row: Present = sql_query(
+            "SELECT count(*) > 0 AS present FROM sqlite_master WHERE type = 'table' AND name = ?",
+        )
+        .bind::<Text, _>(table.as_str())
+        .get_result(self)
+        .map_err(Error::db(format!(
+            "looking for the tracking table `{table}`"
+        )))?;
+        Ok(row.present)
+    }
+
+    fn create_table(&mut self, table: &TableName) -> Result<(), Error> {
+        sql_query(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+                change INTEGER PRIMARY KEY NOT NULL,
+                version TEXT NOT NULL,
+                name TEXT NOT NULL,
+                description TEXT NOT NULL,
+                kind TEXT NOT NULL CHECK (kind IN ('code', 'sql')),
+                direction TEXT NOT NULL CHECK (direction IN ('up', 'down')),
+                executed BOOLEAN NOT NULL,
+                applied_at TEXT NOT NULL,
+                duration_ms BIGINT NOT NULL,
+                checksum TEXT
+            )",
+            table.quoted()
+        ))
+        .execute(self)
+        .map_err(Error::db(format!("creating the tracking table `{table}`")))?;
+        Ok(())
+    }
+
+    fn read_history(&mut self, table: &TableName) -> Result<Vec<HistoryRow>, Error> {
+        sql_query(format!(
+            "SELECT change, version, name, description, kind, direction, executed, applied_at, duration_ms, checksum
+             FROM {} ORDER BY change",
+            table.quoted()
+        ))
+        .load(self)
+        .map_err(Error::db(format!("reading the tracking table `{table}`")))
+    }
+
+    fn record(&mut self, table: &TableName, row: &NewRow<'_>) -> diesel::QueryResult<()> {
+        sql_query(format!(
+            "INSERT INTO {} (change, version, name, description, kind, direction, executed, applied_at, duration_ms, checksum)
+             VALUES (?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?)",
+            table.quoted()
+        ))
+        .bind::<BigInt, _>(row.change)
+        .bind::<Text, _>(row.version)
+        .bind::<Text, _>(row.name)
+        .bind::<Text, _>(row.description)
+        .bind::<Text, _>(row.kind.to_string())
+        .bind::<Text, _>(row.direction.to_string())
+        .bind::<Bool, _>(row.executed)
+        .bind::<BigInt, _>(row.duration_ms)
+        .bind::<Nullable<Text>, _>(row.checksum)
+        .execute(self)
+        .map(drop)
+    }
+
+    fn lock(&mut self, table: &TableName, timeout: Duration) -> Result<Option<File>, Error> {
+        let db: DatabaseFile =
+            sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .get_result(self)
+                .map_err(Error::db("finding the database file"))?;
+        if db.file.is_empty() {
+            return Ok(None);
+        }
+        let path = PathBuf::from(format!("{}-migrate.lock", db.file));
+        let lock_error = |what: &str, e: std::io::Error| Error::Lock {
+            table: table.to_string(),
+            message: format!("{what} `{}`: {e}", path.display()),
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| lock_error("cannot open the lock file", e))?;
+        poll_lock(table, timeout, || match file.try_lock() {
+            Ok(()) => Ok(true),
+            Err(TryLockError::WouldBlock) => Ok(false),
+            Err(TryLockError::Error(e)) => Err(lock_error("cannot lock", e)),
+        })?;
+        Ok(Some(file))
+    }
+
+    fn unlock(&mut self, _: &TableName, lock: Option<File>) -> Result<(), Error> {
+        if let Some(file) = lock {
+            // Dropping the file would release it too; unlocking first makes
+            // the release explicit and immediate.
+            let _ = file.unlock();
+        }
+        Ok(())
+    }
+
+    fn step_transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        // Take the write lock up front, so that a concurrent writer makes us
+        // wait (busy timeout) instead of failing mid-step.
+        self.immediate_transaction(f)
+    }
+}
