@@ -107,6 +107,7 @@ pub trait DynScript: Sync {
     fn script_type(&self) -> (TypeId, &'static str);
     fn connection_type(&self) -> (TypeId, &'static str);
     fn reversible(&self) -> bool;
+    fn is_zero_sized(&self) -> bool;
     fn up(&self, conn: &mut dyn Any, found: &'static str) -> Result<(), ScriptError>;
     fn down(&self, conn: &mut dyn Any, found: &'static str) -> Result<(), ScriptError>;
 }
@@ -125,6 +126,10 @@ impl<T: MigrationScript> DynScript for T {
 
     fn reversible(&self) -> bool {
         T::REVERSIBLE
+    }
+
+    fn is_zero_sized(&self) -> bool {
+        size_of::<T>() == 0
     }
 
     fn up(&self, conn: &mut dyn Any, found: &'static str) -> Result<(), ScriptError> {
@@ -314,9 +319,10 @@ impl Script {
     pub fn name(&self) -> &'static str {
         self.name.unwrap_or_else(|| match self.body {
             Body::Code(code) => {
+                // `path::to::Struct<path::to::Param>` -> `Struct`
                 let full = code.script_type().1;
-                // `path::to::Struct` -> `Struct`
-                full.rsplit("::").next().unwrap_or(full)
+                let base = full.split('<').next().unwrap_or(full);
+                base.rsplit("::").next().unwrap_or(base)
             }
             Body::Sql(_) => "",
         })
@@ -393,7 +399,13 @@ impl Script {
     /// SQL), as when a registered script is also listed by hand.
     pub fn is_same_script(&self, other: &Script) -> bool {
         match (self.body, other.body) {
-            (Body::Code(a), Body::Code(b)) => a.script_type().0 == b.script_type().0,
+            // A unit struct is the same script wherever it is referenced; a
+            // struct with data is the same script only as the same value.
+            (Body::Code(a), Body::Code(b)) => {
+                a.script_type().0 == b.script_type().0
+                    && (a.is_zero_sized()
+                        || std::ptr::addr_eq(a as *const dyn DynScript, b as *const dyn DynScript))
+            }
             (Body::Sql(a), Body::Sql(b)) => a == b,
             _ => false,
         }

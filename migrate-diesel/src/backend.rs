@@ -19,6 +19,12 @@ pub trait Backend: Connection + Sized + 'static {
     /// A held migration lock; [`unlock`](Self::unlock) releases it.
     type Lock;
 
+    /// Prepares the connection before anything else runs (default: nothing).
+    fn prepare(&mut self, lock_timeout: Duration) -> Result<(), Error> {
+        let _ = lock_timeout;
+        Ok(())
+    }
+
     /// Whether the tracking table exists.
     fn table_exists(&mut self, table: &TableName) -> Result<bool, Error>;
     /// Creates the tracking table if it is missing.

@@ -132,7 +132,7 @@ impl Migrator {
         target: Option<Target>,
     ) -> Result<Report, Error> {
         let started = Instant::now();
-        let setup = self.prepare::<C>()?;
+        let setup = self.prepare(conn)?;
         let target = target.unwrap_or_else(|| Target::Version(setup.app.version.clone()));
 
         // The common start-up: nothing pending, so no lock is taken.
@@ -191,7 +191,7 @@ impl Migrator {
         conn: &mut C,
         target: Option<Target>,
     ) -> Result<DryRun, Error> {
-        let setup = self.prepare::<C>()?;
+        let setup = self.prepare(conn)?;
         let target = target.unwrap_or_else(|| Target::Version(setup.app.version.clone()));
         let history = read_history(conn, &setup.table)?;
         let plan = plan(&target, &history.scripts(), &setup.known, self.options)?;
@@ -219,7 +219,7 @@ impl Migrator {
     /// Every known and applied script: version, name, kind, applied at,
     /// state. Changes nothing.
     pub fn status<C: Backend>(&self, conn: &mut C) -> Result<Status, Error> {
-        let setup = self.prepare::<C>()?;
+        let setup = self.prepare(conn)?;
         let history = read_history(conn, &setup.table)?;
         let mut rows: Vec<StatusRow> = Vec::new();
         for known in &setup.known {
@@ -266,7 +266,7 @@ impl Migrator {
         })
     }
 
-    fn prepare<C: Backend>(&self) -> Result<Setup, Error> {
+    fn prepare<C: Backend>(&self, conn: &mut C) -> Result<Setup, Error> {
         let table = TableName::new(&self.table)?;
         let app = resolve_app_version(self.app_version.as_deref(), self.package_version)?;
         let base = if self.registered {
@@ -278,6 +278,7 @@ impl Migrator {
         // A script written for another backend is refused before anything runs.
         registry.check_connection::<C>()?;
         let known = registry.known();
+        conn.prepare(self.lock_timeout)?;
         Ok(Setup {
             table,
             app,
@@ -292,7 +293,11 @@ impl Migrator {
         setup: &Setup,
         target: &Target,
     ) -> Result<(Plan, Vec<StepReport>), Error> {
-        conn.create_table(&setup.table)?;
+        // Atomic mode creates the table inside its transaction: a failed
+        // atomic run leaves nothing at all behind.
+        if !self.atomic {
+            conn.create_table(&setup.table)?;
+        }
         // Another instance may have migrated while we waited: plan again.
         let history = read_history(conn, &setup.table)?;
         let plan = plan(target, &history.scripts(), &setup.known, self.options)?;
@@ -308,7 +313,13 @@ impl Migrator {
         };
         let steps = if self.atomic {
             run.check_atomic::<C>(&plan)?;
-            conn.transaction(|c| plan.steps.iter().map(|step| run.step(c, step)).collect())?
+            conn.transaction(|c| {
+                c.create_table(&setup.table)?;
+                plan.steps
+                    .iter()
+                    .map(|step| run.step(c, step))
+                    .collect::<Result<Vec<_>, Error>>()
+            })?
         } else {
             let mut reports = Vec::with_capacity(plan.steps.len());
             for step in &plan.steps {

@@ -33,6 +33,27 @@ impl Backend for SqliteConnection {
     const TRANSACTIONAL_DDL: bool = true;
     type Lock = Option<File>;
 
+    /// A connection with SQLite's default busy timeout of 0 fails at once
+    /// with "database is locked" when another process writes; give it the
+    /// lock timeout instead. A timeout the application set is kept.
+    fn prepare(&mut self, lock_timeout: Duration) -> Result<(), Error> {
+        #[derive(QueryableByName)]
+        struct Timeout {
+            #[diesel(sql_type = BigInt)]
+            timeout: i64,
+        }
+        let current: Timeout = sql_query("PRAGMA busy_timeout")
+            .get_result(self)
+            .map_err(Error::db("reading the busy timeout"))?;
+        if current.timeout == 0 {
+            let ms = lock_timeout.as_millis().clamp(1, i32::MAX as u128);
+            sql_query(format!("PRAGMA busy_timeout = {ms}"))
+                .execute(self)
+                .map_err(Error::db("setting the busy timeout"))?;
+        }
+        Ok(())
+    }
+
     fn table_exists(&mut self, table: &TableName) -> Result<bool, Error> {
         let row: Present = sql_query(
             "SELECT count(*) > 0 AS present FROM sqlite_master WHERE type = 'table' AND name = ?",

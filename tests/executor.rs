@@ -1,0 +1,540 @@
+//! The executor on real databases: every behaviour on SQLite and on the real
+//! PostgreSQL server, each test with a fresh database.
+
+mod support;
+
+use std::time::Duration;
+
+use migrate::{Action, Direction, Error, Migrator, PlanError, Script, State, StepError};
+use support::{TestDb, code, failing, history, log, panicking, slow};
+
+const CREATE_LOG: &str = "CREATE TABLE log (v TEXT NOT NULL);";
+
+fn base() -> Script {
+    Script::sql("1.0.0", "create_log", CREATE_LOG, Some("DROP TABLE log;"))
+}
+
+/// `1.0.0` (SQL) creates `log`; each code script inserts its version.
+fn scripts<D: TestDb>() -> Vec<Script> {
+    vec![
+        base(),
+        code::<D::Conn>(
+            "1.0.1",
+            "INSERT INTO log VALUES ('1.0.1')",
+            "DELETE FROM log WHERE v = '1.0.1'",
+        ),
+        code::<D::Conn>(
+            "1.0.2",
+            "INSERT INTO log VALUES ('1.0.2')",
+            "DELETE FROM log WHERE v = '1.0.2'",
+        ),
+        code::<D::Conn>(
+            "1.0.10",
+            "INSERT INTO log VALUES ('1.0.10')",
+            "DELETE FROM log WHERE v = '1.0.10'",
+        ),
+        code::<D::Conn>(
+            "1.1.0",
+            "INSERT INTO log VALUES ('1.1.0')",
+            "DELETE FROM log WHERE v = '1.1.0'",
+        ),
+        code::<D::Conn>(
+            "2.0.0",
+            "INSERT INTO log VALUES ('2.0.0')",
+            "DELETE FROM log WHERE v = '2.0.0'",
+        ),
+    ]
+}
+
+fn migrator(app: &str, scripts: Vec<Script>) -> Migrator {
+    Migrator::new("0.0.0")
+        .only_listed_scripts()
+        .app_version(app)
+        .scripts(scripts)
+        .lock_timeout(Duration::from_secs(30))
+}
+
+fn versions(report: &migrate::Report) -> Vec<String> {
+    report
+        .steps
+        .iter()
+        .map(|s| format!("{} {}", s.direction, s.version))
+        .collect()
+}
+
+const T: &str = "migrate_history";
+
+fn upgrade_from_empty_runs_every_script_up_to_the_app_version_in_semver_order<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let report = migrator("1.0.10", scripts::<D>()).run(&mut conn).unwrap();
+    assert_eq!(
+        versions(&report),
+        ["up 1.0.0", "up 1.0.1", "up 1.0.2", "up 1.0.10"]
+    );
+    assert!(report.locked);
+    assert_eq!(
+        (report.from, report.to.unwrap().to_string()),
+        (None, "1.0.10".to_owned())
+    );
+    assert_eq!(
+        history::<D>(&mut conn, T),
+        ["1.0.0:up", "1.0.1:up", "1.0.2:up", "1.0.10:up"]
+    );
+    assert_eq!(log::<D>(&mut conn), ["1.0.1", "1.0.10", "1.0.2"]); // sorted as text; 1.1.0 and 2.0.0 not run
+    let changes = D::strings(
+        &mut conn,
+        "SELECT CAST(change AS TEXT) AS s FROM migrate_history ORDER BY change",
+    );
+    assert_eq!(changes, ["1", "2", "3", "4"]);
+}
+
+fn a_second_run_with_the_same_version_is_a_no_op_that_takes_no_lock<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    migrator("1.0.2", scripts::<D>()).run(&mut conn).unwrap();
+    let again = migrator("1.0.2", scripts::<D>()).run(&mut conn).unwrap();
+    assert!(again.steps.is_empty() && !again.locked, "{again}");
+    assert_eq!(history::<D>(&mut conn, T).len(), 3);
+}
+
+fn upgrades_in_steps_across_application_versions<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let r1 = migrator("1.0.1", scripts::<D>()).run(&mut conn).unwrap();
+    let r2 = migrator("1.1.0", scripts::<D>()).run(&mut conn).unwrap();
+    let r3 = migrator("2.0.0", scripts::<D>()).run(&mut conn).unwrap();
+    assert_eq!(versions(&r1), ["up 1.0.0", "up 1.0.1"]);
+    assert_eq!(versions(&r2), ["up 1.0.2", "up 1.0.10", "up 1.1.0"]);
+    assert_eq!(versions(&r3), ["up 2.0.0"]);
+    assert_eq!(r3.from.unwrap().to_string(), "1.1.0");
+    assert_eq!(log::<D>(&mut conn).len(), 5);
+}
+
+fn an_older_application_runs_down_in_descending_order_and_keeps_the_rest<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    migrator("2.0.0", scripts::<D>()).run(&mut conn).unwrap();
+    let down = migrator("1.0.1", scripts::<D>()).run(&mut conn).unwrap();
+    assert_eq!(
+        versions(&down),
+        ["down 2.0.0", "down 1.1.0", "down 1.0.10", "down 1.0.2"]
+    );
+    assert_eq!(down.to.unwrap().to_string(), "1.0.1");
+    assert_eq!(log::<D>(&mut conn), ["1.0.1"]);
+    let rows = history::<D>(&mut conn, T);
+    assert_eq!(
+        &rows[6..],
+        ["2.0.0:down", "1.1.0:down", "1.0.10:down", "1.0.2:down"]
+    );
+    // And up again.
+    let up = migrator("1.0.2", scripts::<D>()).run(&mut conn).unwrap();
+    assert_eq!(versions(&up), ["up 1.0.2"]);
+}
+
+fn a_script_added_out_of_order_is_refused_then_allowed<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let all = scripts::<D>();
+    let without_101: Vec<Script> = all
+        .iter()
+        .filter(|s| s.version() != "1.0.1")
+        .copied()
+        .collect();
+    migrator("1.0.2", without_101).run(&mut conn).unwrap();
+    let before = history::<D>(&mut conn, T);
+    let err = migrator("1.0.2", all.clone()).run(&mut conn).unwrap_err();
+    assert!(
+        matches!(err, Error::Plan(PlanError::OutOfOrder { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("1.0.1 `Exec`"), "{err}");
+    assert_eq!(history::<D>(&mut conn, T), before);
+    let report = migrator("1.0.2", all)
+        .allow_out_of_order(true)
+        .run(&mut conn)
+        .unwrap();
+    assert_eq!(versions(&report), ["up 1.0.1"]);
+}
+
+fn a_downgrade_across_a_script_without_down_is_refused_then_skipped_on_request<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let mut list = scripts::<D>();
+    list.push(Script::sql(
+        "1.0.5",
+        "backfill",
+        "INSERT INTO log VALUES ('1.0.5');",
+        None,
+    ));
+    migrator("1.0.5", list.clone()).run(&mut conn).unwrap();
+    let before = history::<D>(&mut conn, T);
+    let err = migrator("1.0.1", list.clone()).run(&mut conn).unwrap_err();
+    assert!(
+        err.to_string().contains("no `down`: 1.0.5 `backfill`"),
+        "{err}"
+    );
+    assert_eq!(history::<D>(&mut conn, T), before);
+    let report = migrator("1.0.1", list)
+        .skip_irreversible(true)
+        .run(&mut conn)
+        .unwrap();
+    assert_eq!(versions(&report), ["down 1.0.5", "down 1.0.2"]);
+    assert_eq!(report.steps[0].action, Action::RecordOnly);
+    let executed = D::strings(
+        &mut conn,
+        "SELECT version || ':' || CAST(executed AS TEXT) AS s FROM migrate_history WHERE direction = 'down' ORDER BY change",
+    );
+    assert!(
+        executed[0].starts_with("1.0.5:")
+            && !executed[0].ends_with("1")
+            && !executed[0].ends_with("true"),
+        "{executed:?}"
+    );
+    assert_eq!(log::<D>(&mut conn), ["1.0.1", "1.0.5"]); // nothing undid 1.0.5, as warned
+}
+
+fn a_failing_script_leaves_neither_its_effects_nor_its_row<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let list = |third: Script| {
+        vec![
+            scripts::<D>()[0],
+            scripts::<D>()[1],
+            third,
+            scripts::<D>()[3],
+        ]
+    };
+    let broken = failing::<D::Conn>("1.0.2", "INSERT INTO log VALUES ('1.0.2')");
+    let err = migrator("1.0.10", list(broken)).run(&mut conn).unwrap_err();
+    let Error::StepFailed {
+        version,
+        direction,
+        transactional,
+        ..
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        (version.to_string(), *direction, *transactional),
+        ("1.0.2".into(), Direction::Up, true)
+    );
+    let msg = err.to_string();
+    assert!(msg.starts_with("migration 1.0.2 `Exec`"), "{msg}");
+    assert!(
+        msg.contains("the script failed on purpose")
+            && msg.contains("neither its changes nor its history row were kept"),
+        "{msg}"
+    );
+    assert_eq!(history::<D>(&mut conn, T), ["1.0.0:up", "1.0.1:up"]);
+    assert_eq!(log::<D>(&mut conn), ["1.0.1"]);
+    // Fixed, a rerun converges.
+    let fixed = code::<D::Conn>("1.0.2", "INSERT INTO log VALUES ('1.0.2')", "");
+    let report = migrator("1.0.10", list(fixed)).run(&mut conn).unwrap();
+    assert_eq!(versions(&report), ["up 1.0.2", "up 1.0.10"]);
+}
+
+fn a_panicking_script_is_reported_rolled_back_and_the_lock_released<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let list = vec![
+        base(),
+        panicking::<D::Conn>("1.0.1", "INSERT INTO log VALUES ('1.0.1')"),
+    ];
+    let err = migrator("1.0.1", list).run(&mut conn).unwrap_err();
+    assert!(
+        matches!(&err, Error::StepFailed { source: StepError::Panicked(m), .. } if m == "script exploded"),
+        "{err}"
+    );
+    assert_eq!(history::<D>(&mut conn, T), ["1.0.0:up"]);
+    // Another connection gets the lock at once.
+    let mut other = db.connect();
+    let report = migrator("1.0.1", scripts::<D>())
+        .lock_timeout(Duration::from_millis(500))
+        .run(&mut other)
+        .unwrap();
+    assert_eq!(versions(&report), ["up 1.0.1"]);
+}
+
+fn a_non_transactional_script_runs_outside_a_transaction_and_its_failure_says_so<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let outside = code::<D::Conn>("1.0.1", D::OUTSIDE_TRANSACTION_SQL, "").with_transaction(false);
+    // The same SQL inside a transaction is refused by the database itself.
+    let inside = code::<D::Conn>("1.0.1", D::OUTSIDE_TRANSACTION_SQL, "");
+    let err = migrator("1.0.1", vec![base(), inside])
+        .run(&mut conn)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::StepFailed {
+                transactional: true,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let report = migrator("1.0.1", vec![base(), outside])
+        .run(&mut conn)
+        .unwrap();
+    assert_eq!(versions(&report), ["up 1.0.1"]);
+
+    let half =
+        failing::<D::Conn>("1.0.2", "INSERT INTO log VALUES ('half')").with_transaction(false);
+    let err = migrator("1.0.2", vec![base(), outside, half])
+        .run(&mut conn)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("OUTSIDE a transaction and may be HALF-APPLIED"),
+        "{err}"
+    );
+    assert_eq!(log::<D>(&mut conn), ["half"]);
+    assert_eq!(history::<D>(&mut conn, T), ["1.0.0:up", "1.0.1:up"]);
+}
+
+fn atomic_mode_rolls_back_the_whole_plan<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let list = vec![
+        base(),
+        scripts::<D>()[1],
+        failing::<D::Conn>("1.0.2", "INSERT INTO log VALUES ('1.0.2')"),
+    ];
+    let err = migrator("1.0.2", list)
+        .atomic(true)
+        .run(&mut conn)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("rolled back: the database is unchanged"),
+        "{err}"
+    );
+    assert_eq!(D::tables(&mut conn), Vec::<String>::new());
+    // Atomic mode refuses a plan with a non-transactional step, running nothing.
+    let outside = code::<D::Conn>("1.0.1", "SELECT 1", "").with_transaction(false);
+    let err = migrator("1.0.1", vec![base(), outside])
+        .atomic(true)
+        .run(&mut conn)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("atomic mode refused, nothing was run: 1.0.1 `Exec`"),
+        "{err}"
+    );
+    assert_eq!(D::tables(&mut conn), Vec::<String>::new());
+    // And succeeds as a whole.
+    let report = migrator("1.0.2", scripts::<D>())
+        .atomic(true)
+        .run(&mut conn)
+        .unwrap();
+    assert_eq!(versions(&report), ["up 1.0.0", "up 1.0.1", "up 1.0.2"]);
+}
+
+fn an_edited_sql_migration_is_refused_but_line_endings_do_not_count<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    migrator("1.0.0", vec![base()]).run(&mut conn).unwrap();
+    let edited = Script::sql(
+        "1.0.0",
+        "create_log",
+        "CREATE TABLE log (v TEXT);",
+        Some("DROP TABLE log;"),
+    );
+    let err = migrator("1.0.0", vec![edited]).run(&mut conn).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("migration 1.0.0 `create_log` was applied but its SQL has changed since"),
+        "{err}"
+    );
+    let status = migrator("1.0.0", vec![edited]).status(&mut conn).unwrap();
+    assert_eq!(status.rows[0].state, State::ChecksumChanged);
+    let crlf = Script::sql(
+        "1.0.0",
+        "create_log",
+        "CREATE TABLE log (v TEXT NOT NULL);\r\n",
+        None,
+    );
+    let lf = Script::sql(
+        "1.0.0",
+        "create_log",
+        "CREATE TABLE log (v TEXT NOT NULL);\n",
+        None,
+    );
+    let db2 = D::create().unwrap();
+    let mut conn2 = db2.connect();
+    migrator("1.0.0", vec![lf]).run(&mut conn2).unwrap();
+    assert!(
+        migrator("1.0.0", vec![crlf])
+            .run(&mut conn2)
+            .unwrap()
+            .steps
+            .is_empty()
+    );
+}
+
+fn the_tracking_table_name_comes_from_the_configuration<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    migrator("1.0.1", scripts::<D>())
+        .table("deploy_history")
+        .run(&mut conn)
+        .unwrap();
+    assert_eq!(D::tables(&mut conn), ["deploy_history", "log"]);
+    assert_eq!(
+        history::<D>(&mut conn, "deploy_history"),
+        ["1.0.0:up", "1.0.1:up"]
+    );
+}
+
+fn a_table_name_carrying_sql_is_rejected_before_anything_runs<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    for name in [
+        "x\"; DROP TABLE log; --",
+        "migrations; DELETE FROM users",
+        "public.history",
+    ] {
+        let err = migrator("1.0.1", scripts::<D>())
+            .table(name)
+            .run(&mut conn)
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidTableName { .. }), "{err}");
+    }
+    assert_eq!(D::tables(&mut conn), Vec::<String>::new());
+}
+
+fn two_threads_migrating_at_once_apply_each_script_exactly_once<D: TestDb + Sync>() {
+    let Some(db) = D::create() else { return };
+    let list = {
+        let mut l = scripts::<D>();
+        l[1] = slow::<D::Conn>(
+            "1.0.1",
+            "INSERT INTO log VALUES ('1.0.1')",
+            Duration::from_millis(300),
+        );
+        l
+    };
+    let reports: Vec<migrate::Report> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    migrator("2.0.0", list.clone())
+                        .run(&mut db.connect())
+                        .unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let total: usize = reports.iter().map(|r| r.steps.len()).sum();
+    assert_eq!(total, 6, "{reports:?}");
+    let mut conn = db.connect();
+    assert_eq!(
+        history::<D>(&mut conn, T),
+        [
+            "1.0.0:up",
+            "1.0.1:up",
+            "1.0.2:up",
+            "1.0.10:up",
+            "1.1.0:up",
+            "2.0.0:up"
+        ]
+    );
+    assert_eq!(log::<D>(&mut conn).len(), 5);
+}
+
+fn the_dry_run_shows_the_steps_and_sql_and_changes_nothing<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let dry = migrator("1.0.1", scripts::<D>()).plan(&mut conn).unwrap();
+    let shown = dry.to_string();
+    assert!(shown.starts_with("(empty) -> 1.0.1: 2 step(s)\n  1. up   1.0.0 create_log (sql)\n       | CREATE TABLE log (v TEXT NOT NULL);\n  2. up   1.0.1 Exec (code)"), "{shown}");
+    assert_eq!(dry.sql[0], Some(CREATE_LOG));
+    assert_eq!(D::tables(&mut conn), Vec::<String>::new());
+}
+
+fn status_reports_every_known_and_applied_script<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let mut with_extra = scripts::<D>();
+    with_extra.push(Script::sql("1.0.3", "extra", "SELECT 1;", None));
+    migrator("1.0.3", with_extra).run(&mut conn).unwrap();
+    let status = migrator("1.1.0", scripts::<D>()).status(&mut conn).unwrap();
+    let rows: Vec<String> = status
+        .rows
+        .iter()
+        .map(|r| format!("{} {}", r.version, r.state))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "1.0.0 applied",
+            "1.0.1 applied",
+            "1.0.2 applied",
+            "1.0.3 applied, unknown to this build",
+            "1.0.10 pending",
+            "1.1.0 pending",
+            "2.0.0 above app version"
+        ]
+    );
+    assert_eq!(
+        status.database_version.as_ref().unwrap().to_string(),
+        "1.0.3"
+    );
+    assert!(
+        status.rows[0]
+            .applied_at
+            .as_deref()
+            .is_some_and(|t| t.len() >= 19 && t.contains('T')),
+        "{:?}",
+        status.rows[0]
+    );
+    assert!(
+        status.to_string().contains("1.0.3          extra"),
+        "{status}"
+    );
+}
+
+fn a_script_written_for_another_backend_is_refused_before_anything_runs<D: TestDb>() {
+    struct ForStrings;
+    impl migrate::MigrationScript for ForStrings {
+        type Connection = String;
+        fn up(&self, _: &mut String) -> Result<(), migrate::BoxError> {
+            Ok(())
+        }
+    }
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let mut list = scripts::<D>();
+    list.push(Script::new("1.0.3", &ForStrings));
+    let err = migrator("2.0.0", list).run(&mut conn).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("1.0.3 `ForStrings` (expects `alloc::string::String`)"),
+        "{err}"
+    );
+    assert_eq!(D::tables(&mut conn), Vec::<String>::new());
+}
+
+on_every_backend!(
+    upgrade_from_empty_runs_every_script_up_to_the_app_version_in_semver_order,
+    a_second_run_with_the_same_version_is_a_no_op_that_takes_no_lock,
+    upgrades_in_steps_across_application_versions,
+    an_older_application_runs_down_in_descending_order_and_keeps_the_rest,
+    a_script_added_out_of_order_is_refused_then_allowed,
+    a_downgrade_across_a_script_without_down_is_refused_then_skipped_on_request,
+    a_failing_script_leaves_neither_its_effects_nor_its_row,
+    a_panicking_script_is_reported_rolled_back_and_the_lock_released,
+    a_non_transactional_script_runs_outside_a_transaction_and_its_failure_says_so,
+    atomic_mode_rolls_back_the_whole_plan,
+    an_edited_sql_migration_is_refused_but_line_endings_do_not_count,
+    the_tracking_table_name_comes_from_the_configuration,
+    a_table_name_carrying_sql_is_rejected_before_anything_runs,
+    two_threads_migrating_at_once_apply_each_script_exactly_once,
+    the_dry_run_shows_the_steps_and_sql_and_changes_nothing,
+    status_reports_every_known_and_applied_script,
+    a_script_written_for_another_backend_is_refused_before_anything_runs,
+);

@@ -1,0 +1,292 @@
+//! A fresh database per test, on SQLite and PostgreSQL, and scripts that work
+//! on both. PostgreSQL comes from `MIGRATE_TEST_POSTGRES_URL` (an admin URL;
+//! `scripts/test` starts a throwaway server and sets it). Without it the
+//! PostgreSQL tests fail under CI and announce a skip loudly elsewhere.
+#![allow(dead_code, unreachable_pub)] // each test file uses a different part
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::sql_types::Text;
+use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection, sql_query};
+use migrate::{Backend, BoxError, MigrationScript, Script};
+
+/// A fresh, empty database.
+pub trait TestDb: Sized {
+    /// The connection type.
+    type Conn: Backend + SimpleConnection;
+    /// A new empty database, or `None` (after a loud message) when the
+    /// backend is unavailable outside CI.
+    fn create() -> Option<Self>;
+    /// A new connection to it.
+    fn connect(&self) -> Self::Conn;
+    /// One text column of a query's rows.
+    fn strings(conn: &mut Self::Conn, sql: &str) -> Vec<String>;
+    /// The user tables, sorted.
+    fn tables(conn: &mut Self::Conn) -> Vec<String>;
+    /// SQL that refuses to run inside a transaction.
+    const OUTSIDE_TRANSACTION_SQL: &'static str;
+}
+
+#[derive(QueryableByName)]
+struct S {
+    #[diesel(sql_type = Text)]
+    s: String,
+}
+
+/// A SQLite file in a temporary directory.
+pub struct Sqlite {
+    _dir: tempfile::TempDir,
+    pub path: String,
+}
+
+impl TestDb for Sqlite {
+    type Conn = SqliteConnection;
+    const OUTSIDE_TRANSACTION_SQL: &'static str = "VACUUM";
+
+    fn create() -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.db").to_string_lossy().into_owned();
+        Some(Sqlite { _dir: dir, path })
+    }
+
+    fn connect(&self) -> SqliteConnection {
+        SqliteConnection::establish(&self.path).unwrap()
+    }
+
+    fn strings(conn: &mut SqliteConnection, sql: &str) -> Vec<String> {
+        sql_query(format!("SELECT CAST(s AS TEXT) AS s FROM ({sql})"))
+            .load::<S>(conn)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .into_iter()
+            .map(|r| r.s)
+            .collect()
+    }
+
+    fn tables(conn: &mut SqliteConnection) -> Vec<String> {
+        Self::strings(
+            conn,
+            "SELECT name AS s FROM sqlite_master WHERE type = 'table' ORDER BY name",
+        )
+    }
+}
+
+#[cfg(feature = "postgres")]
+pub use pg::Postgres;
+
+#[cfg(feature = "postgres")]
+mod pg {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use diesel::PgConnection;
+
+    /// A database of its own on the test server.
+    pub struct Postgres {
+        pub url: String,
+    }
+
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+    impl TestDb for Postgres {
+        type Conn = PgConnection;
+        const OUTSIDE_TRANSACTION_SQL: &'static str = "CREATE INDEX CONCURRENTLY log_v ON log (v)";
+
+        fn create() -> Option<Self> {
+            let admin = postgres_admin_url()?;
+            let name = format!(
+                "migrate_test_{}_{}_{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::SeqCst),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .subsec_nanos()
+            );
+            let mut conn = PgConnection::establish(&admin)
+                .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {admin}: {e}"));
+            sql_query(format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .unwrap();
+            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+            Some(Postgres {
+                url: format!("{base}/{name}"),
+            })
+        }
+
+        fn connect(&self) -> PgConnection {
+            PgConnection::establish(&self.url).unwrap()
+        }
+
+        fn strings(conn: &mut PgConnection, sql: &str) -> Vec<String> {
+            sql_query(format!("SELECT CAST(s AS TEXT) AS s FROM ({sql}) AS q"))
+                .load::<S>(conn)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                .into_iter()
+                .map(|r| r.s)
+                .collect()
+        }
+
+        fn tables(conn: &mut PgConnection) -> Vec<String> {
+            Self::strings(
+                conn,
+                "SELECT table_name AS s FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
+            )
+        }
+    }
+}
+
+/// The admin URL of the test server. Under CI its absence is a failure.
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("MIGRATE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!(
+                "MIGRATE_TEST_POSTGRES_URL is not set: CI must run the PostgreSQL tests (use scripts/test)"
+            )
+        }
+        _ => {
+            eprintln!(
+                "\n*** SKIPPED: PostgreSQL test — MIGRATE_TEST_POSTGRES_URL is not set. Run scripts/test to start a throwaway server. ***\n"
+            );
+            None
+        }
+    }
+}
+
+/// Instantiates generic tests `fn name<D: TestDb>()` for each backend.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::$name::<$crate::support::Sqlite>() })*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(#[test] fn $name() { super::$name::<$crate::support::Postgres>() })*
+        }
+    };
+}
+
+/// A code script running fixed SQL on any backend, optionally failing or
+/// panicking after its SQL ran (inside its transaction).
+pub struct Exec<C> {
+    up: &'static str,
+    down: &'static str,
+    fail: Option<&'static str>,
+    panic: bool,
+    sleep: Duration,
+    _conn: PhantomData<fn() -> C>,
+}
+
+impl<C: Backend + SimpleConnection> MigrationScript for Exec<C> {
+    type Connection = C;
+    const REVERSIBLE: bool = true;
+
+    fn up(&self, conn: &mut C) -> Result<(), BoxError> {
+        conn.batch_execute(self.up)?;
+        std::thread::sleep(self.sleep);
+        if self.panic {
+            panic!("script exploded");
+        }
+        match self.fail {
+            Some(message) => Err(message.into()),
+            None => Ok(()),
+        }
+    }
+
+    fn down(&self, conn: &mut C) -> Result<(), BoxError> {
+        conn.batch_execute(self.down)?;
+        Ok(())
+    }
+}
+
+fn leak<T>(value: T) -> &'static T {
+    Box::leak(Box::new(value))
+}
+
+/// A code script: `up` runs `up_sql`, `down` runs `down_sql`.
+#[track_caller]
+pub fn code<C: Backend + SimpleConnection>(
+    version: &'static str,
+    up: &'static str,
+    down: &'static str,
+) -> Script {
+    Script::new(
+        version,
+        leak(Exec::<C> {
+            up,
+            down,
+            fail: None,
+            panic: false,
+            sleep: Duration::ZERO,
+            _conn: PhantomData,
+        }),
+    )
+}
+
+/// A code script that runs `up_sql` and then returns an error.
+#[track_caller]
+pub fn failing<C: Backend + SimpleConnection>(version: &'static str, up: &'static str) -> Script {
+    Script::new(
+        version,
+        leak(Exec::<C> {
+            up,
+            down: "",
+            fail: Some("the script failed on purpose"),
+            panic: false,
+            sleep: Duration::ZERO,
+            _conn: PhantomData,
+        }),
+    )
+}
+
+/// A code script that runs `up_sql` and then panics.
+#[track_caller]
+pub fn panicking<C: Backend + SimpleConnection>(version: &'static str, up: &'static str) -> Script {
+    Script::new(
+        version,
+        leak(Exec::<C> {
+            up,
+            down: "",
+            fail: None,
+            panic: true,
+            sleep: Duration::ZERO,
+            _conn: PhantomData,
+        }),
+    )
+}
+
+/// A code script that runs `up_sql` and then sleeps inside its transaction.
+#[track_caller]
+pub fn slow<C: Backend + SimpleConnection>(
+    version: &'static str,
+    up: &'static str,
+    sleep: Duration,
+) -> Script {
+    Script::new(
+        version,
+        leak(Exec::<C> {
+            up,
+            down: "",
+            fail: None,
+            panic: false,
+            sleep,
+            _conn: PhantomData,
+        }),
+    )
+}
+
+/// The history as `version:direction` strings, in change order.
+pub fn history<D: TestDb>(conn: &mut D::Conn, table: &str) -> Vec<String> {
+    D::strings(
+        conn,
+        &format!("SELECT version || ':' || direction AS s FROM \"{table}\" ORDER BY change"),
+    )
+}
+
+/// The rows of the `log` table the scripts write to.
+pub fn log<D: TestDb>(conn: &mut D::Conn) -> Vec<String> {
+    D::strings(conn, "SELECT v AS s FROM log ORDER BY v")
+}
