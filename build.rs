@@ -4,4 +4,5 @@
 fn main() {
     println!("cargo:rerun-if-changed=examples/users/migrations");
     println!("cargo:rerun-if-changed=examples/cart/migrations");
+    println!("cargo:rerun-if-changed=tests/fixtures");
 }

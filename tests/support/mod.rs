@@ -73,6 +73,7 @@ impl TestDb for Sqlite {
 }
 
 #[cfg(feature = "postgres")]
+#[allow(unused_imports)] // not every test file uses it
 pub use pg::Postgres;
 
 #[cfg(feature = "postgres")]
