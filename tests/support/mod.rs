@@ -41,6 +41,16 @@ pub struct Sqlite {
     pub path: String,
 }
 
+impl Sqlite {
+    /// An existing file (for child processes of a test).
+    pub fn at(path: &str) -> Sqlite {
+        Sqlite {
+            _dir: tempfile::tempdir().unwrap(),
+            path: path.to_owned(),
+        }
+    }
+}
+
 impl TestDb for Sqlite {
     type Conn = SqliteConnection;
     const OUTSIDE_TRANSACTION_SQL: &'static str = "VACUUM";
