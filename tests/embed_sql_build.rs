@@ -1,0 +1,130 @@
+//! `embed_sql!` as a user's build sees it: a small crate (no diesel) is
+//! written to a temporary directory and built with cargo.
+//!
+//! - With the documented `build.rs` (`cargo:rerun-if-changed=migrations`),
+//!   adding a folder rebuilds the crate and the new migration is embedded.
+//! - Bad folders are compile errors with clear messages.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new(main_rs: &str) -> Fixture {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = format!(
+            r#"[package]
+name = "embed-fixture"
+version = "0.1.0"
+edition = "2024"
+
+[workspace]
+
+[dependencies]
+migrate-core = {{ path = "{core}" }}
+migrate-macros = {{ path = "{macros}" }}
+"#,
+            core = root.join("migrate-core").display(),
+            macros = root.join("migrate-macros").display(),
+        );
+        std::fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
+        // The workspace's lock file: the same dependency versions, no network.
+        std::fs::copy(root.join("Cargo.lock"), dir.path().join("Cargo.lock")).unwrap();
+        std::fs::write(
+            dir.path().join("build.rs"),
+            "fn main() { println!(\"cargo:rerun-if-changed=migrations\"); }\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("src")).unwrap();
+        std::fs::write(dir.path().join("src/main.rs"), main_rs).unwrap();
+        Fixture { dir }
+    }
+
+    fn folder(&self, name: &str, up: &[u8]) {
+        let path = self.dir.path().join("migrations").join(name);
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::write(path.join("up.sql"), up).unwrap();
+    }
+
+    fn remove(&self, name: &str) {
+        std::fs::remove_dir_all(self.dir.path().join("migrations").join(name)).unwrap();
+    }
+
+    /// `cargo run`: Ok(stdout) or Err(stderr).
+    fn run(&self) -> Result<String, String> {
+        let target: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/embed-fixture");
+        let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["run", "--quiet", "--offline"])
+            .current_dir(self.dir.path())
+            .env("CARGO_TARGET_DIR", target)
+            .env_remove("RUSTFLAGS")
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+}
+
+const MAIN: &str = r#"
+migrate_macros::embed_sql!();
+
+fn main() {
+    let registry = migrate_core::registered().unwrap();
+    let names: Vec<String> = registry.iter().map(|e| format!("{}_{}", e.version, e.script.name())).collect();
+    println!("{}", names.join(","));
+}
+"#;
+
+#[test]
+fn a_new_folder_is_embedded_on_the_next_build_and_bad_folders_are_compile_errors() {
+    let f = Fixture::new(MAIN);
+    f.folder("1.0.0_create", b"CREATE TABLE a (id INT);");
+    assert_eq!(f.run().unwrap(), "1.0.0_create");
+
+    // The documented build.rs makes a new folder rebuild the crate.
+    f.folder("1.0.10_later", b"CREATE TABLE c (id INT);");
+    f.folder("1.0.2_second", b"CREATE TABLE b (id INT);");
+    assert_eq!(f.run().unwrap(), "1.0.0_create,1.0.2_second,1.0.10_later");
+
+    // Every bad folder is reported, in one build.
+    f.folder("1.0_short", b"SELECT 1;");
+    f.folder("1.1.0_empty", b"  \n");
+    f.folder("1.2.0_latin1", b"SELECT 'caf\xe9';");
+    f.folder("1.0.2+b_same", b"SELECT 1;");
+    let err = f.run().unwrap_err();
+    for expected in [
+        "SQL migration folder `migrations/1.0_short`: invalid version `1.0`",
+        "`migrations/1.1.0_empty/up.sql` is empty",
+        "`migrations/1.2.0_latin1/up.sql` is not valid UTF-8",
+        "SQL migrations `migrations/1.0.2+b_same` and `migrations/1.0.2_second` have the same version",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+    for name in ["1.0_short", "1.1.0_empty", "1.2.0_latin1", "1.0.2+b_same"] {
+        f.remove(name);
+    }
+    assert_eq!(f.run().unwrap(), "1.0.0_create,1.0.2_second,1.0.10_later");
+}
+
+#[test]
+fn a_sql_folder_and_a_code_script_with_one_version_is_a_compile_error() {
+    let main = format!(
+        "{MAIN}\npub struct Conn;\n#[migrate_macros::migration_script(version = \"1.0.0\")]\npub struct Clash;\nimpl migrate_core::MigrationScript for Clash {{\n    type Connection = Conn;\n    fn up(&self, _: &mut Conn) -> Result<(), migrate_core::BoxError> {{ Ok(()) }}\n}}\n"
+    );
+    let f = Fixture::new(&main);
+    f.folder("1.0.0_create", b"CREATE TABLE a (id INT);");
+    let err = f.run().unwrap_err();
+    assert!(
+        err.contains(
+            "error[E0428]: the name `__duplicate_migration_version_1_0_0` is defined multiple times"
+        ),
+        "{err}"
+    );
+}
