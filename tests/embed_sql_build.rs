@@ -10,15 +10,23 @@ use std::process::Command;
 
 struct Fixture {
     dir: tempfile::TempDir,
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
 
+/// The fixtures share a target directory (dependencies build once); one
+/// cargo at a time keeps each from running the other's binary.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl Fixture {
-    fn new(main_rs: &str) -> Fixture {
+    fn new(name: &str, main_rs: &str) -> Fixture {
+        let serial = SERIAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let dir = tempfile::tempdir().unwrap();
         let manifest = format!(
             r#"[package]
-name = "embed-fixture"
+name = "{name}"
 version = "0.1.0"
 edition = "2024"
 
@@ -28,6 +36,7 @@ edition = "2024"
 migrate-core = {{ path = "{core}" }}
 migrate-macros = {{ path = "{macros}" }}
 "#,
+            name = name,
             core = root.join("migrate-core").display(),
             macros = root.join("migrate-macros").display(),
         );
@@ -41,7 +50,10 @@ migrate-macros = {{ path = "{macros}" }}
         .unwrap();
         std::fs::create_dir_all(dir.path().join("src")).unwrap();
         std::fs::write(dir.path().join("src/main.rs"), main_rs).unwrap();
-        Fixture { dir }
+        Fixture {
+            dir,
+            _serial: serial,
+        }
     }
 
     fn folder(&self, name: &str, up: &[u8]) {
@@ -84,7 +96,7 @@ fn main() {
 
 #[test]
 fn a_new_folder_is_embedded_on_the_next_build_and_bad_folders_are_compile_errors() {
-    let f = Fixture::new(MAIN);
+    let f = Fixture::new("embed-fixture-folders", MAIN);
     f.folder("1.0.0_create", b"CREATE TABLE a (id INT);");
     assert_eq!(f.run().unwrap(), "1.0.0_create");
 
@@ -118,7 +130,7 @@ fn a_sql_folder_and_a_code_script_with_one_version_is_a_compile_error() {
     let main = format!(
         "{MAIN}\npub struct Conn;\n#[migrate_macros::migration_script(version = \"1.0.0\")]\npub struct Clash;\nimpl migrate_core::MigrationScript for Clash {{\n    type Connection = Conn;\n    fn up(&self, _: &mut Conn) -> Result<(), migrate_core::BoxError> {{ Ok(()) }}\n}}\n"
     );
-    let f = Fixture::new(&main);
+    let f = Fixture::new("embed-fixture-clash", &main);
     f.folder("1.0.0_create", b"CREATE TABLE a (id INT);");
     let err = f.run().unwrap_err();
     assert!(
