@@ -448,6 +448,13 @@ impl fmt::Debug for Script {
 
 /// The checksum of an SQL migration's `up.sql`: SHA-256, in hex, of its text
 /// with CRLF turned into LF, so that line-ending conversions are not edits.
+/// `embed_sql!` calls this same function at compile time.
+///
+/// ```
+/// use migrate_core::sql_checksum;
+/// assert_eq!(sql_checksum("SELECT 1;\r\nSELECT 2;\r\n"), sql_checksum("SELECT 1;\nSELECT 2;\n"));
+/// assert_ne!(sql_checksum("SELECT 1;"), sql_checksum("SELECT 2;"));
+/// ```
 pub fn sql_checksum(sql: &str) -> String {
     use sha2::Digest;
     let normalized = sql.replace("\r\n", "\n");

@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use syn::parse::{Parse, ParseStream};
 use syn::{LitStr, Token};
 
@@ -48,15 +47,6 @@ pub(crate) struct SqlFolder {
     pub(crate) transaction: bool,
     /// The folder, relative to the crate, for messages.
     pub(crate) display: String,
-}
-
-/// The checksum of an `up.sql`: SHA-256 of the text with CRLF turned into LF.
-pub(crate) fn checksum(sql: &str) -> String {
-    let normalized = sql.replace("\r\n", "\n");
-    Sha256::digest(normalized.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Reads every folder under the directory; all problems are reported at once,
@@ -175,7 +165,7 @@ fn read_folder(folder: &Path, rel: &str) -> Result<SqlFolder, String> {
         name: name.to_owned(),
         up_path,
         down_path,
-        checksum: checksum(&up),
+        checksum: migrate_core::sql_checksum(&up),
         transaction,
         display,
     })
@@ -206,15 +196,6 @@ fn parse_metadata(text: &str) -> Result<bool, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn line_endings_do_not_change_the_checksum() {
-        assert_eq!(
-            checksum("CREATE TABLE t (id INT);\r\nSELECT 1;\r\n"),
-            checksum("CREATE TABLE t (id INT);\nSELECT 1;\n")
-        );
-        assert_ne!(checksum("SELECT 1;"), checksum("SELECT 2;"));
-    }
 
     #[test]
     fn metadata_accepts_only_run_in_transaction() {

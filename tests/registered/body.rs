@@ -82,10 +82,11 @@ fn a_script_both_registered_and_listed_by_hand_runs_once() {
 }
 
 #[test]
-fn the_application_version_from_the_environment_drives_a_downgrade_and_keeps_the_data() {
-    // `APPLICATION_VERSION` is read by `resolve_app_version`; the explicit
-    // configuration stands in for it here so that parallel tests do not race
-    // on the process environment (its precedence is unit-tested in the core).
+fn an_older_application_version_runs_down_and_keeps_the_data() {
+    // The explicit version, not `APPLICATION_VERSION`, so that parallel tests
+    // do not race on the process environment. The environment's precedence is
+    // unit-tested in the core, and `cargo run --example users` with
+    // `APPLICATION_VERSION=1.0.0` shows it end to end.
     let Some(db) = Db::create() else { return };
     let mut conn = db.connect();
     Migrator::new("1.2.0").run(&mut conn).unwrap();
