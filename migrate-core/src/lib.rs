@@ -33,6 +33,7 @@
 extern crate self as migrate_core;
 
 mod app_version;
+pub mod config;
 mod plan;
 mod registry;
 mod script;

@@ -1,0 +1,465 @@
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+/// Loads `files` (name, text) from a fresh directory with `vars` as the
+/// process environment.
+fn load_from(
+    files: &[(&str, &str)],
+    request: Request<'_>,
+    vars: &[(&str, &str)],
+) -> Result<Environment, ConfigError> {
+    let dir = tempdir();
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let result = load_with(&request, &dir, &|name| vars.get(name).cloned());
+    std::fs::remove_dir_all(&dir).unwrap();
+    result
+}
+
+fn tempdir() -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "migrate-config-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn msg(result: Result<Environment, ConfigError>) -> String {
+    result
+        .expect_err("expected a configuration error")
+        .to_string()
+}
+
+const TOML: &str = r#"
+default_env = "dev"
+
+[dev]
+url = "sqlite://dev.db"
+table = "history"
+
+[test]
+driver = "sqlite"
+database = "test.db"
+atomic = true
+lock_timeout = 30
+migrations_dir = "db/migrations"
+
+[prod]
+driver = "postgres"
+host = "db.internal"
+port = 6432
+user = "app"
+password = { env = "PROD_DB_PASSWORD" }
+database = "shop"
+allow_out_of_order = true
+"#;
+
+const JSON: &str = r#"{
+  "defaultEnv": "dev",
+  "dev": { "driver": "sqlite3", "filename": "dev.db" },
+  "test": { "driver": "pg", "host": "localhost", "database": "demoDB",
+            "user": "postgres", "password": "password", "port": 5432,
+            "schema": "public", "multipleStatements": true },
+  "ci": { "driver": "pg", "host": {"ENV": "PGHOST"}, "database": "ci",
+          "user": "ci", "password": {"ENV": "PGPASSWORD"}, "port": {"ENV": "PGPORT"} },
+  "heroku": {"ENV": "HEROKU_URL"},
+  "literal": "postgres://u:pw@h/d",
+  "bad": { "driver": "oracle", "database": "x" },
+  "lacking": { "driver": "mysql", "host": "localhost", "database": "x" }
+}"#;
+
+#[test]
+fn the_default_environment_is_dev_and_its_url_names_the_driver() {
+    let env = load_from(&[("migrate.toml", TOML)], Request::default(), &[]).unwrap();
+    assert_eq!(env.name, "dev");
+    assert_eq!(env.driver, Driver::Sqlite);
+    assert_eq!(env.url.expose(), "sqlite://dev.db");
+    assert_eq!(env.settings.table.as_deref(), Some("history"));
+    assert!(matches!(env.origin, Origin::File(ref p) if p.ends_with("migrate.toml")));
+}
+
+#[test]
+fn the_env_option_wins_over_migrate_env_which_wins_over_the_files_default() {
+    let files = [("migrate.toml", TOML)];
+    let by_var = load_from(&files, Request::default(), &[(ENV_VAR, "test")]).unwrap();
+    assert_eq!(by_var.name, "test");
+    let by_option = load_from(
+        &files,
+        Request {
+            env: Some("dev"),
+            ..Request::default()
+        },
+        &[(ENV_VAR, "test")],
+    )
+    .unwrap();
+    assert_eq!(by_option.name, "dev");
+}
+
+#[test]
+fn a_section_of_parts_gives_its_settings_and_a_sqlite_path() {
+    let env = load_from(
+        &[("migrate.toml", TOML)],
+        Request::default(),
+        &[(ENV_VAR, "test")],
+    )
+    .unwrap();
+    assert_eq!(env.url.expose(), "test.db");
+    assert_eq!(env.settings.atomic, Some(true));
+    assert_eq!(env.settings.lock_timeout, Some(Duration::from_secs(30)));
+    assert_eq!(
+        env.settings.migrations_dir.as_deref(),
+        Some(Path::new("db/migrations"))
+    );
+}
+
+#[test]
+fn a_value_from_the_environment_is_interpolated_and_the_password_never_shows() {
+    let env = load_from(
+        &[("migrate.toml", TOML)],
+        Request {
+            env: Some("prod"),
+            ..Request::default()
+        },
+        &[("PROD_DB_PASSWORD", "s3cr3t/pa:ss")],
+    )
+    .unwrap();
+    assert_eq!(env.driver, Driver::Postgres);
+    assert_eq!(
+        env.url.expose(),
+        "postgres://app:s3cr3t%2Fpa%3Ass@db.internal:6432/shop"
+    );
+    assert_eq!(
+        env.url.to_string(),
+        "postgres://app:***@db.internal:6432/shop"
+    );
+    assert!(!format!("{env:?}").contains("s3cr3t"));
+    assert_eq!(
+        env.url
+            .redact("FATAL: password s3cr3t/pa:ss or s3cr3t%2Fpa%3Ass"),
+        "FATAL: password *** or ***"
+    );
+    assert_eq!(env.settings.allow_out_of_order, Some(true));
+}
+
+#[test]
+fn an_unset_variable_is_named_with_the_file_environment_and_key() {
+    let e = msg(load_from(
+        &[("migrate.toml", TOML)],
+        Request {
+            env: Some("prod"),
+            ..Request::default()
+        },
+        &[],
+    ));
+    assert!(e.ends_with("migrate.toml, environment `prod`, key `password`: the variable `PROD_DB_PASSWORD` is not set"), "{e}");
+}
+
+#[test]
+fn an_unknown_environment_lists_the_ones_the_file_defines() {
+    let e = msg(load_from(
+        &[("migrate.toml", TOML)],
+        Request {
+            env: Some("staging"),
+            ..Request::default()
+        },
+        &[],
+    ));
+    assert!(
+        e.ends_with("migrate.toml: no environment `staging`; the file defines `dev`, `prod`, `test`; choose one with --env or MIGRATE_ENV"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_unknown_key_in_migrate_toml_is_an_error_naming_it() {
+    let e = msg(load_from(
+        &[("migrate.toml", "[dev]\nurl = \"a.db\"\ntabel = \"x\"\n")],
+        Request::default(),
+        &[],
+    ));
+    assert!(
+        e.contains(
+            "migrate.toml, environment `dev`: unknown key `tabel`; known keys are url, driver"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn malformed_files_are_reported_with_their_line() {
+    let e = msg(load_from(
+        &[("migrate.toml", "[dev]\nurl = \"a.db\"\nport = \n")],
+        Request::default(),
+        &[],
+    ));
+    assert!(
+        e.contains("migrate.toml is malformed: ") && e.ends_with("(line 3)"),
+        "{e}"
+    );
+    let e = msg(load_from(
+        &[("database.json", "{\n \"dev\": {\"driver\": \"pg\",}\n}")],
+        Request::default(),
+        &[],
+    ));
+    assert!(
+        e.contains("database.json is malformed: ") && e.contains("line 2"),
+        "{e}"
+    );
+}
+
+#[test]
+fn database_json_is_read_as_db_migrate_writes_it() {
+    let files = [("database.json", JSON)];
+    let dev = load_from(&files, Request::default(), &[]).unwrap();
+    assert_eq!((dev.name.as_str(), dev.driver), ("dev", Driver::Sqlite));
+    assert_eq!(dev.url.expose(), "dev.db");
+
+    // db-migrate's own example, with options of its own that we ignore.
+    let test = load_from(
+        &files,
+        Request {
+            env: Some("test"),
+            ..Request::default()
+        },
+        &[],
+    )
+    .unwrap();
+    assert_eq!(test.driver, Driver::Postgres);
+    assert_eq!(
+        test.url.expose(),
+        "postgres://postgres:password@localhost:5432/demoDB"
+    );
+    assert_eq!(
+        test.url.to_string(),
+        "postgres://postgres:***@localhost:5432/demoDB"
+    );
+}
+
+#[test]
+fn database_json_env_objects_read_variables_for_values_and_whole_urls() {
+    let files = [("database.json", JSON)];
+    let vars = [
+        ("PGHOST", "10.0.0.7"),
+        ("PGPASSWORD", "hunter22"),
+        ("PGPORT", "5433"),
+        ("HEROKU_URL", "postgres://h:topsecret@host/db"),
+    ];
+    let ci = load_from(
+        &files,
+        Request {
+            env: Some("ci"),
+            ..Request::default()
+        },
+        &vars,
+    )
+    .unwrap();
+    assert_eq!(ci.url.expose(), "postgres://ci:hunter22@10.0.0.7:5433/ci");
+    let heroku = load_from(
+        &files,
+        Request {
+            env: Some("heroku"),
+            ..Request::default()
+        },
+        &vars,
+    )
+    .unwrap();
+    assert_eq!(heroku.url.to_string(), "postgres://h:***@host/db");
+    let literal = load_from(
+        &files,
+        Request {
+            env: Some("literal"),
+            ..Request::default()
+        },
+        &vars,
+    )
+    .unwrap();
+    assert_eq!(literal.url.to_string(), "postgres://u:***@h/d");
+}
+
+#[test]
+fn database_json_default_env_may_come_from_a_variable() {
+    let json = r#"{"defaultEnv": {"ENV": "NODE_ENV"}, "production": "prod.db", "dev": "dev.db"}"#;
+    let env = load_from(
+        &[("database.json", json)],
+        Request::default(),
+        &[("NODE_ENV", "production")],
+    )
+    .unwrap();
+    assert_eq!(env.name, "production");
+    assert_eq!(env.url.expose(), "prod.db");
+}
+
+#[test]
+fn an_unknown_driver_is_named_with_the_accepted_ones() {
+    let e = msg(load_from(
+        &[("database.json", JSON)],
+        Request {
+            env: Some("bad"),
+            ..Request::default()
+        },
+        &[],
+    ));
+    assert!(
+        e.ends_with("database.json, environment `bad`, key `driver`: unknown driver `oracle`; expected one of sqlite, sqlite3, postgres, postgresql, pg, mysql, mariadb"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_explicit_url_overrides_the_file_but_keeps_its_settings() {
+    let files = [("migrate.toml", TOML)];
+    let env = load_from(
+        &files,
+        Request::default(),
+        &[(DATABASE_URL_VAR, "postgres://x:pw12@h/d")],
+    )
+    .unwrap();
+    assert_eq!(
+        (env.driver, env.origin.clone()),
+        (Driver::Postgres, Origin::Variable)
+    );
+    assert_eq!(env.settings.table.as_deref(), Some("history"));
+    let env = load_from(
+        &files,
+        Request {
+            database_url: Some("other.db"),
+            ..Request::default()
+        },
+        &[(DATABASE_URL_VAR, "postgres://x:pw12@h/d")],
+    )
+    .unwrap();
+    assert_eq!((env.driver, env.origin), (Driver::Sqlite, Origin::Option));
+    assert_eq!(env.url.expose(), "other.db");
+}
+
+#[test]
+fn an_explicit_url_does_not_excuse_an_environment_that_does_not_exist() {
+    let e = msg(load_from(
+        &[("migrate.toml", TOML)],
+        Request {
+            env: Some("qa"),
+            database_url: Some("x.db"),
+            ..Request::default()
+        },
+        &[],
+    ));
+    assert!(e.contains("no environment `qa`"), "{e}");
+}
+
+#[test]
+fn no_file_and_no_url_says_how_to_configure() {
+    let e = msg(load_from(&[], Request::default(), &[]));
+    assert!(
+        e.starts_with(
+            "no database configured: pass --database-url, set DATABASE_URL, or write migrate.toml"
+        ),
+        "{e}"
+    );
+    let env = load_from(&[], Request::default(), &[(DATABASE_URL_VAR, "a.db")]).unwrap();
+    assert_eq!((env.name.as_str(), env.url.expose()), ("dev", "a.db"));
+}
+
+#[test]
+fn a_missing_explicit_config_file_is_an_error() {
+    let e = msg(load_from(
+        &[],
+        Request {
+            config: Some(Path::new("nope.toml")),
+            ..Request::default()
+        },
+        &[],
+    ));
+    assert!(
+        e.starts_with("cannot read the configuration file ") && e.contains("nope.toml"),
+        "{e}"
+    );
+}
+
+#[test]
+fn environment_names_that_are_not_plain_are_rejected() {
+    for bad in ["prod; DROP TABLE x", "../etc", "", "a b", &"x".repeat(65)] {
+        let e = msg(load_from(
+            &[("migrate.toml", TOML)],
+            Request {
+                env: Some(bad),
+                ..Request::default()
+            },
+            &[],
+        ));
+        assert!(e.contains("is not a valid environment name"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn wrong_value_types_and_ports_are_reported() {
+    let e = msg(load_from(
+        &[(
+            "migrate.toml",
+            "[dev]\nurl = \"a.db\"\natomic = \"maybe\"\n",
+        )],
+        Request::default(),
+        &[],
+    ));
+    assert!(
+        e.ends_with("environment `dev`, key `atomic`: expected true or false"),
+        "{e}"
+    );
+    let e = msg(load_from(
+        &[(
+            "migrate.toml",
+            "[dev]\ndriver = \"pg\"\ndatabase = \"d\"\nport = 70000\n",
+        )],
+        Request::default(),
+        &[],
+    ));
+    assert!(
+        e.ends_with("key `port`: expected a port number (1-65535)"),
+        "{e}"
+    );
+    let e = msg(load_from(
+        &[("migrate.toml", "[dev]\ndriver = \"pg\"\n")],
+        Request::default(),
+        &[],
+    ));
+    assert!(e.contains("missing key `database`"), "{e}");
+}
+
+#[test]
+fn a_mysql_environment_builds_a_mysql_url() {
+    let env = load_from(
+        &[("database.json", JSON)],
+        Request {
+            env: Some("lacking"),
+            ..Request::default()
+        },
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        (env.driver, env.url.expose()),
+        (Driver::Mysql, "mysql://localhost/x")
+    );
+}
+
+#[test]
+fn libpq_keyword_passwords_are_masked_too() {
+    let url = DatabaseUrl::new("host=h dbname=d password=swordfish");
+    assert_eq!(url.to_string(), "host=h dbname=d password=***");
+    let url = DatabaseUrl::new("postgres://h/d?password=swordfish&sslmode=require");
+    assert_eq!(
+        url.to_string(),
+        "postgres://h/d?password=***&sslmode=require"
+    );
+}
