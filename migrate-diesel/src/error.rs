@@ -71,6 +71,22 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A version given on the command line or to the API is not semver.
+    #[error("invalid {what}: {source}")]
+    InvalidVersion {
+        /// What the version was for.
+        what: &'static str,
+        /// The parse error.
+        source: migrate_core::VersionError,
+    },
+    /// A baseline cannot be recorded.
+    #[error("baseline refused on `{table}`, nothing was recorded: {reason}")]
+    BaselineRefused {
+        /// The tracking table.
+        table: String,
+        /// Why.
+        reason: String,
+    },
     /// A step failed.
     #[error("{}", step_failed(*direction, version, name, *transactional, *atomic, source))]
     StepFailed {

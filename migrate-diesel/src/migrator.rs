@@ -8,13 +8,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::{Duration, Instant};
 
 use migrate_core::{
-    Action, AppVersion, Body, Direction, KnownScript, Plan, PlanOptions, Registry, Script, Step,
-    Target, plan, registered, resolve_app_version,
+    Action, AppVersion, Body, Direction, KnownScript, Plan, PlanOptions, Registry, Script,
+    ScriptKind, Step, Target, Version, plan, registered, resolve_app_version,
 };
 
 use crate::backend::Backend;
 use crate::history::{NewRow, State as History};
-use crate::report::{DryRun, Report, State, Status, StatusRow, StepReport};
+use crate::report::{DryRun, Progress, Report, State, Status, StatusRow, StepReport};
 use crate::{Error, StepError, TableName};
 
 /// The default tracking table.
@@ -131,6 +131,17 @@ impl Migrator {
         conn: &mut C,
         target: Option<Target>,
     ) -> Result<Report, Error> {
+        self.run_to_with(conn, target, &mut |_| {})
+    }
+
+    /// [`run_to`](Self::run_to), calling `progress` as each step starts and
+    /// finishes (the command line prints a line per step from it).
+    pub fn run_to_with<C: Backend>(
+        &self,
+        conn: &mut C,
+        target: Option<Target>,
+        progress: &mut dyn FnMut(Progress<'_>),
+    ) -> Result<Report, Error> {
         let started = Instant::now();
         let setup = self.prepare(conn)?;
         let target = target.unwrap_or_else(|| Target::Version(setup.app.version.clone()));
@@ -138,7 +149,7 @@ impl Migrator {
         // The common start-up: nothing pending, so no lock is taken.
         let history = read_history(conn, &setup.table)?;
         let first = plan(&target, &history.scripts(), &setup.known, self.options)?;
-        tracing::debug!(target: "migrate", app = %setup.app.version, ?target, "{first}");
+        log_decisions(&setup, &history, &target, &first);
         if first.is_empty() {
             return Ok(Report {
                 app_version: setup.app,
@@ -153,7 +164,9 @@ impl Migrator {
         let lock = conn.lock(&setup.table, self.lock_timeout)?;
         tracing::debug!(target: "migrate", table = %setup.table, "migration lock taken");
         // Release the lock on every path: errors, and panics too.
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.run_locked(conn, &setup, &target)));
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.run_locked(conn, &setup, &target, progress)
+        }));
         let released = conn.unlock(&setup.table, lock);
         tracing::debug!(target: "migrate", table = %setup.table, "migration lock released");
         let (plan, steps) = match outcome {
@@ -249,8 +262,8 @@ impl Migrator {
                     version: a.script.version.clone(),
                     name: a.script.name.clone(),
                     kind: match a.kind.as_str() {
-                        "sql" => Some(migrate_core::ScriptKind::Sql),
-                        "code" => Some(migrate_core::ScriptKind::Code),
+                        "sql" => Some(ScriptKind::Sql),
+                        "code" => Some(ScriptKind::Code),
                         _ => None,
                     },
                     applied_at: Some(a.applied_at.clone()),
@@ -266,15 +279,122 @@ impl Migrator {
         })
     }
 
-    fn prepare<C: Backend>(&self, conn: &mut C) -> Result<Setup, Error> {
-        let table = TableName::new(&self.table)?;
-        let app = resolve_app_version(self.app_version.as_deref(), self.package_version)?;
+    /// The scripts this migrator knows (registered and listed), in version
+    /// order. Needs no database.
+    pub fn known_scripts(&self) -> Result<Vec<Script>, Error> {
+        Ok(self.registry()?.iter().map(|e| *e.script).collect())
+    }
+
+    /// Checks everything that needs no database: the table name, the
+    /// application version and the scripts. The command line calls it before
+    /// connecting, so that bad input changes nothing (not even by creating
+    /// a SQLite file).
+    pub fn validate(&self) -> Result<(), Error> {
+        TableName::new(&self.table)?;
+        self.resolved_app_version()?;
+        self.registry()?;
+        Ok(())
+    }
+
+    /// The application version this migrator aims at: the configured one,
+    /// else `APPLICATION_VERSION`, else the package version.
+    pub fn resolved_app_version(&self) -> Result<AppVersion, Error> {
+        Ok(resolve_app_version(
+            self.app_version.as_deref(),
+            self.package_version,
+        )?)
+    }
+
+    /// Records an existing database as being at `version` without running
+    /// anything: each known script at or below `version` gets a history row
+    /// marked as not executed. For adopting the tool on a live database
+    /// whose schema those scripts already describe.
+    ///
+    /// Refused when the tracking table already has rows, and when no known
+    /// script is at or below `version`.
+    pub fn baseline<C: Backend>(&self, conn: &mut C, version: &str) -> Result<Report, Error> {
+        let started = Instant::now();
+        let version = Version::parse(version).map_err(|source| Error::InvalidVersion {
+            what: "baseline version",
+            source,
+        })?;
+        let setup = self.prepare(conn)?;
+        let scripts = setup.scripts();
+        let steps: Vec<Step> = setup
+            .known
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.version <= version)
+            .map(|(i, k)| Step {
+                direction: Direction::Up,
+                version: k.version.clone(),
+                name: k.name.clone(),
+                kind: k.kind,
+                action: Action::RecordOnly,
+                known_index: i,
+            })
+            .collect();
+        if steps.is_empty() {
+            return Err(Error::BaselineRefused {
+                table: setup.table.to_string(),
+                reason: format!(
+                    "no script known to this build is at or below {version}, so there is nothing to record; `up` runs every script"
+                ),
+            });
+        }
+        let lock = conn.lock(&setup.table, self.lock_timeout)?;
+        let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<Vec<StepReport>, Error> {
+            conn.create_table(&setup.table)?;
+            let history = conn.read_history(&setup.table)?;
+            if let Some(last) = history.last() {
+                return Err(Error::BaselineRefused {
+                    table: setup.table.to_string(),
+                    reason: format!(
+                        "it already holds {} row(s), the last for {} `{}`; baseline is only for a database this tool has never migrated",
+                        history.len(),
+                        last.version,
+                        last.name
+                    ),
+                });
+            }
+            let mut run = Runner {
+                table: &setup.table,
+                scripts: &scripts,
+                next_change: 1,
+                atomic: true,
+                progress: &mut |_| {},
+            };
+            conn.step_transaction(|c| steps.iter().map(|s| run.step(c, s)).collect())
+        }));
+        let released = conn.unlock(&setup.table, lock);
+        let steps = match outcome {
+            Err(panic) => resume_unwind(panic),
+            Ok(result) => result?,
+        };
+        released?;
+        Ok(Report {
+            app_version: setup.app,
+            from: None,
+            to: steps.last().map(|s| s.version.clone()),
+            steps,
+            locked: true,
+            total: started.elapsed(),
+        })
+    }
+
+    fn registry(&self) -> Result<Registry, Error> {
         let base = if self.registered {
             registered()?
         } else {
             Registry::default()
         };
-        let registry = base.with(self.scripts.iter().copied())?;
+        Ok(base.with(self.scripts.iter().copied())?)
+    }
+
+    fn prepare<C: Backend>(&self, conn: &mut C) -> Result<Setup, Error> {
+        let table = TableName::new(&self.table)?;
+        let app = resolve_app_version(self.app_version.as_deref(), self.package_version)?;
+        let registry = self.registry()?;
         // A script written for another backend is refused before anything runs.
         registry.check_connection::<C>()?;
         let known = registry.known();
@@ -292,6 +412,7 @@ impl Migrator {
         conn: &mut C,
         setup: &Setup,
         target: &Target,
+        progress: &mut dyn FnMut(Progress<'_>),
     ) -> Result<(Plan, Vec<StepReport>), Error> {
         // Atomic mode creates the table inside its transaction: a failed
         // atomic run leaves nothing at all behind.
@@ -310,6 +431,7 @@ impl Migrator {
             scripts: &scripts,
             next_change: history.next_change,
             atomic: self.atomic,
+            progress,
         };
         let steps = if self.atomic {
             run.check_atomic::<C>(&plan)?;
@@ -368,6 +490,7 @@ struct Runner<'a> {
     scripts: &'a [Script],
     next_change: i64,
     atomic: bool,
+    progress: &'a mut dyn FnMut(Progress<'_>),
 }
 
 impl Runner<'_> {
@@ -411,6 +534,7 @@ impl Runner<'_> {
             source,
         };
         let started = Instant::now();
+        (self.progress)(Progress::Started(step));
         if step.action == Action::Run {
             tracing::info!(target: "migrate", "{} {} `{}`", step.direction, step.version, step.name);
             match script.body() {
@@ -453,15 +577,57 @@ impl Runner<'_> {
         conn.record(self.table, &row)
             .map_err(|e| fail(StepError::Record(e)))?;
         self.next_change += 1;
-        Ok(StepReport {
+        let report = StepReport {
             direction: step.direction,
             version: step.version.clone(),
             name: step.name.clone(),
             kind: step.kind,
             action: step.action,
             duration,
-        })
+        };
+        (self.progress)(Progress::Finished(&report));
+        Ok(report)
     }
+}
+
+/// Logs, at debug level, what the planner decided for each script and why.
+fn log_decisions(setup: &Setup, history: &History, target: &Target, plan: &Plan) {
+    if !tracing::enabled!(target: "migrate", tracing::Level::DEBUG) {
+        return;
+    }
+    tracing::debug!(
+        target: "migrate",
+        "application {} (from {}); database at {}; target {target:?}; {} known script(s), {} applied",
+        setup.app.version,
+        setup.app.source,
+        plan.from.as_ref().map_or_else(|| "(empty)".to_owned(), ToString::to_string),
+        setup.known.len(),
+        history.applied.len()
+    );
+    for known in &setup.known {
+        let applied = history
+            .applied
+            .iter()
+            .any(|a| a.script.version == known.version);
+        let decision = match plan.steps.iter().find(|s| s.version == known.version) {
+            Some(step) if step.direction == Direction::Up => {
+                "not applied and within the target: run `up`".to_owned()
+            }
+            Some(step) if step.action == Action::RecordOnly => {
+                "applied, above the target, no `down`: record as reverted".to_owned()
+            }
+            Some(_) => "applied and above the target: run `down`".to_owned(),
+            None if applied => "applied: nothing to do".to_owned(),
+            None => format!("not applied, outside the target {target:?}: left alone"),
+        };
+        tracing::debug!(target: "migrate", "{} `{}` ({}): {decision}", known.version, known.name, known.kind);
+    }
+    for a in &history.applied {
+        if !setup.known.iter().any(|k| k.version == a.script.version) {
+            tracing::debug!(target: "migrate", "{} `{}`: applied but unknown to this build", a.script.version, a.script.name);
+        }
+    }
+    tracing::debug!(target: "migrate", "plan: {plan}");
 }
 
 fn panic_message(panic: &(dyn Any + Send)) -> String {

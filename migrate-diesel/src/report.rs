@@ -3,7 +3,19 @@
 use std::fmt;
 use std::time::Duration;
 
-use migrate_core::{Action, AppVersion, Direction, Plan, ScriptKind, Version};
+use migrate_core::{Action, AppVersion, Direction, Plan, ScriptKind, Step, Version};
+
+/// What [`Migrator::run_to_with`](crate::Migrator::run_to_with) reports as
+/// the plan runs.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Progress<'a> {
+    /// A step is about to run (its transaction is open).
+    Started(&'a Step),
+    /// A step ran and its history row is written (its transaction may still
+    /// be open in atomic mode).
+    Finished(&'a StepReport),
+}
 
 /// One executed step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,31 +56,18 @@ fn show(v: &Option<Version>) -> String {
         .map_or_else(|| "(empty)".to_owned(), ToString::to_string)
 }
 
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Report {
+    /// The last line: the versions before and after, the steps and the time.
+    pub fn summary(&self) -> String {
         if self.steps.is_empty() {
-            return write!(
-                f,
+            return format!(
                 "database at {}, application at {}: nothing to do ({:.1?})",
                 show(&self.from),
                 self.app_version.version,
                 self.total
             );
         }
-        for s in &self.steps {
-            let note = if s.action == Action::RecordOnly {
-                "  (no down: recorded only)"
-            } else {
-                ""
-            };
-            writeln!(
-                f,
-                "  {:<4} {} {} ({}) {:.1?}{note}",
-                s.direction, s.version, s.name, s.kind, s.duration
-            )?;
-        }
-        write!(
-            f,
+        format!(
             "migrated {} -> {} in {} step{} ({:.1?})",
             show(&self.from),
             show(&self.to),
@@ -76,6 +75,30 @@ impl fmt::Display for Report {
             if self.steps.len() == 1 { "" } else { "s" },
             self.total
         )
+    }
+}
+
+impl fmt::Display for StepReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let note = match (self.action, self.direction) {
+            (Action::Run, _) => "",
+            (Action::RecordOnly, Direction::Up) => "  (recorded as applied, not run)",
+            (Action::RecordOnly, Direction::Down) => "  (no down: recorded only)",
+        };
+        write!(
+            f,
+            "{:<4} {} {} ({}) {:.1?}{note}",
+            self.direction, self.version, self.name, self.kind, self.duration
+        )
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for s in &self.steps {
+            writeln!(f, "  {s}")?;
+        }
+        f.write_str(&self.summary())
     }
 }
 
