@@ -38,7 +38,12 @@ extern crate self as migrate;
 
 pub use migrate_core::*;
 pub use migrate_diesel::{
-    Backend, DEFAULT_TABLE, DryRun, Error, HistoryRow, Migrator, NewRow, Report, State, Status,
-    StatusRow, StepError, StepReport, TableName, diesel,
+    Backend, DEFAULT_TABLE, DryRun, Error, HistoryRow, Migrator, NewRow, Progress, Report, State,
+    Status, StatusRow, StepError, StepReport, TableName, diesel,
 };
+
+/// The command line inside the application's binary: `migrate::cli::run`
+/// (feature `cli`, on by default).
+#[cfg(feature = "cli")]
+pub use migrate_diesel::cli;
 pub use migrate_macros::{embed_sql, migration_script};

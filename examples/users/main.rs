@@ -8,6 +8,17 @@
 //! cargo run --example users                            # again: nothing to do
 //! APPLICATION_VERSION=1.0.0 cargo run --example users  # runs 1.0.1's down
 //! ```
+//!
+//! With arguments it is the command line (configured by
+//! `examples/users/migrate.toml`):
+//!
+//! ```text
+//! cargo run --example users -- status
+//! cargo run --example users -- plan
+//! cargo run --example users -- down
+//! cargo run --example users -- create add_email
+//! cargo run --example users -- --help
+//! ```
 
 use std::process::ExitCode;
 
@@ -57,7 +68,20 @@ impl MigrationScript for AddUserFullName {
     }
 }
 
+/// An application passes `migrate::package_version!()`. This example lives in
+/// the `migrate` package, so it states its own version instead.
+fn migrator() -> Migrator {
+    Migrator::new("1.0.1")
+}
+
 fn main() -> ExitCode {
+    if std::env::args_os().len() > 1 {
+        return migrate::cli::Cli::new(migrator())
+            .config_file("examples/users/migrate.toml")
+            .migrations_dir("examples/users/migrations")
+            .scripts_dir("examples/users")
+            .run();
+    }
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -71,9 +95,7 @@ fn run() -> Result<(), BoxError> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/users/users.db");
     let mut conn = SqliteConnection::establish(path)?;
 
-    // An application passes `migrate::package_version!()`. This example lives
-    // in the `migrate` package, so it states its own version instead.
-    let report = Migrator::new("1.0.1").run(&mut conn)?;
+    let report = migrator().run(&mut conn)?;
     println!("{path}\n{report}");
 
     #[derive(QueryableByName)]

@@ -27,6 +27,8 @@
 #![allow(clippy::result_large_err)]
 
 mod backend;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod error;
 mod history;
 mod migrator;
@@ -41,7 +43,7 @@ pub use backend::Backend;
 pub use error::{Error, StepError};
 pub use history::{HistoryRow, NewRow};
 pub use migrator::{DEFAULT_TABLE, Migrator};
-pub use report::{DryRun, Report, State, Status, StatusRow, StepReport};
+pub use report::{DryRun, Progress, Report, State, Status, StatusRow, StepReport};
 pub use table::TableName;
 
 /// The diesel this crate is built with, for scripts' queries.

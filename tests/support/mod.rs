@@ -21,6 +21,8 @@ pub trait TestDb: Sized {
     fn create() -> Option<Self>;
     /// A new connection to it.
     fn connect(&self) -> Self::Conn;
+    /// What a command line is given to reach it: a URL, or a SQLite path.
+    fn url(&self) -> String;
     /// One text column of a query's rows.
     fn strings(conn: &mut Self::Conn, sql: &str) -> Vec<String>;
     /// The user tables, sorted.
@@ -63,6 +65,10 @@ impl TestDb for Sqlite {
 
     fn connect(&self) -> SqliteConnection {
         SqliteConnection::establish(&self.path).unwrap()
+    }
+
+    fn url(&self) -> String {
+        self.path.clone()
     }
 
     fn strings(conn: &mut SqliteConnection, sql: &str) -> Vec<String> {
@@ -128,6 +134,10 @@ mod pg {
 
         fn connect(&self) -> PgConnection {
             PgConnection::establish(&self.url).unwrap()
+        }
+
+        fn url(&self) -> String {
+            self.url.clone()
         }
 
         fn strings(conn: &mut PgConnection, sql: &str) -> Vec<String> {

@@ -1,0 +1,191 @@
+//! The command line's grammar.
+
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Parser, Subcommand};
+
+/// Versioned database migrations, compiled into this application.
+#[derive(Debug, Parser)]
+#[command(about = "Versioned database migrations, compiled into this application")]
+pub(super) struct Args {
+    #[command(flatten)]
+    pub(super) global: Global,
+    #[command(subcommand)]
+    pub(super) command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, ClapArgs)]
+pub(super) struct Global {
+    /// The database URL (a file path for SQLite); overrides the configuration
+    /// file and DATABASE_URL
+    #[arg(long, global = true, value_name = "URL")]
+    pub(super) database_url: Option<String>,
+    /// The environment of the configuration file [default: MIGRATE_ENV, else
+    /// the file's default, else dev]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(super) env: Option<String>,
+    /// The configuration file [default: migrate.toml, else database.json]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(super) config: Option<PathBuf>,
+    /// The application version to migrate to [default: the configuration,
+    /// else APPLICATION_VERSION, else the package version]
+    #[arg(long, global = true, value_name = "VERSION")]
+    pub(super) app_version: Option<String>,
+    /// The tracking table [default: migrate_history]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(super) table: Option<String>,
+    /// Run pending scripts below the database version instead of refusing
+    #[arg(long, global = true)]
+    pub(super) allow_out_of_order: bool,
+    /// Run the whole plan in one transaction: all or nothing
+    #[arg(long, global = true)]
+    pub(super) atomic: bool,
+    /// Seconds to wait for another instance's migration lock [default: 120]
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub(super) lock_timeout: Option<u64>,
+    /// More logs: -v shows the planner's decisions, -vv everything
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(super) verbose: u8,
+    /// Only errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(super) quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum Command {
+    /// Every known and applied script, with its state
+    Status(Status),
+    /// The steps `up` or `down` would run, with their SQL; changes nothing
+    Plan(Plan),
+    /// Apply pending scripts up to the application version (or --to)
+    Up(Up),
+    /// Revert the latest script (or --steps N, or --to VERSION)
+    Down(Down),
+    /// Revert the latest script and apply it again, to test its `down`
+    Redo,
+    /// Record an existing database as being at VERSION without running
+    /// anything
+    Baseline(Baseline),
+    /// Write a new migration: an SQL folder, or a Rust script with --rust
+    Create(Create),
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct Status {
+    /// Print JSON for tools
+    #[arg(long)]
+    pub(super) json: bool,
+    /// Exit with code 3 when there is work to do (for deploy scripts)
+    #[arg(long)]
+    pub(super) check: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct Plan {
+    /// Plan for this version instead of the application version (downgrades
+    /// included)
+    #[arg(long, value_name = "VERSION")]
+    pub(super) to: Option<String>,
+    /// Print JSON for tools
+    #[arg(long)]
+    pub(super) json: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct Up {
+    /// Apply pending scripts up to and including this version
+    #[arg(long, value_name = "VERSION")]
+    pub(super) to: Option<String>,
+    /// Show the plan and stop
+    #[arg(long)]
+    pub(super) dry_run: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct Down {
+    /// Revert this many of the latest scripts [default: 1]
+    #[arg(long, value_name = "N", conflicts_with = "to", value_parser = clap::value_parser!(usize))]
+    pub(super) steps: Option<usize>,
+    /// Revert every script above this version
+    #[arg(long, value_name = "VERSION")]
+    pub(super) to: Option<String>,
+    /// Record scripts without `down` as reverted instead of refusing
+    #[arg(long)]
+    pub(super) skip_irreversible: bool,
+    /// Show the plan and stop
+    #[arg(long)]
+    pub(super) dry_run: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct Baseline {
+    /// The version the existing database is at
+    #[arg(long, value_name = "VERSION")]
+    pub(super) version: String,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(super) struct Create {
+    /// The migration's name: letters, digits, `_` and `-` (spaces become `_`)
+    pub(super) name: String,
+    /// Write a Rust `#[migration_script]` file instead of an SQL folder
+    #[arg(long)]
+    pub(super) rust: bool,
+    /// Its version [default: the next patch above the highest known one]
+    #[arg(long, value_name = "VERSION")]
+    pub(super) version: Option<String>,
+    /// Where to write it [default: the configuration's migrations_dir or
+    /// scripts_dir, else the application's]
+    #[arg(long, value_name = "DIR")]
+    pub(super) dir: Option<PathBuf>,
+}
+
+/// Adds an example section to the help of the program and each subcommand,
+/// spelled with the program's real name.
+pub(super) fn with_examples(cmd: clap::Command, bin: &str) -> clap::Command {
+    let examples: [(&str, &str); 8] = [
+        (
+            "",
+            "  {bin} status                    # where the database stands\n  {bin} up                        # migrate to the application version\n  {bin} --env prod status --check # exit code 3 when work is pending",
+        ),
+        (
+            "status",
+            "  {bin} status\n  {bin} status --json | jq '.scripts[] | select(.state != \"applied\")'\n  {bin} --env prod status --check || echo \"migrations pending\"",
+        ),
+        (
+            "plan",
+            "  {bin} plan                      # what start-up would run\n  {bin} plan --to 1.2.0           # what moving to 1.2.0 would run, downgrades included",
+        ),
+        (
+            "up",
+            "  {bin} up\n  {bin} up --to 1.2.0\n  {bin} --env prod --atomic up --dry-run",
+        ),
+        (
+            "down",
+            "  {bin} down                      # revert the latest script\n  {bin} down --steps 3\n  {bin} down --to 1.0.0",
+        ),
+        (
+            "redo",
+            "  {bin} redo                      # down, then up, the latest script",
+        ),
+        (
+            "baseline",
+            "  {bin} --env prod baseline --version 1.4.0   # the live database already has 1.4.0's schema",
+        ),
+        (
+            "create",
+            "  {bin} create add_email          # migrations/<next>_add_email/up.sql and down.sql\n  {bin} create backfill --rust    # src/migrations/v<next>_backfill.rs\n  {bin} create add_index --version 2.0.0",
+        ),
+    ];
+    let help = |text: &str| format!("Examples:\n{}", text.replace("{bin}", bin));
+    let mut cmd = cmd.name(bin.to_owned()).bin_name(bin.to_owned());
+    for (sub, text) in examples {
+        cmd = if sub.is_empty() {
+            cmd.after_help(help(text))
+        } else {
+            cmd.mut_subcommand(sub, |c| c.after_help(help(text)))
+        };
+    }
+    cmd
+}

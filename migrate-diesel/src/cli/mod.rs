@@ -1,0 +1,398 @@
+//! The command line, inside the application's own binary: code migrations
+//! are compiled in, so the tool that runs them must be the application.
+//!
+//! ```no_run
+//! use std::process::ExitCode;
+//!
+//! fn main() -> ExitCode {
+//!     // `myapp status`, `myapp up`, `myapp down --steps 2`, ...
+//!     migrate_diesel::cli::run(migrate_diesel::Migrator::new(env!("CARGO_PKG_VERSION")))
+//! }
+//! ```
+//!
+//! An application that also does other work calls the command line only
+//! when it was given arguments, for example
+//! `if std::env::args_os().len() > 1 { return cli::run(migrator) }`.
+//!
+//! Configuration comes from `migrate.toml` or db-migrate's `database.json`
+//! (see [`migrate_core::config`]). Exit codes: [`SUCCESS`], [`FAILURE`],
+//! [`USAGE`] and [`PENDING`].
+
+mod args;
+mod create;
+mod output;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{CommandFactory, FromArgMatches};
+use migrate_core::config::{self, ConfigError, DatabaseUrl, Driver, Environment, Request};
+use migrate_core::{Target, Version};
+
+use crate::{Backend, Error, Migrator};
+use args::{Args, Command, Global};
+use output::Out;
+
+/// Exit code: the command succeeded.
+pub const SUCCESS: u8 = 0;
+/// Exit code: the command failed (bad configuration, a refused plan, a
+/// failed step, an unreachable database, ...). Nothing was changed unless
+/// the message says which steps were applied.
+pub const FAILURE: u8 = 1;
+/// Exit code: the command line itself is wrong (clap's usage errors).
+pub const USAGE: u8 = 2;
+/// Exit code: `status --check` found work to do.
+pub const PENDING: u8 = 3;
+
+/// The command line for an application: its migrator, and where `create`
+/// writes new migrations (unless the configuration says otherwise).
+#[derive(Debug, Clone)]
+pub struct Cli {
+    migrator: Migrator,
+    migrations_dir: PathBuf,
+    scripts_dir: PathBuf,
+    config: Option<PathBuf>,
+}
+
+/// Runs the command line on the process's arguments with `migrator` and
+/// the default directories (`migrations`, `src/migrations`).
+pub fn run(migrator: Migrator) -> ExitCode {
+    Cli::new(migrator).run()
+}
+
+impl Cli {
+    /// A command line running `migrator`'s scripts.
+    pub fn new(migrator: Migrator) -> Cli {
+        Cli {
+            migrator,
+            migrations_dir: PathBuf::from("migrations"),
+            scripts_dir: PathBuf::from("src/migrations"),
+            config: None,
+        }
+    }
+
+    /// The configuration file to read when `--config` is not given (default:
+    /// `migrate.toml`, else `database.json`, in the working directory).
+    pub fn config_file(mut self, file: impl Into<PathBuf>) -> Cli {
+        self.config = Some(file.into());
+        self
+    }
+
+    /// Where `create` writes SQL migration folders (default `migrations`,
+    /// relative to the working directory): the folder the application's
+    /// `embed_sql!` reads.
+    pub fn migrations_dir(mut self, dir: impl Into<PathBuf>) -> Cli {
+        self.migrations_dir = dir.into();
+        self
+    }
+
+    /// Where `create --rust` writes script files (default `src/migrations`).
+    pub fn scripts_dir(mut self, dir: impl Into<PathBuf>) -> Cli {
+        self.scripts_dir = dir.into();
+        self
+    }
+
+    /// Runs on the process's arguments.
+    pub fn run(self) -> ExitCode {
+        self.run_from(std::env::args_os())
+    }
+
+    /// Runs on `args` (the first is the program's name).
+    pub fn run_from<I, T>(self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let bin = args
+            .first()
+            .and_then(|a| Path::new(a).file_stem())
+            .map_or_else(|| "app".to_owned(), |s| s.to_string_lossy().into_owned());
+        let matches = match args::with_examples(Args::command(), &bin).try_get_matches_from(&args) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = e.print();
+                return ExitCode::from(if e.use_stderr() { USAGE } else { SUCCESS });
+            }
+        };
+        let parsed = match Args::from_arg_matches(&matches) {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = e.print();
+                return ExitCode::from(USAGE);
+            }
+        };
+        let mut out = Out::new(parsed.global.quiet);
+        match self.execute(&parsed, &mut out) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                out.error(&e);
+                ExitCode::from(FAILURE)
+            }
+        }
+    }
+
+    fn execute(&self, args: &Args, out: &mut Out) -> Result<u8, CliError> {
+        let g = &args.global;
+        let request = Request {
+            config: g.config.as_deref().or(self.config.as_deref()),
+            env: g.env.as_deref(),
+            database_url: g.database_url.as_deref(),
+        };
+        if let Command::Create(create) = &args.command {
+            // `create` needs no database, only the directories and driver.
+            let env = match config::load(&request) {
+                Ok(env) => Some(env),
+                Err(ConfigError::NoConfiguration { .. }) => None,
+                Err(e) => return Err(e.into()),
+            };
+            output::init_logging(g, None);
+            let settings = env.as_ref().map(|e| &e.settings);
+            let dirs = create::Dirs {
+                sql: create
+                    .dir
+                    .clone()
+                    .or_else(|| settings.and_then(|s| s.migrations_dir.clone()))
+                    .unwrap_or_else(|| self.migrations_dir.clone()),
+                rust: create
+                    .dir
+                    .clone()
+                    .or_else(|| settings.and_then(|s| s.scripts_dir.clone()))
+                    .unwrap_or_else(|| self.scripts_dir.clone()),
+            };
+            let migrator = self.configured(g, env.as_ref().map(|e| &e.settings))?;
+            create::create(
+                create,
+                &dirs,
+                &migrator,
+                env.as_ref().map(|e| e.driver),
+                out,
+            )?;
+            return Ok(SUCCESS);
+        }
+
+        let env = config::load(&request)?;
+        out.set_url(env.url.clone());
+        output::init_logging(g, Some(env.url.clone()));
+        tracing::debug!(target: "migrate", env = %env.name, origin = %env.origin, driver = %env.driver, url = %env.url, "configuration loaded");
+        let migrator = self.configured(g, Some(&env.settings))?;
+        match env.driver {
+            #[cfg(feature = "sqlite")]
+            Driver::Sqlite => with_backend::<diesel::SqliteConnection>(&migrator, &env, args, out),
+            #[cfg(feature = "postgres")]
+            Driver::Postgres => with_backend::<diesel::PgConnection>(&migrator, &env, args, out),
+            #[allow(unreachable_patterns)] // every driver may be built in
+            driver => Err(ConfigError::DriverNotBuilt {
+                origin: env.origin.clone(),
+                env: env.name.clone(),
+                driver,
+            }
+            .into()),
+        }
+    }
+
+    /// The migrator with the file's settings, then the command line's,
+    /// applied over the application's own.
+    fn configured(
+        &self,
+        g: &Global,
+        settings: Option<&config::Settings>,
+    ) -> Result<Migrator, CliError> {
+        let mut m = self.migrator.clone();
+        if let Some(s) = settings {
+            if let Some(t) = &s.table {
+                m = m.table(t.clone());
+            }
+            if let Some(v) = &s.app_version {
+                m = m.app_version(v.clone());
+            }
+            if let Some(b) = s.allow_out_of_order {
+                m = m.allow_out_of_order(b);
+            }
+            if let Some(b) = s.atomic {
+                m = m.atomic(b);
+            }
+            if let Some(b) = s.skip_irreversible {
+                m = m.skip_irreversible(b);
+            }
+            if let Some(t) = s.lock_timeout {
+                m = m.lock_timeout(t);
+            }
+        }
+        if let Some(t) = &g.table {
+            m = m.table(t.clone());
+        }
+        if let Some(v) = &g.app_version {
+            m = m.app_version(v.clone());
+        }
+        if g.allow_out_of_order {
+            m = m.allow_out_of_order(true);
+        }
+        if g.atomic {
+            m = m.atomic(true);
+        }
+        if let Some(secs) = g.lock_timeout {
+            m = m.lock_timeout(Duration::from_secs(secs));
+        }
+        m.validate()?;
+        Ok(m)
+    }
+}
+
+/// What the command line reports as a failure.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Migrate(#[from] Error),
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        url: DatabaseUrl,
+        source: diesel::ConnectionError,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+fn parse_version(what: &'static str, text: &str) -> Result<Version, CliError> {
+    Version::parse(text).map_err(|source| Error::InvalidVersion { what, source }.into())
+}
+
+fn with_backend<C: Backend>(
+    migrator: &Migrator,
+    env: &Environment,
+    args: &Args,
+    out: &mut Out,
+) -> Result<u8, CliError> {
+    let read_only = matches!(args.command, Command::Status(_) | Command::Plan(_));
+    let mut conn = connect::<C>(env, read_only)?;
+    let conn = &mut conn;
+    match &args.command {
+        Command::Status(a) => {
+            let status = migrator.status(conn)?;
+            let pending = if a.check {
+                Some(migrator.plan(conn)?.plan.steps.len())
+            } else {
+                None
+            };
+            if a.json {
+                out.json(&output::status_json(&status, env, pending));
+            } else {
+                out.line(&format!(
+                    "database {} (environment `{}`)",
+                    env.url, env.name
+                ));
+                out.text(&status.to_string());
+                if let Some(n) = pending {
+                    out.line(&if n == 0 {
+                        "up to date: nothing to run".to_owned()
+                    } else {
+                        format!("{n} step(s) to run to reach the application version: run `up`")
+                    });
+                }
+            }
+            Ok(if pending.unwrap_or(0) > 0 {
+                PENDING
+            } else {
+                SUCCESS
+            })
+        }
+        Command::Plan(a) => {
+            let target =
+                a.to.as_deref()
+                    .map(|v| parse_version("target version", v).map(Target::Version))
+                    .transpose()?;
+            let dry = migrator.plan_to(conn, target)?;
+            if a.json {
+                out.json(&output::plan_json(&dry));
+            } else {
+                out.text(&dry.to_string());
+            }
+            Ok(SUCCESS)
+        }
+        Command::Up(a) => {
+            let target = match a.to.as_deref() {
+                Some(v) => Target::UpTo(parse_version("target version", v)?),
+                None => Target::UpTo(migrator.resolved_app_version()?.version),
+            };
+            run_or_show(migrator, conn, target, a.dry_run, out)
+        }
+        Command::Down(a) => {
+            let target = match (&a.to, a.steps) {
+                (Some(v), _) => Target::DownTo(parse_version("target version", v)?),
+                (None, n) => Target::DownSteps(n.unwrap_or(1)),
+            };
+            let m = migrator.clone().skip_irreversible(a.skip_irreversible);
+            run_or_show(&m, conn, target, a.dry_run, out)
+        }
+        Command::Redo => {
+            let down = migrator.plan_to(conn, Some(Target::DownSteps(1)))?;
+            let Some(step) = down.plan.steps.first() else {
+                return Err(CliError::Other(
+                    "nothing to redo: no script is applied".to_owned(),
+                ));
+            };
+            let version = step.version.clone();
+            run_or_show(migrator, conn, Target::DownSteps(1), false, out)?;
+            run_or_show(migrator, conn, Target::UpTo(version), false, out)
+        }
+        Command::Baseline(a) => {
+            let report = migrator.baseline(conn, &a.version)?;
+            for s in &report.steps {
+                out.line(&format!("  {s}"));
+            }
+            out.line(&format!(
+                "baseline recorded: the database is at {} ({} script(s) marked as applied, none run)",
+                report.to.as_ref().map_or_else(String::new, ToString::to_string),
+                report.steps.len()
+            ));
+            Ok(SUCCESS)
+        }
+        Command::Create(_) => unreachable!("handled before connecting"),
+    }
+}
+
+fn run_or_show<C: Backend>(
+    migrator: &Migrator,
+    conn: &mut C,
+    target: Target,
+    dry_run: bool,
+    out: &mut Out,
+) -> Result<u8, CliError> {
+    if dry_run {
+        out.text(&migrator.plan_to(conn, Some(target))?.to_string());
+        return Ok(SUCCESS);
+    }
+    let result = migrator.run_to_with(conn, Some(target), &mut |p| out.progress(p));
+    out.end_progress();
+    let report = result?;
+    out.line(&report.summary());
+    Ok(SUCCESS)
+}
+
+fn connect<C: Backend>(env: &Environment, read_only: bool) -> Result<C, CliError> {
+    let url = env.url.expose();
+    let url = match env.driver {
+        Driver::Sqlite => {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url);
+            // Looking must not create the file: a missing database is empty.
+            if read_only && !path.starts_with("file:") && !Path::new(path).exists() {
+                tracing::debug!(target: "migrate", "{path} does not exist yet: reading it as an empty database");
+                ":memory:"
+            } else {
+                path
+            }
+        }
+        _ => url,
+    };
+    C::establish(url).map_err(|source| CliError::Connect {
+        url: env.url.clone(),
+        source,
+    })
+}

@@ -1,0 +1,977 @@
+//! The command line, driven as a user drives it: this test binary is also
+//! an application (`MIGRATE_CLI_CHILD` set) whose `main` calls
+//! `migrate::cli`, and the tests run it as a separate process with real
+//! arguments, environment and working directory, on SQLite files and on the
+//! real PostgreSQL server.
+//!
+//! A custom harness (`harness = false`), like `processes.rs`.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, ExitCode};
+
+use diesel::connection::SimpleConnection;
+use migrate::{Backend, Migrator};
+use support::{TestDb, code, history};
+
+migrate::embed_sql!("tests/fixtures/cli");
+
+/// The application the tests drive: SQL 1.0.0, 1.0.2 and 1.1.0 from
+/// `tests/fixtures/cli`, code 1.0.1 (which seeds a row), version 1.0.2.
+fn child<C: Backend + SimpleConnection>() -> ExitCode {
+    let seed = code::<C>(
+        "1.0.1",
+        "INSERT INTO items (id, name) VALUES (1, 'first')",
+        "DELETE FROM items WHERE id = 1",
+    )
+    .with_name("seed_items");
+    let migrator = Migrator::new("1.0.2").scripts([seed]);
+    migrate::cli::Cli::new(migrator).run()
+}
+
+/// One run of the application's command line.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs the application (built for `backend`) with `args`, in `dir`, with
+/// only `vars` from the migration-related environment.
+fn cli(backend: &str, dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(args)
+        .current_dir(dir)
+        .env("MIGRATE_CLI_CHILD", backend);
+    for var in [
+        "DATABASE_URL",
+        "MIGRATE_ENV",
+        "APPLICATION_VERSION",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("the test binary runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+/// Checks the exit code and that stdout+stderr contain each of `needles`.
+fn expect(run: &Run, code: i32, needles: &[&str]) -> Result<(), String> {
+    ensure!(run.code == code, "expected exit {code}, got {run:?}");
+    for n in needles {
+        ensure!(
+            run.all().contains(n),
+            "expected {n:?} in the output of {run:?}"
+        );
+    }
+    Ok(())
+}
+
+type Test = (&'static str, fn() -> Result<(), String>);
+
+/// The backend's name for the child, and its test database.
+trait Cli: TestDb {
+    const NAME: &'static str;
+}
+
+impl Cli for support::Sqlite {
+    const NAME: &'static str = "sqlite";
+}
+
+#[cfg(feature = "postgres")]
+impl Cli for support::Postgres {
+    const NAME: &'static str = "postgres";
+}
+
+fn fresh<D: Cli>() -> Result<Option<(D, tempfile::TempDir)>, String> {
+    Ok(D::create().map(|db| (db, tempfile::tempdir().unwrap())))
+}
+
+/// status, plan, up, down, redo and their options, on one database.
+fn every_subcommand_walks_a_database_through_its_life<D: Cli>() -> Result<(), String> {
+    let Some((db, dir)) = fresh::<D>()? else {
+        return Ok(());
+    };
+    let url = db.url();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--database-url", url.as_str()];
+        all.extend_from_slice(args);
+        cli(D::NAME, dir.path(), &all, &[])
+    };
+    let tables = || D::tables(&mut db.connect());
+    let hist = || history::<D>(&mut db.connect(), "migrate_history");
+
+    // A fresh database: everything pending, and --check says so with code 3.
+    let r = run(&["status", "--check"]);
+    expect(
+        &r,
+        3,
+        &[
+            "database (empty)",
+            "3 step(s) to run",
+            "1.1.0",
+            "above app version",
+        ],
+    )?;
+    let pending = r.stdout.lines().filter(|l| l.ends_with(" pending")).count();
+    ensure!(pending == 3, "3 pending rows expected: {r:?}");
+
+    let r = run(&["status", "--json"]);
+    expect(&r, 0, &[])?;
+    let json: serde_json::Value =
+        serde_json::from_str(&r.stdout).map_err(|e| format!("{e}: {r:?}"))?;
+    let states: Vec<String> = json["scripts"]
+        .as_array()
+        .ok_or("no scripts")?
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} {}",
+                s["version"].as_str().unwrap(),
+                s["kind"].as_str().unwrap(),
+                s["state"].as_str().unwrap()
+            )
+        })
+        .collect();
+    ensure!(
+        states
+            == [
+                "1.0.0 sql pending",
+                "1.0.1 code pending",
+                "1.0.2 sql pending",
+                "1.1.0 sql above_app_version"
+            ],
+        "{states:?}"
+    );
+    ensure!(json["application_version"] == "1.0.2", "{json}");
+
+    // The dry run shows steps and SQL, and changes nothing.
+    let r = run(&["plan"]);
+    expect(
+        &r,
+        0,
+        &[
+            "(empty) -> 1.0.2: 3 step(s)",
+            "1. up   1.0.0 create_items (sql)",
+            "| CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL);",
+            "2. up   1.0.1 seed_items (code)",
+            "3. up   1.0.2 add_note (sql)",
+        ],
+    )?;
+    ensure!(
+        tables().is_empty(),
+        "plan changed the database: {:?}",
+        tables()
+    );
+    let r = run(&["up", "--dry-run"]);
+    expect(&r, 0, &["3 step(s)"])?;
+    ensure!(tables().is_empty(), "up --dry-run changed the database");
+
+    // up: a line per step with its duration, then the summary.
+    let r = run(&["up"]);
+    expect(
+        &r,
+        0,
+        &[
+            "up   1.0.0 create_items (sql) ",
+            "up   1.0.1 seed_items (code) ",
+            "up   1.0.2 add_note (sql) ",
+            "migrated (empty) -> 1.0.2 in 3 steps (",
+        ],
+    )?;
+    ensure!(
+        hist() == ["1.0.0:up", "1.0.1:up", "1.0.2:up"],
+        "{:?}",
+        hist()
+    );
+    expect(
+        &run(&["status", "--check"]),
+        0,
+        &["up to date: nothing to run"],
+    )?;
+    expect(
+        &run(&["up"]),
+        0,
+        &["database at 1.0.2, application at 1.0.2: nothing to do"],
+    )?;
+
+    // down: one step by default, then --steps, then --to.
+    expect(
+        &run(&["down"]),
+        0,
+        &[
+            "down 1.0.2 add_note (sql)",
+            "migrated 1.0.2 -> 1.0.1 in 1 step",
+        ],
+    )?;
+    let r = run(&["down", "--steps", "2"]);
+    expect(
+        &r,
+        0,
+        &[
+            "down 1.0.1 seed_items (code)",
+            "down 1.0.0 create_items (sql)",
+            "-> (empty) in 2 steps",
+        ],
+    )?;
+    ensure!(tables() == ["migrate_history"], "{:?}", tables());
+    expect(
+        &run(&["up", "--to", "1.0.1"]),
+        0,
+        &["migrated (empty) -> 1.0.1 in 2 steps"],
+    )?;
+    ensure!(
+        D::strings(&mut db.connect(), "SELECT name AS s FROM items") == ["first"],
+        "1.0.1 seeds a row"
+    );
+
+    // redo: down and up of the latest script.
+    let r = run(&["redo"]);
+    expect(
+        &r,
+        0,
+        &[
+            "down 1.0.1 seed_items (code)",
+            "up   1.0.1 seed_items (code)",
+        ],
+    )?;
+    let h = hist();
+    ensure!(
+        h[h.len() - 2..] == ["1.0.1:down", "1.0.1:up"],
+        "redo history {h:?}"
+    );
+    expect(
+        &run(&["down", "--to", "1.0.0"]),
+        0,
+        &["migrated 1.0.1 -> 1.0.0 in 1 step"],
+    )?;
+
+    // plan --to a later version, then apply it with --app-version.
+    let r = run(&["plan", "--to", "1.1.0"]);
+    expect(
+        &r,
+        0,
+        &[
+            "up   1.0.1",
+            "up   1.0.2",
+            "up   1.1.0 index_items (sql)",
+            "| CREATE INDEX items_name ON items (name);",
+        ],
+    )?;
+    expect(
+        &run(&["--app-version", "1.1.0", "up"]),
+        0,
+        &["migrated 1.0.0 -> 1.1.0 in 3 steps"],
+    )?;
+
+    // Back at application 1.0.2, the database is ahead: --check reports it,
+    // and the plan is the downgrade.
+    expect(&run(&["status", "--check"]), 3, &["1 step(s) to run"])?;
+    let r = run(&["plan", "--json"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&r.stdout).map_err(|e| format!("{e}: {r:?}"))?;
+    ensure!(
+        json["steps"][0]["direction"] == "down"
+            && json["steps"][0]["sql"] == "DROP INDEX items_name;\n",
+        "{json}"
+    );
+    // `up` never downgrades.
+    expect(&run(&["up"]), 0, &["nothing to do"])?;
+    ensure!(
+        hist().last().map(String::as_str) == Some("1.1.0:up"),
+        "{:?}",
+        hist()
+    );
+    Ok(())
+}
+
+/// baseline records without running, and only on an untouched database.
+fn baseline_records_an_existing_database_without_running_anything<D: Cli>() -> Result<(), String> {
+    let Some((db, dir)) = fresh::<D>()? else {
+        return Ok(());
+    };
+    let url = db.url();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--database-url", url.as_str()];
+        all.extend_from_slice(args);
+        cli(D::NAME, dir.path(), &all, &[])
+    };
+    // The live database already has 1.0.0's table, made by hand.
+    db.connect()
+        .batch_execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+        .unwrap();
+    let r = run(&["baseline", "--version", "1.0.1"]);
+    expect(
+        &r,
+        0,
+        &[
+            "up   1.0.0 create_items (sql) ",
+            "(recorded as applied, not run)",
+            "baseline recorded: the database is at 1.0.1 (2 script(s) marked as applied, none run)",
+        ],
+    )?;
+    let mut conn = db.connect();
+    let executed = D::strings(
+        &mut conn,
+        "SELECT version || ':' || CAST(executed AS TEXT) AS s FROM migrate_history ORDER BY change",
+    );
+    ensure!(
+        executed == ["1.0.0:0", "1.0.1:0"] || executed == ["1.0.0:false", "1.0.1:false"],
+        "{executed:?}"
+    );
+    ensure!(
+        D::strings(&mut conn, "SELECT name AS s FROM items").is_empty(),
+        "the seed script ran during baseline"
+    );
+    expect(
+        &run(&["up"]),
+        0,
+        &[
+            "up   1.0.2 add_note (sql)",
+            "migrated 1.0.1 -> 1.0.2 in 1 step",
+        ],
+    )?;
+    let r = run(&["baseline", "--version", "1.0.2"]);
+    expect(
+        &r,
+        1,
+        &[
+            "error: baseline refused on `migrate_history`, nothing was recorded: it already holds 3 row(s)",
+        ],
+    )?;
+    let r = run(&["baseline", "--version", "0.0.1"]);
+    expect(
+        &r,
+        1,
+        &["no script known to this build is at or below 0.0.1"],
+    )?;
+    let r = run(&["baseline", "--version", "1.0"]);
+    expect(
+        &r,
+        1,
+        &["error: invalid baseline version: `1.0` is not a semver version"],
+    )?;
+    Ok(())
+}
+
+/// create: SQL folders and Rust files, the next version, refusals.
+fn create_writes_migrations_at_the_next_version_and_refuses_taken_ones() -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| cli("sqlite", dir.path(), args, &[]);
+    let r = run(&["create", "add email"]);
+    expect(
+        &r,
+        0,
+        &[
+            "created migrations/1.1.1_add_email/up.sql",
+            "created migrations/1.1.1_add_email/down.sql",
+            "next: write the migration in up.sql",
+            "note: 1.1.1 is above the application version 1.0.2",
+        ],
+    )?;
+    let up = std::fs::read_to_string(dir.path().join("migrations/1.1.1_add_email/up.sql")).unwrap();
+    ensure!(up.starts_with("-- Migration 1.1.1 `add_email`"), "{up}");
+    // The folder on disk counts even before a build embeds it.
+    expect(
+        &run(&["create", "second"]),
+        0,
+        &["created migrations/1.1.2_second/up.sql"],
+    )?;
+    let r = run(&["create", "--rust", "backfill-names"]);
+    expect(
+        &r,
+        0,
+        &[
+            "created src/migrations/v1_1_3_backfill_names.rs",
+            "add `mod v1_1_3_backfill_names;`",
+        ],
+    )?;
+    let text = std::fs::read_to_string(dir.path().join("src/migrations/v1_1_3_backfill_names.rs"))
+        .unwrap();
+    ensure!(
+        text.contains("#[migration_script(version = \"1.1.3\", name = \"backfill_names\")]\npub struct BackfillNames;")
+            && text.contains("use migrate::diesel::SqliteConnection;"),
+        "{text}"
+    );
+    expect(&run(&["create", "next"]), 0, &["1.1.4_next"])?;
+
+    // Taken versions: compiled in (code and SQL), or on disk.
+    expect(
+        &run(&["create", "x", "--version", "1.0.1"]),
+        1,
+        &["error: version 1.0.1 already exists: `seed_items` (tests/cli.rs:"],
+    )?;
+    expect(
+        &run(&["create", "x", "--version", "1.1.0"]),
+        1,
+        &["error: version 1.1.0 already exists: `index_items`"],
+    )?;
+    expect(
+        &run(&["create", "x", "--version", "1.1.1+b"]),
+        1,
+        &["error: version 1.1.1+b already exists: migrations/1.1.1_add_email"],
+    )?;
+    expect(
+        &run(&["create", "x", "--version", "1.1.3"]),
+        1,
+        &["already exists: src/migrations/v1_1_3_backfill_names.rs"],
+    )?;
+    expect(
+        &run(&["create", "x", "--version", "v2"]),
+        1,
+        &["error: invalid version: `v2` is not a semver version"],
+    )?;
+    expect(
+        &run(&["create", "drop;table"]),
+        1,
+        &["is not a usable migration name"],
+    )?;
+    expect(
+        &run(&["create", "z", "--version", "3.0.0", "--dir", "elsewhere"]),
+        0,
+        &["created elsewhere/3.0.0_z/up.sql"],
+    )?;
+
+    // The Rust template compiles: this exact text is built as
+    // tests/fixtures/created/v9_9_9_sample.rs by tests/created_script.rs.
+    let r = run(&["create", "--rust", "sample", "--version", "9.9.9"]);
+    expect(&r, 0, &[])?;
+    let made = std::fs::read_to_string(dir.path().join("src/migrations/v9_9_9_sample.rs")).unwrap();
+    let fixture = include_str!("fixtures/created/v9_9_9_sample.rs");
+    ensure!(
+        made == fixture,
+        "the template changed; update the fixture:\n{made}"
+    );
+    Ok(())
+}
+
+/// migrate.toml: environments, MIGRATE_ENV, variables, settings.
+fn migrate_toml_selects_environments_and_interpolates_variables() -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("migrate.toml"),
+        r#"
+[dev]
+url = "dev.db"
+
+[test]
+driver = "sqlite"
+database = { env = "TEST_DB_FILE" }
+table = "schema_history"
+app_version = "1.0.1"
+"#,
+    )
+    .unwrap();
+    let run = |args: &[&str], vars: &[(&str, &str)]| cli("sqlite", dir.path(), args, vars);
+    expect(
+        &run(&["up"], &[]),
+        0,
+        &["migrated (empty) -> 1.0.2 in 3 steps"],
+    )?;
+    ensure!(dir.path().join("dev.db").exists(), "dev.db was not used");
+
+    let vars = [("TEST_DB_FILE", "from-variable.db")];
+    expect(
+        &run(&["--env", "test", "up"], &vars),
+        0,
+        &["migrated (empty) -> 1.0.1 in 2 steps"],
+    )?;
+    expect(
+        &run(&["status"], &[("MIGRATE_ENV", "test"), vars[0]]),
+        0,
+        &[
+            "database from-variable.db (environment `test`)",
+            "application 1.0.1 (the configured application version), database 1.0.1",
+        ],
+    )?;
+    let mut conn =
+        support::Sqlite::at(&dir.path().join("from-variable.db").to_string_lossy()).connect();
+    ensure!(
+        support::Sqlite::tables(&mut conn).contains(&"schema_history".to_owned()),
+        "the environment's table setting was not used"
+    );
+    // --env wins over MIGRATE_ENV, and --table over the file.
+    expect(
+        &run(&["--env", "dev", "status"], &[("MIGRATE_ENV", "test")]),
+        0,
+        &["environment `dev`"],
+    )?;
+    expect(
+        &run(
+            &["--env", "test", "--table", "other_history", "status"],
+            &vars,
+        ),
+        0,
+        &["database (empty)"],
+    )?;
+    // An explicit URL wins over the file.
+    expect(
+        &run(&["status"], &[("DATABASE_URL", "override.db")]),
+        0,
+        &["database override.db (environment `dev`)"],
+    )?;
+    Ok(())
+}
+
+/// db-migrate's database.json, unchanged.
+fn database_json_works_as_db_migrate_wrote_it() -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("database.json"),
+        r#"{
+  "defaultEnv": {"ENV": "NODE_ENV"},
+  "dev": { "driver": "sqlite3", "filename": "dev.db" },
+  "staging": { "driver": "sqlite3", "filename": {"ENV": "STAGING_FILE"}, "verbose": true },
+  "prod": {"ENV": "PROD_DATABASE"}
+}"#,
+    )
+    .unwrap();
+    let run = |args: &[&str], vars: &[(&str, &str)]| cli("sqlite", dir.path(), args, vars);
+    // The default environment's variable must be set: no silent fallback.
+    expect(
+        &run(&["up"], &[]),
+        1,
+        &[
+            "database.json, environment `(top level)`, key `defaultEnv`: the variable `NODE_ENV` is not set",
+        ],
+    )?;
+    expect(
+        &run(&["up"], &[("NODE_ENV", "dev")]),
+        0,
+        &["migrated (empty) -> 1.0.2"],
+    )?;
+    ensure!(dir.path().join("dev.db").exists(), "dev.db was not used");
+    expect(
+        &run(
+            &["up"],
+            &[("NODE_ENV", "staging"), ("STAGING_FILE", "staging.db")],
+        ),
+        0,
+        &["migrated (empty) -> 1.0.2"],
+    )?;
+    ensure!(
+        dir.path().join("staging.db").exists(),
+        "staging.db was not used"
+    );
+    expect(
+        &run(
+            &["--env", "prod", "status"],
+            &[("PROD_DATABASE", "prod.db")],
+        ),
+        0,
+        &["database prod.db (environment `prod`)"],
+    )?;
+    Ok(())
+}
+
+/// Each bad configuration: exit 1, the file, environment and key named,
+/// and nothing created.
+fn bad_configuration_fails_naming_file_environment_and_key() -> Result<(), String> {
+    /// File name, its text, arguments, variables, the expected message.
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a [&'a str],
+        &'a [(&'a str, &'a str)],
+        &'a str,
+    );
+    let cases: &[Case<'_>] = &[
+        (
+            "migrate.toml",
+            "[dev]\nurl = \"dev.db\"\n",
+            &["--env", "prod", "up"],
+            &[],
+            "migrate.toml: no environment `prod`; the file defines `dev`; choose one with --env or MIGRATE_ENV",
+        ),
+        (
+            "migrate.toml",
+            "[dev]\nurl = { env = \"NOT_SET_ANYWHERE\" }\n",
+            &["up"],
+            &[],
+            "migrate.toml, environment `dev`, key `url`: the variable `NOT_SET_ANYWHERE` is not set",
+        ),
+        (
+            "database.json",
+            r#"{"dev": {"driver": "oracle", "database": "x"}}"#,
+            &["up"],
+            &[],
+            "database.json, environment `dev`, key `driver`: unknown driver `oracle`; expected one of sqlite",
+        ),
+        (
+            "migrate.toml",
+            "[dev\nurl = \"dev.db\"\n",
+            &["up"],
+            &[],
+            "migrate.toml is malformed: ",
+        ),
+        (
+            "database.json",
+            "{\"dev\": {\"driver\": \"sqlite3\" \"filename\": \"dev.db\"}}",
+            &["up"],
+            &[],
+            "database.json is malformed: expected `,` or `}` at line 1 column 30",
+        ),
+        (
+            "database.json",
+            r#"{"dev": {"driver": "mysql", "host": "localhost", "database": "shop"}}"#,
+            &["up"],
+            &[],
+            "database.json, environment `dev`: driver `mysql` is not built into this binary; build it with the `mysql` feature of `migrate`",
+        ),
+        (
+            "migrate.toml",
+            "[dev]\nurl = \"dev.db\"\nlock_timeout = \"soon\"\n",
+            &["up"],
+            &[],
+            "migrate.toml, environment `dev`, key `lock_timeout`: expected a whole number of seconds",
+        ),
+        (
+            "migrate.toml",
+            "[dev]\nurl = \"dev.db\"\n",
+            &["up"],
+            &[("MIGRATE_ENV", "dev'; DROP TABLE x; --")],
+            "`dev'; DROP TABLE x; --` is not a valid environment name",
+        ),
+        (
+            "migrate.toml",
+            "[dev]\nurl = \"dev.db\"\n",
+            &["--table", "x\"; DROP TABLE items; --", "up"],
+            &[],
+            "is not a valid table name",
+        ),
+        (
+            "migrate.toml",
+            "[dev]\nurl = \"dev.db\"\n",
+            &["--app-version", "1.0", "up"],
+            &[],
+            "error: app_version=`1.0` is not a semver version",
+        ),
+        (
+            "migrate.toml",
+            "[dev]\nurl = \"dev.db\"\n",
+            &["up"],
+            &[("APPLICATION_VERSION", "v1.0.2")],
+            "APPLICATION_VERSION=`v1.0.2` is not a semver version",
+        ),
+    ];
+    #[cfg(not(feature = "postgres"))]
+    let cases = &[
+        cases,
+        &[(
+            "database.json",
+            r#"{"dev": {"driver": "pg", "host": "localhost", "database": "shop"}}"#,
+            &["up"][..],
+            &[][..],
+            "driver `postgres` is not built into this binary; build it with the `postgres` feature",
+        )][..],
+    ]
+    .concat()[..];
+    for (file, text, args, vars, message) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(file), text).unwrap();
+        let r = cli("sqlite", dir.path(), args, vars);
+        ensure!(r.code == 1, "{file} {text:?}: expected exit 1, got {r:?}");
+        ensure!(
+            r.stderr.contains(message),
+            "{file} {text:?}: expected {message:?} in {r:?}"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        ensure!(
+            left.len() == 1,
+            "{file} {text:?}: files were created: {left:?}"
+        );
+    }
+    // No configuration at all.
+    let dir = tempfile::tempdir().unwrap();
+    expect(
+        &cli("sqlite", dir.path(), &["status"], &[]),
+        1,
+        &[
+            "error: no database configured: pass --database-url, set DATABASE_URL, or write migrate.toml",
+        ],
+    )?;
+    Ok(())
+}
+
+/// --help of every subcommand has examples; usage errors exit 2.
+fn every_subcommand_has_help_with_examples() -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["status", "plan", "up", "down", "redo", "baseline", "create"] {
+        let r = cli("sqlite", dir.path(), &[sub, "--help"], &[]);
+        expect(&r, 0, &["Examples:", &format!(" {sub}")])?;
+    }
+    expect(
+        &cli("sqlite", dir.path(), &["--help"], &[]),
+        0,
+        &["Examples:", "status --check"],
+    )?;
+    expect(
+        &cli("sqlite", dir.path(), &["upp"], &[]),
+        2,
+        &["unrecognized subcommand 'upp'"],
+    )?;
+    expect(
+        &cli(
+            "sqlite",
+            dir.path(),
+            &["down", "--steps", "2", "--to", "1.0.0"],
+            &[],
+        ),
+        2,
+        &["cannot be used with"],
+    )?;
+    Ok(())
+}
+
+/// A failed step: exit 1, the script and version named, the steps before it
+/// kept.
+fn a_failing_step_exits_non_zero_naming_the_script<D: Cli>() -> Result<(), String> {
+    let Some((db, dir)) = fresh::<D>()? else {
+        return Ok(());
+    };
+    let url = db.url();
+    // 1.0.2 adds a column that already exists.
+    db.connect()
+        .batch_execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, note TEXT)")
+        .unwrap();
+    let r = cli(
+        D::NAME,
+        dir.path(),
+        &["--database-url", &url, "baseline", "--version", "1.0.0"],
+        &[],
+    );
+    expect(&r, 0, &[])?;
+    let r = cli(D::NAME, dir.path(), &["--database-url", &url, "up"], &[]);
+    expect(
+        &r,
+        1,
+        &[
+            "up   1.0.1 seed_items (code) ",
+            "error: migration 1.0.2 `add_note` (up) failed: ",
+            "the steps before it are applied",
+        ],
+    )?;
+    ensure!(
+        history::<D>(&mut db.connect(), "migrate_history") == ["1.0.0:up", "1.0.1:up"],
+        "history"
+    );
+    Ok(())
+}
+
+/// The password never appears, with every log on, on success and failure.
+#[cfg(feature = "postgres")]
+fn postgres_passwords_never_appear_in_any_output() -> Result<(), String> {
+    let Some((db, dir)) = fresh::<support::Postgres>()? else {
+        return Ok(());
+    };
+    // postgres://user@host:port/name from the test server (trust auth, so
+    // any password is accepted).
+    let rest = db
+        .url
+        .strip_prefix("postgres://")
+        .ok_or("a postgres:// URL")?
+        .to_owned();
+    let (user, rest) = rest.split_once('@').ok_or("a user")?;
+    let (hostport, database) = rest.split_once('/').ok_or("a database")?;
+    let (host, port) = hostport.split_once(':').ok_or("a port")?;
+    const SECRET: &str = "Pw-7-s3cret";
+    std::fs::write(
+        dir.path().join("database.json"),
+        format!(
+            r#"{{"dev": {{"driver": "pg", "host": "{host}", "port": {{"ENV": "PGPORT_FOR_TEST"}}, "user": "{user}", "password": {{"ENV": "DB_PASSWORD"}}, "database": "{database}"}},
+               "down": {{"driver": "pg", "host": "127.0.0.1", "port": 1, "user": "x", "password": "{SECRET}", "database": "d"}}}}"#
+        ),
+    )
+    .unwrap();
+    let vars = [
+        ("PGPORT_FOR_TEST", port),
+        ("DB_PASSWORD", SECRET),
+        ("RUST_LOG", "trace"),
+    ];
+    let mut outputs = Vec::new();
+    for args in [
+        &["-vv", "status"][..],
+        &["plan"],
+        &["up"],
+        &["status", "--json"],
+        &["down", "--steps", "2"],
+        &["redo"],
+        &["--env", "down", "status"],
+        &[
+            "--database-url",
+            &format!("postgres://{user}:{SECRET}@127.0.0.1:1/d"),
+            "up",
+        ],
+        &[
+            "--database-url",
+            &format!("postgres://{user}:{SECRET}@{hostport}/no_such_db"),
+            "up",
+        ],
+    ] {
+        let r = cli("postgres", dir.path(), args, &vars);
+        outputs.push((args.join(" "), r));
+    }
+    for (args, r) in &outputs {
+        ensure!(
+            !r.all().contains(SECRET),
+            "`{args}` printed the password: {r:?}"
+        );
+    }
+    expect(&outputs[0].1, 0, &["database postgres://postgres:***@"])?;
+    expect(&outputs[2].1, 0, &["migrated (empty) -> 1.0.2 in 3 steps"])?;
+    ensure!(
+        outputs[0].1.stderr.contains("DEBUG"),
+        "no logs were produced: {:?}",
+        outputs[0].1
+    );
+    expect(
+        &outputs[6].1,
+        1,
+        &["error: cannot connect to postgres://x:***@127.0.0.1:1/d"],
+    )?;
+    expect(
+        &outputs[8].1,
+        1,
+        &[
+            "error: cannot connect to postgres://postgres:***@",
+            "no_such_db",
+        ],
+    )?;
+    // History rows hold no secrets either.
+    let rows = support::Postgres::strings(
+        &mut db.connect(),
+        "SELECT version || name || description || kind || applied_at::text || coalesce(checksum, '') AS s FROM migrate_history",
+    );
+    ensure!(
+        !rows.is_empty() && rows.iter().all(|r| !r.contains(SECRET)),
+        "{rows:?}"
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match std::env::var("MIGRATE_CLI_CHILD").as_deref() {
+        Ok("sqlite") => return child::<diesel::SqliteConnection>(),
+        #[cfg(feature = "postgres")]
+        Ok("postgres") => return child::<diesel::PgConnection>(),
+        Ok(other) => panic!("unknown backend {other}"),
+        Err(_) => {}
+    }
+    let mut tests: Vec<Test> = vec![
+        (
+            "sqlite::every_subcommand_walks_a_database_through_its_life",
+            every_subcommand_walks_a_database_through_its_life::<support::Sqlite>,
+        ),
+        (
+            "sqlite::baseline_records_an_existing_database_without_running_anything",
+            baseline_records_an_existing_database_without_running_anything::<support::Sqlite>,
+        ),
+        (
+            "sqlite::a_failing_step_exits_non_zero_naming_the_script",
+            a_failing_step_exits_non_zero_naming_the_script::<support::Sqlite>,
+        ),
+        (
+            "create_writes_migrations_at_the_next_version_and_refuses_taken_ones",
+            create_writes_migrations_at_the_next_version_and_refuses_taken_ones,
+        ),
+        (
+            "migrate_toml_selects_environments_and_interpolates_variables",
+            migrate_toml_selects_environments_and_interpolates_variables,
+        ),
+        (
+            "database_json_works_as_db_migrate_wrote_it",
+            database_json_works_as_db_migrate_wrote_it,
+        ),
+        (
+            "bad_configuration_fails_naming_file_environment_and_key",
+            bad_configuration_fails_naming_file_environment_and_key,
+        ),
+        (
+            "every_subcommand_has_help_with_examples",
+            every_subcommand_has_help_with_examples,
+        ),
+    ];
+    #[cfg(feature = "postgres")]
+    tests.extend([
+        (
+            "postgres::every_subcommand_walks_a_database_through_its_life",
+            every_subcommand_walks_a_database_through_its_life::<support::Postgres> as fn() -> _,
+        ),
+        (
+            "postgres::baseline_records_an_existing_database_without_running_anything",
+            baseline_records_an_existing_database_without_running_anything::<support::Postgres>,
+        ),
+        (
+            "postgres::a_failing_step_exits_non_zero_naming_the_script",
+            a_failing_step_exits_non_zero_naming_the_script::<support::Postgres>,
+        ),
+        (
+            "postgres::passwords_never_appear_in_any_output",
+            postgres_passwords_never_appear_in_any_output,
+        ),
+    ]);
+    // `cargo test -- <filter>` runs the tests whose name contains it.
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    tests.retain(|(name, _)| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str())));
+    let mut failed = 0;
+    for (name, test) in &tests {
+        match std::panic::catch_unwind(test) {
+            Ok(Ok(())) => println!("test {name} ... ok"),
+            Ok(Err(e)) => {
+                failed += 1;
+                println!("test {name} ... FAILED\n{e}\n");
+            }
+            Err(_) => {
+                failed += 1;
+                println!("test {name} ... FAILED (panicked)");
+            }
+        }
+    }
+    println!(
+        "\ntest result: {} passed, {failed} failed",
+        tests.len() - failed
+    );
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
