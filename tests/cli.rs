@@ -140,7 +140,7 @@ fn every_subcommand_walks_a_database_through_its_life<D: Cli>() -> Result<(), St
         3,
         &[
             "database (empty)",
-            "3 step(s) to run",
+            "3 script(s) to apply to reach the application version 1.0.2: run `up`",
             "1.1.0",
             "above app version",
         ],
@@ -298,7 +298,13 @@ fn every_subcommand_walks_a_database_through_its_life<D: Cli>() -> Result<(), St
 
     // Back at application 1.0.2, the database is ahead: --check reports it,
     // and the plan is the downgrade.
-    expect(&run(&["status", "--check"]), 3, &["1 step(s) to run"])?;
+    expect(
+        &run(&["status", "--check"]),
+        3,
+        &[
+            "the database is ahead of the application version 1.0.2: 1 script(s) to revert; start-up does it, or run `down --to 1.0.2`",
+        ],
+    )?;
     let r = run(&["plan", "--json"]);
     let json: serde_json::Value =
         serde_json::from_str(&r.stdout).map_err(|e| format!("{e}: {r:?}"))?;

@@ -110,16 +110,28 @@ fn a_new_folder_is_embedded_on_the_next_build_and_bad_folders_are_compile_errors
     f.folder("1.1.0_empty", b"  \n");
     f.folder("1.2.0_latin1", b"SELECT 'caf\xe9';");
     f.folder("1.0.2+b_same", b"SELECT 1;");
+    // What `create` writes, not yet edited.
+    f.folder(
+        "1.3.0_unwritten",
+        b"-- Migration 1.3.0: the change.\n\n-- more\n",
+    );
     let err = f.run().unwrap_err();
     for expected in [
         "SQL migration folder `migrations/1.0_short`: invalid version `1.0`",
         "`migrations/1.1.0_empty/up.sql` is empty",
         "`migrations/1.2.0_latin1/up.sql` is not valid UTF-8",
         "SQL migrations `migrations/1.0.2+b_same` and `migrations/1.0.2_second` have the same version",
+        "`migrations/1.3.0_unwritten/up.sql` has only comments; write the migration, or remove the folder",
     ] {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
     }
-    for name in ["1.0_short", "1.1.0_empty", "1.2.0_latin1", "1.0.2+b_same"] {
+    for name in [
+        "1.0_short",
+        "1.1.0_empty",
+        "1.2.0_latin1",
+        "1.0.2+b_same",
+        "1.3.0_unwritten",
+    ] {
         f.remove(name);
     }
     assert_eq!(f.run().unwrap(), "1.0.0_create,1.0.2_second,1.0.10_later");

@@ -64,6 +64,17 @@ pub enum Target {
     DownSteps(usize),
 }
 
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Version(v) => write!(f, "version {v}"),
+            Target::UpTo(v) => write!(f, "up to {v}"),
+            Target::DownTo(v) => write!(f, "down to {v}"),
+            Target::DownSteps(n) => write!(f, "down {n} step(s)"),
+        }
+    }
+}
+
 /// Options that relax the planner's refusals. Both default to off.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PlanOptions {

@@ -208,6 +208,7 @@ impl Migrator {
         let target = target.unwrap_or_else(|| Target::Version(setup.app.version.clone()));
         let history = read_history(conn, &setup.table)?;
         let plan = plan(&target, &history.scripts(), &setup.known, self.options)?;
+        log_decisions(&setup, &history, &target, &plan);
         let scripts = setup.scripts();
         let sql = plan
             .steps
@@ -597,7 +598,7 @@ fn log_decisions(setup: &Setup, history: &History, target: &Target, plan: &Plan)
     }
     tracing::debug!(
         target: "migrate",
-        "application {} (from {}); database at {}; target {target:?}; {} known script(s), {} applied",
+        "application {} (from {}); database at {}; target: {target}; {} known script(s), {} applied",
         setup.app.version,
         setup.app.source,
         plan.from.as_ref().map_or_else(|| "(empty)".to_owned(), ToString::to_string),
@@ -618,7 +619,7 @@ fn log_decisions(setup: &Setup, history: &History, target: &Target, plan: &Plan)
             }
             Some(_) => "applied and above the target: run `down`".to_owned(),
             None if applied => "applied: nothing to do".to_owned(),
-            None => format!("not applied, outside the target {target:?}: left alone"),
+            None => format!("not applied, outside the target ({target}): left alone"),
         };
         tracing::debug!(target: "migrate", "{} `{}` ({}): {decision}", known.version, known.name, known.kind);
     }

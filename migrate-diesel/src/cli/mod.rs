@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
 use migrate_core::config::{self, ConfigError, DatabaseUrl, Driver, Environment, Request};
-use migrate_core::{Target, Version};
+use migrate_core::{Direction, Target, Version};
 
 use crate::{Backend, Error, Migrator};
 use args::{Args, Command, Global};
@@ -273,11 +273,12 @@ fn with_backend<C: Backend>(
     match &args.command {
         Command::Status(a) => {
             let status = migrator.status(conn)?;
-            let pending = if a.check {
-                Some(migrator.plan(conn)?.plan.steps.len())
+            let plan = if a.check {
+                Some(migrator.plan(conn)?.plan)
             } else {
                 None
             };
+            let pending = plan.as_ref().map(|p| p.steps.len());
             if a.json {
                 out.json(&output::status_json(&status, env, pending));
             } else {
@@ -286,11 +287,23 @@ fn with_backend<C: Backend>(
                     env.url, env.name
                 ));
                 out.text(&status.to_string());
-                if let Some(n) = pending {
-                    out.line(&if n == 0 {
-                        "up to date: nothing to run".to_owned()
-                    } else {
-                        format!("{n} step(s) to run to reach the application version: run `up`")
+                if let Some(plan) = &plan {
+                    let downs = plan
+                        .steps
+                        .iter()
+                        .filter(|s| s.direction == Direction::Down)
+                        .count();
+                    let ups = plan.steps.len() - downs;
+                    let app = &status.app_version.version;
+                    out.line(&match (ups, downs) {
+                        (0, 0) => "up to date: nothing to run".to_owned(),
+                        (_, 0) => format!(
+                            "{ups} script(s) to apply to reach the application version {app}: run `up`"
+                        ),
+                        _ => format!(
+                            "the database is ahead of the application version {app}: {downs} script(s) to revert{}; start-up does it, or run `down --to {app}`",
+                            if ups > 0 { format!(" and {ups} to apply") } else { String::new() }
+                        ),
                     });
                 }
             }
