@@ -737,7 +737,9 @@ fn bad_configuration_fails_naming_file_environment_and_key() -> Result<(), Strin
 /// --help of every subcommand has examples; usage errors exit 2.
 fn every_subcommand_has_help_with_examples() -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
-    for sub in ["status", "plan", "up", "down", "redo", "baseline", "create"] {
+    for sub in [
+        "status", "plan", "up", "down", "redo", "baseline", "create", "resolve",
+    ] {
         let r = cli("sqlite", dir.path(), &[sub, "--help"], &[]);
         expect(&r, 0, &["Examples:", &format!(" {sub}")])?;
     }

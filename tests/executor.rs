@@ -5,7 +5,10 @@ mod support;
 
 use std::time::Duration;
 
-use migrate::{Action, Direction, Error, Migrator, PlanError, Script, State, StepError};
+use diesel::connection::SimpleConnection;
+use migrate::{
+    Action, Direction, Error, Migrator, PlanError, Resolution, Script, State, StepError,
+};
 use support::{TestDb, code, failing, history, log, panicking, slow};
 
 const CREATE_LOG: &str = "CREATE TABLE log (v TEXT NOT NULL);";
@@ -288,11 +291,104 @@ fn a_non_transactional_script_runs_outside_a_transaction_and_its_failure_says_so
         .unwrap_err();
     assert!(
         err.to_string()
-            .contains("OUTSIDE a transaction and may be HALF-APPLIED"),
+            .contains("OUTSIDE a transaction and may be HALF-APPLIED: it stays marked in progress"),
+        "{err}"
+    );
+    assert!(
+        matches!(err, Error::StepFailed { dirty: true, .. }),
         "{err}"
     );
     assert_eq!(log::<D>(&mut conn), ["half"]);
+    // Its row was written, marked in progress, before it ran.
+    let dirty = D::strings(
+        &mut conn,
+        &format!("SELECT version || ':' || direction AS s FROM {T} WHERE dirty"),
+    );
+    assert_eq!(dirty, ["1.0.2:up"]);
+
+    // Every run refuses, the dry run too, and status explains.
+    let fixed =
+        code::<D::Conn>("1.0.2", "INSERT INTO log VALUES ('fixed')", "").with_transaction(false);
+    let m = migrator("1.0.2", vec![base(), outside, fixed]);
+    for err in [
+        m.run(&mut conn).unwrap_err(),
+        m.plan(&mut conn).unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::Dirty { change: 3, .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("resolve --version 1.0.2 --completed"),
+            "{err}"
+        );
+    }
+    let status = m.status(&mut conn).unwrap();
+    let row = status
+        .rows
+        .iter()
+        .find(|r| r.version.to_string() == "1.0.2")
+        .unwrap();
+    assert_eq!(row.state, State::InProgress);
+    assert!(
+        status.to_string().contains("IN PROGRESS (dirty)"),
+        "{status}"
+    );
+    assert!(
+        status
+            .in_progress
+            .as_deref()
+            .unwrap()
+            .contains("--rolled-back")
+    );
+
+    // Resolving another version is refused; the user repairs and resolves.
+    let err = m
+        .resolve(&mut conn, "1.0.1", Resolution::RolledBack)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("the step in progress is 1.0.2"),
+        "{err}"
+    );
+    conn.batch_execute("DELETE FROM log WHERE v = 'half'")
+        .unwrap();
+    m.resolve(&mut conn, "1.0.2", Resolution::RolledBack)
+        .unwrap();
     assert_eq!(history::<D>(&mut conn, T), ["1.0.0:up", "1.0.1:up"]);
+    let report = m.run(&mut conn).unwrap();
+    assert_eq!(versions(&report), ["up 1.0.2"]);
+    assert_eq!(log::<D>(&mut conn), ["fixed"]);
+    assert_eq!(
+        history::<D>(&mut conn, T),
+        ["1.0.0:up", "1.0.1:up", "1.0.2:up"]
+    );
+    let err = m
+        .resolve(&mut conn, "1.0.2", Resolution::Completed)
+        .unwrap_err();
+    assert!(err.to_string().contains("no step is in progress"), "{err}");
+}
+
+fn a_step_resolved_as_completed_counts_as_applied<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let half =
+        failing::<D::Conn>("1.0.1", "INSERT INTO log VALUES ('all')").with_transaction(false);
+    let m = migrator("1.0.1", vec![base(), half]);
+    let err = m.run(&mut conn).unwrap_err();
+    assert!(
+        matches!(err, Error::StepFailed { dirty: true, .. }),
+        "{err}"
+    );
+    // The user finds every change in place.
+    let row = m
+        .resolve(&mut conn, "1.0.1", Resolution::Completed)
+        .unwrap();
+    assert_eq!(
+        (row.version.as_str(), row.direction.as_str()),
+        ("1.0.1", "up")
+    );
+    assert_eq!(history::<D>(&mut conn, T), ["1.0.0:up", "1.0.1:up"]);
+    let report = m.run(&mut conn).unwrap();
+    assert!(report.steps.is_empty());
+    assert_eq!(log::<D>(&mut conn), ["all"]);
 }
 
 fn atomic_mode_rolls_back_the_whole_plan<D: TestDb>() {
@@ -529,6 +625,7 @@ on_every_backend!(
     a_failing_script_leaves_neither_its_effects_nor_its_row,
     a_panicking_script_is_reported_rolled_back_and_the_lock_released,
     a_non_transactional_script_runs_outside_a_transaction_and_its_failure_says_so,
+    a_step_resolved_as_completed_counts_as_applied,
     atomic_mode_rolls_back_the_whole_plan,
     an_edited_sql_migration_is_refused_but_line_endings_do_not_count,
     the_tracking_table_name_comes_from_the_configuration,

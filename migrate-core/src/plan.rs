@@ -15,6 +15,17 @@ pub enum ScriptKind {
     Sql,
 }
 
+impl ScriptKind {
+    /// The kind named `code` or `sql` (as the tracking table records it).
+    pub fn parse(name: &str) -> Option<ScriptKind> {
+        match name {
+            "code" => Some(ScriptKind::Code),
+            "sql" => Some(ScriptKind::Sql),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for ScriptKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(match self {

@@ -33,6 +33,16 @@ pub trait Backend: Connection + Sized + 'static {
     fn read_history(&mut self, table: &TableName) -> Result<Vec<HistoryRow>, Error>;
     /// Appends one history row.
     fn record(&mut self, table: &TableName, row: &NewRow<'_>) -> diesel::QueryResult<()>;
+    /// Marks the in-progress row `change` as finished, with its duration.
+    fn finish(
+        &mut self,
+        table: &TableName,
+        change: i64,
+        duration_ms: i64,
+    ) -> diesel::QueryResult<()>;
+    /// Deletes the in-progress row `change` (a step known not to have
+    /// changed anything, or one the user resolved as rolled back).
+    fn forget(&mut self, table: &TableName, change: i64) -> diesel::QueryResult<()>;
     /// Takes the migration lock, waiting at most `timeout`.
     fn lock(&mut self, table: &TableName, timeout: Duration) -> Result<Self::Lock, Error>;
     /// Releases the migration lock.

@@ -88,7 +88,7 @@ pub enum Error {
         reason: String,
     },
     /// A step failed.
-    #[error("{}", step_failed(*direction, version, name, *transactional, *atomic, source))]
+    #[error("{}", step_failed(*direction, version, name, *transactional, *atomic, *dirty, source))]
     StepFailed {
         /// Up or down.
         direction: Direction,
@@ -100,8 +100,38 @@ pub enum Error {
         transactional: bool,
         /// Whether the whole plan ran in one transaction.
         atomic: bool,
+        /// Whether the step is left marked in progress (it may be
+        /// half-applied; every run refuses until it is resolved).
+        dirty: bool,
         /// What failed.
         source: StepError,
+    },
+    /// A step that cannot be rolled back started and did not finish (a
+    /// failure or a crash): the database may be half-way through it.
+    #[error(
+        "migration {version} `{name}` ({direction}) started in change {change} at {started} and did not finish; it could not be rolled back, so the database may hold part of it. Nothing was run. Inspect the database and repair it, then record the outcome: `resolve --version {version} --completed` if all of its changes are in place, or `resolve --version {version} --rolled-back` if none are (API: Migrator::resolve)"
+    )]
+    Dirty {
+        /// The script's version.
+        version: String,
+        /// The script's name.
+        name: String,
+        /// Up or down.
+        direction: String,
+        /// The change number of its row.
+        change: i64,
+        /// When it started.
+        started: String,
+    },
+    /// `resolve` found nothing to resolve for that version.
+    #[error("nothing to resolve for {version} in `{table}`: {reason}")]
+    NothingToResolve {
+        /// The version asked about.
+        version: String,
+        /// The tracking table.
+        table: String,
+        /// What the history holds instead.
+        reason: String,
     },
 }
 
@@ -121,6 +151,9 @@ pub enum StepError {
     /// Its history row could not be written.
     #[error("recording it in the history failed: {0}")]
     Record(diesel::result::Error),
+    /// Its transaction could not be opened or committed.
+    #[error("its transaction failed: {0}")]
+    Transaction(String),
 }
 
 fn step_failed(
@@ -129,14 +162,23 @@ fn step_failed(
     name: &str,
     transactional: bool,
     atomic: bool,
+    dirty: bool,
     source: &StepError,
 ) -> String {
-    let consequence = if atomic {
+    let resolve = format!(
+        "it stays marked in progress, `status` shows it, and every run refuses until you inspect the database, repair it and record the outcome (`resolve --version {version} --completed` or `--rolled-back`)"
+    );
+    let consequence = if dirty && transactional {
+        format!("its DDL committed implicitly, so it may be HALF-APPLIED: {resolve}")
+    } else if dirty {
+        format!("it ran OUTSIDE a transaction and may be HALF-APPLIED: {resolve}")
+    } else if atomic {
         "the whole plan ran in one transaction and was rolled back: the database is unchanged"
+            .to_owned()
     } else if transactional {
-        "it ran in a transaction, so neither its changes nor its history row were kept; the steps before it are applied"
+        "it ran in a transaction, so neither its changes nor its history row were kept; the steps before it are applied".to_owned()
     } else {
-        "it ran OUTSIDE a transaction and may be HALF-APPLIED: inspect the database and repair it before running again"
+        "it ran OUTSIDE a transaction and may be HALF-APPLIED: inspect the database and repair it before running again".to_owned()
     };
     format!("migration {version} `{name}` ({direction}) failed: {source}; {consequence}")
 }

@@ -42,6 +42,10 @@ pub struct HistoryRow {
     /// The SQL checksum, for SQL migrations.
     #[diesel(sql_type = Nullable<Text>)]
     pub checksum: Option<String>,
+    /// The step started outside a transaction and has not finished: it may
+    /// be half-applied (see [`Migrator::resolve`](crate::Migrator::resolve)).
+    #[diesel(sql_type = Bool)]
+    pub dirty: bool,
 }
 
 /// A row about to be written.
@@ -65,6 +69,9 @@ pub struct NewRow<'a> {
     pub duration_ms: i64,
     /// The SQL checksum.
     pub checksum: Option<&'a str>,
+    /// Written before a step that cannot be rolled back runs, and cleared
+    /// when it finishes.
+    pub dirty: bool,
 }
 
 /// A script the history says is applied, with when.
@@ -83,6 +90,8 @@ pub(crate) struct AppliedState {
 pub(crate) struct State {
     pub(crate) applied: Vec<AppliedState>,
     pub(crate) next_change: i64,
+    /// A step that started and did not finish.
+    pub(crate) dirty: Option<HistoryRow>,
 }
 
 impl State {
@@ -90,14 +99,21 @@ impl State {
         State {
             applied: Vec::new(),
             next_change: 1,
+            dirty: None,
         }
     }
 
     pub(crate) fn from_history(table: &TableName, rows: Vec<HistoryRow>) -> Result<State, Error> {
         let mut next_change = 1;
+        let mut dirty = None;
         let mut last: BTreeMap<Version, HistoryRow> = BTreeMap::new();
         for row in rows {
             next_change = next_change.max(row.change + 1);
+            if row.dirty {
+                // Not applied (nor reverted) until resolved.
+                dirty = Some(row);
+                continue;
+            }
             let version = Version::parse(&row.version).map_err(|source| Error::CorruptHistory {
                 table: table.to_string(),
                 change: row.change,
@@ -121,6 +137,7 @@ impl State {
         Ok(State {
             applied,
             next_change,
+            dirty,
         })
     }
 

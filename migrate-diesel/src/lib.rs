@@ -22,6 +22,7 @@
 //! | `applied_at` | text (SQLite, UTC ISO 8601) / timestamptz (PostgreSQL) | when it committed |
 //! | `duration_ms` | bigint | how long the step took |
 //! | `checksum` | text, nullable | SHA-256 of `up.sql` (CRLF read as LF), SQL only |
+//! | `dirty` | boolean | true while a step that cannot be rolled back is in progress |
 
 // Errors carry the versions and database errors they report.
 #![allow(clippy::result_large_err)]
@@ -42,7 +43,7 @@ mod table;
 pub use backend::Backend;
 pub use error::{Error, StepError};
 pub use history::{HistoryRow, NewRow};
-pub use migrator::{DEFAULT_TABLE, Migrator};
+pub use migrator::{DEFAULT_TABLE, Migrator, Resolution};
 pub use report::{DryRun, Progress, Report, State, Status, StatusRow, StepReport};
 pub use table::TableName;
 

@@ -13,7 +13,7 @@ use migrate_core::{
 };
 
 use crate::backend::Backend;
-use crate::history::{NewRow, State as History};
+use crate::history::{HistoryRow, NewRow, State as History};
 use crate::report::{DryRun, Progress, Report, State, Status, StatusRow, StepReport};
 use crate::{Error, StepError, TableName};
 
@@ -148,6 +148,7 @@ impl Migrator {
 
         // The common start-up: nothing pending, so no lock is taken.
         let history = read_history(conn, &setup.table)?;
+        history.refuse_dirty()?;
         let first = plan(&target, &history.scripts(), &setup.known, self.options)?;
         log_decisions(&setup, &history, &target, &first);
         if first.is_empty() {
@@ -207,6 +208,7 @@ impl Migrator {
         let setup = self.prepare(conn)?;
         let target = target.unwrap_or_else(|| Target::Version(setup.app.version.clone()));
         let history = read_history(conn, &setup.table)?;
+        history.refuse_dirty()?;
         let plan = plan(&target, &history.scripts(), &setup.known, self.options)?;
         log_decisions(&setup, &history, &target, &plan);
         let scripts = setup.scripts();
@@ -262,18 +264,30 @@ impl Migrator {
                 rows.push(StatusRow {
                     version: a.script.version.clone(),
                     name: a.script.name.clone(),
-                    kind: match a.kind.as_str() {
-                        "sql" => Some(ScriptKind::Sql),
-                        "code" => Some(ScriptKind::Code),
-                        _ => None,
-                    },
+                    kind: ScriptKind::parse(&a.kind),
                     applied_at: Some(a.applied_at.clone()),
                     state: State::AppliedUnknown,
                 });
             }
         }
+        if let Some(row) = &history.dirty
+            && let Ok(version) = Version::parse(&row.version)
+        {
+            rows.retain(|r| r.version != version);
+            rows.push(StatusRow {
+                version,
+                name: row.name.clone(),
+                kind: ScriptKind::parse(&row.kind),
+                applied_at: Some(row.applied_at.clone()),
+                state: State::InProgress,
+            });
+        }
         rows.sort_by(|a, b| a.version.cmp(&b.version));
         Ok(Status {
+            in_progress: history
+                .dirty
+                .as_ref()
+                .map(|row| history_dirty_error(row).to_string()),
             database_version: history.applied.last().map(|a| a.script.version.clone()),
             app_version: setup.app,
             rows,
@@ -383,6 +397,56 @@ impl Migrator {
         })
     }
 
+    /// Records the outcome of a step left in progress (see
+    /// [`Error::Dirty`]) once the user has inspected and repaired the
+    /// database: [`Resolution::Completed`] records it as done,
+    /// [`Resolution::RolledBack`] removes the attempt. Returns the row.
+    pub fn resolve<C: Backend>(
+        &self,
+        conn: &mut C,
+        version: &str,
+        resolution: Resolution,
+    ) -> Result<HistoryRow, Error> {
+        let wanted = Version::parse(version).map_err(|source| Error::InvalidVersion {
+            what: "version to resolve",
+            source,
+        })?;
+        let setup = self.prepare(conn)?;
+        let lock = conn.lock(&setup.table, self.lock_timeout)?;
+        let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<HistoryRow, Error> {
+            let history = read_history(conn, &setup.table)?;
+            let nothing = |reason: String| Error::NothingToResolve {
+                version: wanted.to_string(),
+                table: setup.table.to_string(),
+                reason,
+            };
+            let row = match history.dirty {
+                None => return Err(nothing("no step is in progress".to_owned())),
+                Some(row) if Version::parse(&row.version).ok().as_ref() != Some(&wanted) => {
+                    return Err(nothing(format!(
+                        "the step in progress is {} `{}`",
+                        row.version, row.name
+                    )));
+                }
+                Some(row) => row,
+            };
+            match resolution {
+                Resolution::Completed => conn.finish(&setup.table, row.change, row.duration_ms),
+                Resolution::RolledBack => conn.forget(&setup.table, row.change),
+            }
+            .map_err(Error::db(format!("resolving change {}", row.change)))?;
+            tracing::info!(target: "migrate", "{} `{}` ({}) resolved as {resolution:?}", row.version, row.name, row.direction);
+            Ok(row)
+        }));
+        let released = conn.unlock(&setup.table, lock);
+        let row = match outcome {
+            Err(panic) => resume_unwind(panic),
+            Ok(result) => result?,
+        };
+        released?;
+        Ok(row)
+    }
+
     fn registry(&self) -> Result<Registry, Error> {
         let base = if self.registered {
             registered()?
@@ -422,6 +486,7 @@ impl Migrator {
         }
         // Another instance may have migrated while we waited: plan again.
         let history = read_history(conn, &setup.table)?;
+        history.refuse_dirty()?;
         let plan = plan(target, &history.scripts(), &setup.known, self.options)?;
         for warning in plan.warnings() {
             tracing::warn!(target: "migrate", "{warning}");
@@ -447,17 +512,50 @@ impl Migrator {
             let mut reports = Vec::with_capacity(plan.steps.len());
             for step in &plan.steps {
                 let script = &scripts[step.known_index];
-                let report = if script.transactional() || step.action == Action::RecordOnly {
-                    conn.step_transaction(|c| run.step(c, step))?
+                let guarded = step.action == Action::Run
+                    && (!script.transactional() || !C::TRANSACTIONAL_DDL);
+                let report = if guarded {
+                    if !script.transactional() {
+                        tracing::warn!(target: "migrate", "{} `{}` runs outside a transaction", step.version, step.name);
+                    }
+                    run.guarded_step(conn, step)?
                 } else {
-                    tracing::warn!(target: "migrate", "{} `{}` runs outside a transaction", step.version, step.name);
-                    run.step(conn, step)?
+                    conn.step_transaction(|c| run.step(c, step))?
                 };
                 reports.push(report);
             }
             reports
         };
         Ok((plan, steps))
+    }
+}
+
+/// How a step left in progress ended, as the user found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// All of its changes are in place: record it as done.
+    Completed,
+    /// None of its changes are in place: forget the attempt.
+    RolledBack,
+}
+
+fn history_dirty_error(row: &HistoryRow) -> Error {
+    Error::Dirty {
+        version: row.version.clone(),
+        name: row.name.clone(),
+        direction: row.direction.clone(),
+        change: row.change,
+        started: row.applied_at.clone(),
+    }
+}
+
+impl History {
+    /// Every run refuses while a step is marked in progress.
+    fn refuse_dirty(&self) -> Result<(), Error> {
+        match &self.dirty {
+            Some(row) => Err(history_dirty_error(row)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -522,49 +620,51 @@ impl Runner<'_> {
         }
     }
 
-    /// Runs one step (unless it is record-only) and appends its history row,
-    /// on whatever transaction the caller opened.
-    fn step<C: Backend>(&mut self, conn: &mut C, step: &Step) -> Result<StepReport, Error> {
-        let script = &self.scripts[step.known_index];
-        let fail = |source| Error::StepFailed {
+    fn fail(&self, step: &Step, transactional: bool, dirty: bool, source: StepError) -> Error {
+        Error::StepFailed {
             direction: step.direction,
             version: step.version.clone(),
             name: step.name.clone(),
-            transactional: self.atomic || script.transactional(),
+            transactional,
             atomic: self.atomic,
+            dirty,
             source,
-        };
-        let started = Instant::now();
-        (self.progress)(Progress::Started(step));
-        if step.action == Action::Run {
-            tracing::info!(target: "migrate", "{} {} `{}`", step.direction, step.version, step.name);
-            match script.body() {
-                Body::Code(_) => {
-                    let outcome = catch_unwind(AssertUnwindSafe(|| match step.direction {
-                        Direction::Up => script.run_up(conn),
-                        Direction::Down => script.run_down(conn),
-                    }));
-                    match outcome {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => return Err(fail(StepError::Script(e))),
-                        Err(panic) => {
-                            return Err(fail(StepError::Panicked(panic_message(panic.as_ref()))));
-                        }
-                    }
-                }
-                Body::Sql(sql) => {
-                    let text = match step.direction {
-                        Direction::Up => sql.up,
-                        // The planner never asks to run a missing down.
-                        Direction::Down => sql.down.unwrap_or_default(),
-                    };
-                    conn.batch_execute(text)
-                        .map_err(|e| fail(StepError::Sql(e)))?;
+        }
+    }
+
+    /// Runs the script's `up` or `down` (nothing for a record-only step).
+    fn body<C: Backend>(&self, conn: &mut C, step: &Step) -> Result<(), StepError> {
+        if step.action != Action::Run {
+            return Ok(());
+        }
+        let script = &self.scripts[step.known_index];
+        tracing::info!(target: "migrate", "{} {} `{}`", step.direction, step.version, step.name);
+        match script.body() {
+            Body::Code(_) => {
+                let outcome = catch_unwind(AssertUnwindSafe(|| match step.direction {
+                    Direction::Up => script.run_up(conn),
+                    Direction::Down => script.run_down(conn),
+                }));
+                match outcome {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(StepError::Script(e)),
+                    Err(panic) => Err(StepError::Panicked(panic_message(panic.as_ref()))),
                 }
             }
+            Body::Sql(sql) => {
+                let text = match step.direction {
+                    Direction::Up => sql.up,
+                    // The planner never asks to run a missing down.
+                    Direction::Down => sql.down.unwrap_or_default(),
+                };
+                conn.batch_execute(text).map_err(StepError::Sql)
+            }
         }
-        let duration = started.elapsed();
-        let row = NewRow {
+    }
+
+    fn row<'s>(&'s self, step: &'s Step, duration: Duration, dirty: bool) -> NewRow<'s> {
+        let script = &self.scripts[step.known_index];
+        NewRow {
             change: self.next_change,
             version: script.version(),
             name: &step.name,
@@ -572,11 +672,13 @@ impl Runner<'_> {
             kind: step.kind,
             direction: step.direction,
             executed: step.action == Action::Run,
-            duration_ms: i64::try_from(duration.as_millis()).unwrap_or(i64::MAX),
+            duration_ms: millis(duration),
             checksum: script.checksum(),
-        };
-        conn.record(self.table, &row)
-            .map_err(|e| fail(StepError::Record(e)))?;
+            dirty,
+        }
+    }
+
+    fn finished(&mut self, step: &Step, duration: Duration) -> StepReport {
         self.next_change += 1;
         let report = StepReport {
             direction: step.direction,
@@ -587,7 +689,111 @@ impl Runner<'_> {
             duration,
         };
         (self.progress)(Progress::Finished(&report));
-        Ok(report)
+        report
+    }
+
+    /// Runs one step (unless it is record-only) and appends its history row,
+    /// on whatever transaction the caller opened.
+    fn step<C: Backend>(&mut self, conn: &mut C, step: &Step) -> Result<StepReport, Error> {
+        let transactional = self.atomic || self.scripts[step.known_index].transactional();
+        let started = Instant::now();
+        (self.progress)(Progress::Started(step));
+        self.body(conn, step)
+            .map_err(|e| self.fail(step, transactional, false, e))?;
+        let duration = started.elapsed();
+        conn.record(self.table, &self.row(step, duration, false))
+            .map_err(|e| self.fail(step, transactional, false, StepError::Record(e)))?;
+        Ok(self.finished(step, duration))
+    }
+
+    /// Runs a step that the database cannot roll back as a whole (it runs
+    /// outside a transaction, or its DDL commits implicitly). Its row is
+    /// written first, marked in progress, and committed; the mark is cleared
+    /// when the step finishes. A crash or failure in between leaves the mark,
+    /// which `status` shows and every run refuses until it is resolved.
+    fn guarded_step<C: Backend>(&mut self, conn: &mut C, step: &Step) -> Result<StepReport, Error> {
+        let script = self.scripts[step.known_index];
+        let started = Instant::now();
+        (self.progress)(Progress::Started(step));
+        let change = self.next_change;
+        conn.record(self.table, &self.row(step, Duration::ZERO, true))
+            .map_err(|e| self.fail(step, false, false, StepError::Record(e)))?;
+        tracing::debug!(target: "migrate", change, "{} `{}` marked in progress", step.version, step.name);
+        let table = self.table;
+        let outcome: Result<(), StepError> = if script.transactional() {
+            let mut failure = None;
+            let result = conn.step_transaction(|c| {
+                self.body(c, step)
+                    .and_then(|()| {
+                        c.finish(table, change, millis(started.elapsed()))
+                            .map_err(StepError::Record)
+                    })
+                    .map_err(|e| {
+                        failure = Some(e);
+                        Error::Database {
+                            context: "rolling back the failed step".to_owned(),
+                            source: diesel::result::Error::RollbackTransaction,
+                        }
+                    })
+            });
+            match (result, failure) {
+                (Ok(()), _) => Ok(()),
+                (Err(_), Some(failure)) => Err(failure),
+                (Err(e), None) => Err(StepError::Transaction(e.to_string())),
+            }
+        } else {
+            self.body(conn, step).and_then(|()| {
+                conn.finish(table, change, millis(started.elapsed()))
+                    .map_err(StepError::Record)
+            })
+        };
+        match outcome {
+            Ok(()) => Ok(self.finished(step, started.elapsed())),
+            Err(source) => {
+                // A transaction of data changes only rolled back whole: the
+                // mark can go. Anything else may be half-applied.
+                if script.transactional() && (C::TRANSACTIONAL_DDL || !may_change_schema(&script)) {
+                    conn.forget(table, change)
+                        .map_err(|e| self.fail(step, true, true, StepError::Record(e)))?;
+                    Err(self.fail(step, true, false, source))
+                } else {
+                    self.next_change += 1;
+                    Err(self.fail(step, false, true, source))
+                }
+            }
+        }
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Whether a script may run DDL: code scripts may do anything; SQL is
+/// scanned for the statements that commit implicitly on MySQL.
+fn may_change_schema(script: &Script) -> bool {
+    match script.body() {
+        Body::Code(_) => true,
+        Body::Sql(sql) => {
+            let upper =
+                sql.up.to_ascii_uppercase() + &sql.down.unwrap_or_default().to_ascii_uppercase();
+            upper
+                .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                .any(|w| {
+                    matches!(
+                        w,
+                        "CREATE"
+                            | "ALTER"
+                            | "DROP"
+                            | "RENAME"
+                            | "TRUNCATE"
+                            | "GRANT"
+                            | "REVOKE"
+                            | "LOCK"
+                            | "UNLOCK"
+                    )
+                })
+        }
     }
 }
 

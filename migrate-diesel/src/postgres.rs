@@ -56,7 +56,8 @@ impl Backend for PgConnection {
                 executed BOOLEAN NOT NULL,
                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
                 duration_ms BIGINT NOT NULL,
-                checksum TEXT
+                checksum TEXT,
+                dirty BOOLEAN NOT NULL DEFAULT FALSE
             )",
             table.quoted()
         ))
@@ -69,7 +70,7 @@ impl Backend for PgConnection {
         sql_query(format!(
             "SELECT change, version, name, description, kind, direction, executed,
                     to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS applied_at,
-                    duration_ms, checksum
+                    duration_ms, checksum, dirty
              FROM {} ORDER BY change",
             table.quoted()
         ))
@@ -79,8 +80,8 @@ impl Backend for PgConnection {
 
     fn record(&mut self, table: &TableName, row: &NewRow<'_>) -> diesel::QueryResult<()> {
         sql_query(format!(
-            "INSERT INTO {} (change, version, name, description, kind, direction, executed, duration_ms, checksum)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO {} (change, version, name, description, kind, direction, executed, duration_ms, checksum, dirty)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             table.quoted()
         ))
         .bind::<BigInt, _>(row.change)
@@ -92,6 +93,33 @@ impl Backend for PgConnection {
         .bind::<Bool, _>(row.executed)
         .bind::<BigInt, _>(row.duration_ms)
         .bind::<Nullable<Text>, _>(row.checksum)
+        .bind::<Bool, _>(row.dirty)
+        .execute(self)
+        .map(drop)
+    }
+
+    fn finish(
+        &mut self,
+        table: &TableName,
+        change: i64,
+        duration_ms: i64,
+    ) -> diesel::QueryResult<()> {
+        sql_query(format!(
+            "UPDATE {} SET dirty = FALSE, duration_ms = $1, applied_at = now() WHERE change = $2",
+            table.quoted()
+        ))
+        .bind::<BigInt, _>(duration_ms)
+        .bind::<BigInt, _>(change)
+        .execute(self)
+        .map(drop)
+    }
+
+    fn forget(&mut self, table: &TableName, change: i64) -> diesel::QueryResult<()> {
+        sql_query(format!(
+            "DELETE FROM {} WHERE change = $1 AND dirty",
+            table.quoted()
+        ))
+        .bind::<BigInt, _>(change)
         .execute(self)
         .map(drop)
     }

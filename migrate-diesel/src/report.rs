@@ -164,6 +164,8 @@ pub enum State {
     AppliedUnknown,
     /// Applied SQL whose file has changed since.
     ChecksumChanged,
+    /// Started outside a transaction and not finished: may be half-applied.
+    InProgress,
 }
 
 impl fmt::Display for State {
@@ -174,6 +176,7 @@ impl fmt::Display for State {
             State::AboveAppVersion => "above app version",
             State::AppliedUnknown => "applied, unknown to this build",
             State::ChecksumChanged => "applied, checksum changed",
+            State::InProgress => "IN PROGRESS (dirty)",
         })
     }
 }
@@ -202,6 +205,8 @@ pub struct Status {
     pub database_version: Option<Version>,
     /// The scripts.
     pub rows: Vec<StatusRow>,
+    /// A step left in progress, with what to do about it.
+    pub in_progress: Option<String>,
 }
 
 impl fmt::Display for Status {
@@ -229,6 +234,9 @@ impl fmt::Display for Status {
                 r.applied_at.as_deref().unwrap_or("-"),
                 r.state
             )?;
+        }
+        if let Some(hint) = &self.in_progress {
+            writeln!(f, "\n{hint}")?;
         }
         Ok(())
     }

@@ -78,7 +78,8 @@ impl Backend for SqliteConnection {
                 executed BOOLEAN NOT NULL,
                 applied_at TEXT NOT NULL,
                 duration_ms BIGINT NOT NULL,
-                checksum TEXT
+                checksum TEXT,
+                dirty BOOLEAN NOT NULL DEFAULT FALSE
             )",
             table.quoted()
         ))
@@ -89,7 +90,7 @@ impl Backend for SqliteConnection {
 
     fn read_history(&mut self, table: &TableName) -> Result<Vec<HistoryRow>, Error> {
         sql_query(format!(
-            "SELECT change, version, name, description, kind, direction, executed, applied_at, duration_ms, checksum
+            "SELECT change, version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty
              FROM {} ORDER BY change",
             table.quoted()
         ))
@@ -99,8 +100,8 @@ impl Backend for SqliteConnection {
 
     fn record(&mut self, table: &TableName, row: &NewRow<'_>) -> diesel::QueryResult<()> {
         sql_query(format!(
-            "INSERT INTO {} (change, version, name, description, kind, direction, executed, applied_at, duration_ms, checksum)
-             VALUES (?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?)",
+            "INSERT INTO {} (change, version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty)
+             VALUES (?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, ?)",
             table.quoted()
         ))
         .bind::<BigInt, _>(row.change)
@@ -112,6 +113,33 @@ impl Backend for SqliteConnection {
         .bind::<Bool, _>(row.executed)
         .bind::<BigInt, _>(row.duration_ms)
         .bind::<Nullable<Text>, _>(row.checksum)
+        .bind::<Bool, _>(row.dirty)
+        .execute(self)
+        .map(drop)
+    }
+
+    fn finish(
+        &mut self,
+        table: &TableName,
+        change: i64,
+        duration_ms: i64,
+    ) -> diesel::QueryResult<()> {
+        sql_query(format!(
+            "UPDATE {} SET dirty = FALSE, duration_ms = ?, applied_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE change = ?",
+            table.quoted()
+        ))
+        .bind::<BigInt, _>(duration_ms)
+        .bind::<BigInt, _>(change)
+        .execute(self)
+        .map(drop)
+    }
+
+    fn forget(&mut self, table: &TableName, change: i64) -> diesel::QueryResult<()> {
+        sql_query(format!(
+            "DELETE FROM {} WHERE change = ? AND dirty",
+            table.quoted()
+        ))
+        .bind::<BigInt, _>(change)
         .execute(self)
         .map(drop)
     }

@@ -69,6 +69,23 @@ pub(super) enum Command {
     Baseline(Baseline),
     /// Write a new migration: an SQL folder, or a Rust script with --rust
     Create(Create),
+    /// Record how a step left in progress (dirty) ended, after repairing the
+    /// database by hand
+    Resolve(Resolve),
+}
+
+#[derive(Debug, ClapArgs)]
+#[group(required = true, multiple = false, id = "outcome")]
+pub(super) struct Resolve {
+    /// The version of the step in progress
+    #[arg(long, value_name = "VERSION", required = true)]
+    pub(super) version: String,
+    /// All of its changes are in place: record it as done
+    #[arg(long, group = "outcome")]
+    pub(super) completed: bool,
+    /// None of its changes are in place: forget the attempt
+    #[arg(long, group = "outcome")]
+    pub(super) rolled_back: bool,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -144,7 +161,7 @@ pub(super) struct Create {
 /// Adds an example section to the help of the program and each subcommand,
 /// spelled with the program's real name.
 pub(super) fn with_examples(cmd: clap::Command, bin: &str) -> clap::Command {
-    let examples: [(&str, &str); 8] = [
+    let examples: [(&str, &str); 9] = [
         (
             "",
             "  {bin} status                    # where the database stands\n  {bin} up                        # migrate to the application version\n  {bin} --env prod status --check # exit code 3 when work is pending",
@@ -172,6 +189,10 @@ pub(super) fn with_examples(cmd: clap::Command, bin: &str) -> clap::Command {
         (
             "baseline",
             "  {bin} --env prod baseline --version 1.4.0   # the live database already has 1.4.0's schema",
+        ),
+        (
+            "resolve",
+            "  {bin} status                    # shows the step IN PROGRESS and what to do\n  {bin} resolve --version 1.3.0 --completed    # its changes are all in place\n  {bin} resolve --version 1.3.0 --rolled-back  # none of them are",
         ),
         (
             "create",

@@ -31,7 +31,7 @@ use clap::{CommandFactory, FromArgMatches};
 use migrate_core::config::{self, ConfigError, DatabaseUrl, Driver, Environment, Request};
 use migrate_core::{Direction, Target, Version};
 
-use crate::{Backend, Error, Migrator};
+use crate::{Backend, Error, Migrator, Resolution};
 use args::{Args, Command, Global};
 use output::Out;
 
@@ -361,6 +361,26 @@ fn with_backend<C: Backend>(
                 "baseline recorded: the database is at {} ({} script(s) marked as applied, none run)",
                 report.to.as_ref().map_or_else(String::new, ToString::to_string),
                 report.steps.len()
+            ));
+            Ok(SUCCESS)
+        }
+        Command::Resolve(a) => {
+            let resolution = if a.completed {
+                Resolution::Completed
+            } else {
+                Resolution::RolledBack
+            };
+            let row = migrator.resolve(conn, &a.version, resolution)?;
+            out.line(&format!(
+                "resolved {} `{}` ({}, change {}): {}",
+                row.version,
+                row.name,
+                row.direction,
+                row.change,
+                match resolution {
+                    Resolution::Completed => "recorded as done",
+                    Resolution::RolledBack => "the attempt is forgotten",
+                }
             ));
             Ok(SUCCESS)
         }

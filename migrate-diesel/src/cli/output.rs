@@ -170,6 +170,7 @@ fn state_name(state: State) -> &'static str {
         State::AboveAppVersion => "above_app_version",
         State::AppliedUnknown => "applied_unknown",
         State::ChecksumChanged => "checksum_changed",
+        State::InProgress => "in_progress",
     }
 }
 
@@ -183,6 +184,7 @@ pub(super) fn status_json(status: &Status, env: &Environment, pending: Option<us
         "application_version_source": status.app_version.source.to_string(),
         "database_version": status.database_version.as_ref().map(ToString::to_string),
         "pending_steps": pending,
+        "in_progress": status.in_progress,
         "scripts": status.rows.iter().map(|r| json!({
             "version": r.version.to_string(),
             "name": r.name,
