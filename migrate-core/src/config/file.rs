@@ -101,12 +101,12 @@ pub(super) fn parse_toml(text: &str) -> Result<RawFile, String> {
     let mut envs = BTreeMap::new();
     for (key, value) in table {
         match value {
+            value if key == DEFAULT_ENV_KEY[Format::Toml as usize] => {
+                default_env = Some(toml_raw(value));
+            }
             toml::Value::Table(section) => {
                 let fields = section.into_iter().map(|(k, v)| (k, toml_raw(v))).collect();
                 envs.insert(key, RawEnv::Table(fields));
-            }
-            value if key == DEFAULT_ENV_KEY[Format::Toml as usize] => {
-                default_env = Some(toml_raw(value));
             }
             _ => {
                 return Err(format!(

@@ -82,14 +82,22 @@ impl Driver {
         }
     }
 
-    /// The driver a URL's scheme names: `postgres://` and `postgresql://`,
-    /// `mysql://` and `mariadb://`; anything else is a SQLite path.
-    pub fn from_url(url: &str) -> Driver {
-        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-        match scheme.as_deref() {
-            Some("postgres" | "postgresql") => Driver::Postgres,
-            Some("mysql" | "mariadb") => Driver::Mysql,
-            _ => Driver::Sqlite,
+    /// The driver a URL names: `postgres://` and `postgresql://`,
+    /// `mysql://` and `mariadb://`, `sqlite://`, `sqlite:` and `file:`, or a
+    /// plain file path (SQLite). `None` for another scheme and for libpq's
+    /// `key=value` strings, which are not guessed at.
+    pub fn from_url(url: &str) -> Option<Driver> {
+        let lower = url.to_ascii_lowercase();
+        match lower.split_once("://").map(|(s, _)| s) {
+            Some("postgres" | "postgresql") => Some(Driver::Postgres),
+            Some("mysql" | "mariadb") => Some(Driver::Mysql),
+            Some("sqlite") => Some(Driver::Sqlite),
+            Some(_) => None,
+            None if lower.starts_with("sqlite:") || lower.starts_with("file:") => {
+                Some(Driver::Sqlite)
+            }
+            None if url.contains('=') => None,
+            None => Some(Driver::Sqlite),
         }
     }
 
@@ -176,8 +184,8 @@ pub struct Environment {
 }
 
 /// What the caller asks for: the command line's `--config`, `--env` and
-/// `--database-url`.
-#[derive(Debug, Clone, Copy, Default)]
+/// `--database-url`. Its `Debug` masks the URL's password.
+#[derive(Clone, Copy, Default)]
 pub struct Request<'a> {
     /// An explicit configuration file (`--config`).
     pub config: Option<&'a Path>,
@@ -185,6 +193,16 @@ pub struct Request<'a> {
     pub env: Option<&'a str>,
     /// An explicit database URL (`--database-url`).
     pub database_url: Option<&'a str>,
+}
+
+impl fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("config", &self.config)
+            .field("env", &self.env)
+            .field("database_url", &self.database_url.map(DatabaseUrl::new))
+            .finish()
+    }
 }
 
 /// A configuration that cannot be used. Each names the file, the
@@ -248,8 +266,20 @@ pub enum ConfigError {
         /// The driver given.
         driver: String,
     },
+    /// The URL names no driver this tool knows.
+    #[error(
+        "{origin}, environment `{env}`: cannot tell the driver from the URL `{url}`; use postgres://, mysql://, sqlite:// or a file path"
+    )]
+    UnknownUrl {
+        /// Where the URL came from.
+        origin: Origin,
+        /// The environment.
+        env: String,
+        /// The URL, password masked.
+        url: DatabaseUrl,
+    },
     /// The driver is known but this build does not include it.
-    #[error("{origin}, environment `{env}`: driver `{driver}` is not built into this binary; build it with the `{}` feature of `migrate`", driver.feature())]
+    #[error("{origin}, environment `{env}`: driver `{driver}` is not built into this binary; {}", driver_hint(*driver))]
     DriverNotBuilt {
         /// Where the database setting came from.
         origin: Origin,
@@ -302,6 +332,16 @@ pub enum ConfigError {
         /// The directory searched.
         dir: PathBuf,
     },
+}
+
+fn driver_hint(driver: Driver) -> String {
+    match driver {
+        Driver::Mysql => "MySQL is not supported yet".to_owned(),
+        _ => format!(
+            "build it with the `{}` feature of `migrate`",
+            driver.feature()
+        ),
+    }
 }
 
 fn list(items: &[String]) -> String {
@@ -404,12 +444,11 @@ pub fn load_with(
     let (driver, url, origin, settings) = match (override_url, resolved) {
         (Some((url, origin)), resolved) => {
             let settings = resolved.map(|r| r.settings).unwrap_or_default();
-            (
-                Driver::from_url(&url),
-                DatabaseUrl::new(url),
-                origin,
-                settings,
-            )
+            let url = DatabaseUrl::new(url);
+            let Some(driver) = Driver::from_url(url.expose()) else {
+                return Err(ConfigError::UnknownUrl { origin, env, url });
+            };
+            (driver, url, origin, settings)
         }
         (None, Some(r)) => {
             let (driver, url) = r
@@ -525,9 +564,20 @@ fn resolve_section(
     let fields: BTreeMap<String, Raw> = match section {
         // db-migrate's `"prod": "postgres://..."` and `"prod": {"ENV": "X"}`.
         RawEnv::Url(raw) => {
-            let url = ctx.string("url", raw)?;
+            let url = DatabaseUrl::new(ctx.string("url", raw)?);
+            if !want_database {
+                return Ok(Resolved {
+                    database: None,
+                    settings: Settings::default(),
+                });
+            }
+            let driver = Driver::from_url(url.expose()).ok_or_else(|| ConfigError::UnknownUrl {
+                origin: Origin::File(ctx.file.to_owned()),
+                env: ctx.env.to_owned(),
+                url: url.clone(),
+            })?;
             return Ok(Resolved {
-                database: want_database.then(|| (Driver::from_url(&url), DatabaseUrl::new(url))),
+                database: Some((driver, url)),
                 settings: Settings::default(),
             });
         }
@@ -589,16 +639,27 @@ fn resolve_section(
         None => None,
     };
     if let Some(url) = text("url")? {
-        let from_url = Driver::from_url(&url);
-        let driver = driver.unwrap_or(from_url);
-        if driver != from_url && driver != Driver::Sqlite {
-            return Err(ctx.invalid(
-                "url",
-                &format!("a {driver} URL, since `driver` is `{driver}`"),
-            ));
-        }
+        let url = DatabaseUrl::new(url);
+        let driver = match (driver, Driver::from_url(url.expose())) {
+            (Some(d), Some(u)) if d != u => {
+                return Err(ctx.invalid(
+                    "url",
+                    &format!("a {d} URL, since `driver` is `{d}` (the URL names {u})"),
+                ));
+            }
+            // libpq's key=value form, with the driver said explicitly.
+            (Some(Driver::Postgres), None) => Driver::Postgres,
+            (_, Some(u)) => u,
+            (_, None) => {
+                return Err(ConfigError::UnknownUrl {
+                    origin: Origin::File(ctx.file.to_owned()),
+                    env: ctx.env.to_owned(),
+                    url,
+                });
+            }
+        };
         return Ok(Resolved {
-            database: Some((driver, DatabaseUrl::new(url))),
+            database: Some((driver, url)),
             settings,
         });
     }

@@ -463,3 +463,83 @@ fn libpq_keyword_passwords_are_masked_too() {
         "postgres://h/d?password=***&sslmode=require"
     );
 }
+
+#[test]
+fn a_password_the_url_parser_refuses_is_still_masked() {
+    for (url, shown) in [
+        ("postgres://u:p#ss/w?rd@h/db", "postgres://u:***@h/db"),
+        (
+            "postgres://h/db?password=p%40ss+x",
+            "postgres://h/db?password=***",
+        ),
+    ] {
+        let url = DatabaseUrl::new(url);
+        assert_eq!(url.to_string(), shown);
+        let debug = format!("{url:?}");
+        assert!(
+            !["p#ss", "p%40ss", "p@ss"].iter().any(|p| debug.contains(p)),
+            "{debug}"
+        );
+    }
+    let request = Request {
+        database_url: Some("postgres://u:hunter22@h/db"),
+        ..Request::default()
+    };
+    assert!(!format!("{request:?}").contains("hunter22"));
+}
+
+#[test]
+fn a_url_that_names_no_known_driver_is_refused_not_taken_for_a_file() {
+    for url in ["host=h dbname=d password=x", "oracle://h/db"] {
+        let e = msg(load_from(
+            &[],
+            Request {
+                database_url: Some(url),
+                ..Request::default()
+            },
+            &[],
+        ));
+        assert!(
+            e.starts_with("--database-url, environment `dev`: cannot tell the driver from the URL"),
+            "{e}"
+        );
+        assert!(!e.contains("password=x"), "{e}");
+    }
+    // With the driver said, libpq's form is accepted.
+    let env = load_from(
+        &[(
+            "migrate.toml",
+            "[dev]\ndriver = \"pg\"\nurl = \"host=h dbname=d\"\n",
+        )],
+        Request::default(),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(env.driver, Driver::Postgres);
+    let e = msg(load_from(
+        &[(
+            "migrate.toml",
+            "[dev]\ndriver = \"sqlite\"\nurl = \"postgres://h/d\"\n",
+        )],
+        Request::default(),
+        &[],
+    ));
+    assert!(
+        e.ends_with(
+            "key `url`: expected a sqlite URL, since `driver` is `sqlite` (the URL names postgres)"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn migrate_toml_default_env_may_come_from_a_variable() {
+    let toml = "default_env = { env = \"APP_ENV\" }\n[dev]\nurl = \"d.db\"\n[qa]\nurl = \"q.db\"\n";
+    let env = load_from(
+        &[("migrate.toml", toml)],
+        Request::default(),
+        &[("APP_ENV", "qa")],
+    )
+    .unwrap();
+    assert_eq!((env.name.as_str(), env.url.expose()), ("qa", "q.db"));
+}

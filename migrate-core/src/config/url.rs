@@ -33,6 +33,24 @@ impl DatabaseUrl {
                 }
             }
         }
+        // By hand too, for URLs the parser refuses (a raw `#`, `/` or `?` in
+        // the password) and for query values as written.
+        if let Some((_, rest)) = url.split_once("://") {
+            if let Some((userinfo, _)) = rest.rsplit_once('@')
+                && let Some((_, password)) = userinfo.split_once(':')
+            {
+                secrets.push(password.to_owned());
+            }
+            if let Some((_, query)) = rest.split_once('?') {
+                for pair in query.split('&') {
+                    if let Some((k, v)) = pair.split_once('=')
+                        && k.eq_ignore_ascii_case("password")
+                    {
+                        secrets.push(v.to_owned());
+                    }
+                }
+            }
+        }
         // libpq's `host=... password=...` form.
         for part in url.split_whitespace() {
             if let Some((k, v)) = part.split_once('=')

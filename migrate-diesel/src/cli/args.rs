@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args as ClapArgs, Parser, Subcommand};
 
 /// Versioned database migrations, compiled into this application.
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(about = "Versioned database migrations, compiled into this application")]
 pub(super) struct Args {
     #[command(flatten)]
@@ -15,7 +15,7 @@ pub(super) struct Args {
 }
 
 /// Options every subcommand takes.
-#[derive(Debug, ClapArgs)]
+#[derive(ClapArgs)]
 pub(super) struct Global {
     /// The database URL (a file path for SQLite); overrides the configuration
     /// file and DATABASE_URL
@@ -52,7 +52,7 @@ pub(super) struct Global {
     pub(super) quiet: bool,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub(super) enum Command {
     /// Every known and applied script, with its state
     Status(Status),
@@ -74,21 +74,24 @@ pub(super) enum Command {
     Resolve(Resolve),
 }
 
-#[derive(Debug, ClapArgs)]
-#[group(required = true, multiple = false, id = "outcome")]
+#[derive(ClapArgs)]
 pub(super) struct Resolve {
     /// The version of the step in progress
-    #[arg(long, value_name = "VERSION", required = true)]
+    #[arg(long, value_name = "VERSION")]
     pub(super) version: String,
     /// All of its changes are in place: record it as done
-    #[arg(long, group = "outcome")]
+    #[arg(
+        long,
+        conflicts_with = "rolled_back",
+        required_unless_present = "rolled_back"
+    )]
     pub(super) completed: bool,
     /// None of its changes are in place: forget the attempt
-    #[arg(long, group = "outcome")]
+    #[arg(long)]
     pub(super) rolled_back: bool,
 }
 
-#[derive(Debug, ClapArgs)]
+#[derive(ClapArgs)]
 pub(super) struct Status {
     /// Print JSON for tools
     #[arg(long)]
@@ -98,7 +101,7 @@ pub(super) struct Status {
     pub(super) check: bool,
 }
 
-#[derive(Debug, ClapArgs)]
+#[derive(ClapArgs)]
 pub(super) struct Plan {
     /// Plan for this version instead of the application version (downgrades
     /// included)
@@ -109,7 +112,7 @@ pub(super) struct Plan {
     pub(super) json: bool,
 }
 
-#[derive(Debug, ClapArgs)]
+#[derive(ClapArgs)]
 pub(super) struct Up {
     /// Apply pending scripts up to and including this version
     #[arg(long, value_name = "VERSION")]
@@ -119,11 +122,11 @@ pub(super) struct Up {
     pub(super) dry_run: bool,
 }
 
-#[derive(Debug, ClapArgs)]
+#[derive(ClapArgs)]
 pub(super) struct Down {
     /// Revert this many of the latest scripts [default: 1]
-    #[arg(long, value_name = "N", conflicts_with = "to", value_parser = clap::value_parser!(usize))]
-    pub(super) steps: Option<usize>,
+    #[arg(long, value_name = "N", conflicts_with = "to", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(super) steps: Option<u32>,
     /// Revert every script above this version
     #[arg(long, value_name = "VERSION")]
     pub(super) to: Option<String>,
@@ -135,14 +138,14 @@ pub(super) struct Down {
     pub(super) dry_run: bool,
 }
 
-#[derive(Debug, ClapArgs)]
+#[derive(ClapArgs)]
 pub(super) struct Baseline {
     /// The version the existing database is at
     #[arg(long, value_name = "VERSION")]
     pub(super) version: String,
 }
 
-#[derive(Debug, ClapArgs)]
+#[derive(ClapArgs)]
 pub(super) struct Create {
     /// The migration's name: letters, digits, `_` and `-` (spaces become `_`)
     pub(super) name: String,

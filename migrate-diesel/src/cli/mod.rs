@@ -113,8 +113,18 @@ impl Cli {
         let matches = match args::with_examples(Args::command(), &bin).try_get_matches_from(&args) {
             Ok(m) => m,
             Err(e) => {
-                let _ = e.print();
-                return ExitCode::from(if e.use_stderr() { USAGE } else { SUCCESS });
+                if !e.use_stderr() {
+                    let _ = e.print(); // --help
+                    return ExitCode::from(SUCCESS);
+                }
+                // A URL typed where a subcommand was expected is echoed
+                // back by clap: mask any password in it.
+                let mut text = e.render().to_string();
+                for arg in &args {
+                    text = DatabaseUrl::new(arg.to_string_lossy()).redact(&text);
+                }
+                eprint!("{text}");
+                return ExitCode::from(USAGE);
             }
         };
         let parsed = match Args::from_arg_matches(&matches) {
@@ -257,6 +267,21 @@ enum CliError {
     Other(String),
 }
 
+fn check_versions(command: &Command) -> Result<(), CliError> {
+    let (what, text) = match command {
+        Command::Plan(a) => ("target version", a.to.as_deref()),
+        Command::Up(a) => ("target version", a.to.as_deref()),
+        Command::Down(a) => ("target version", a.to.as_deref()),
+        Command::Baseline(a) => ("baseline version", Some(a.version.as_str())),
+        Command::Resolve(a) => ("version to resolve", Some(a.version.as_str())),
+        _ => ("", None),
+    };
+    match text {
+        Some(text) => parse_version(what, text).map(drop),
+        None => Ok(()),
+    }
+}
+
 fn parse_version(what: &'static str, text: &str) -> Result<Version, CliError> {
     Version::parse(text).map_err(|source| Error::InvalidVersion { what, source }.into())
 }
@@ -267,14 +292,34 @@ fn with_backend<C: Backend>(
     args: &Args,
     out: &mut Out,
 ) -> Result<u8, CliError> {
-    let read_only = matches!(args.command, Command::Status(_) | Command::Plan(_));
+    // Bad versions are refused before connecting, so they change nothing.
+    check_versions(&args.command)?;
+    let read_only = match &args.command {
+        Command::Status(_) | Command::Plan(_) => true,
+        Command::Up(a) => a.dry_run,
+        Command::Down(a) => a.dry_run,
+        _ => false,
+    };
     let mut conn = connect::<C>(env, read_only)?;
     let conn = &mut conn;
     match &args.command {
         Command::Status(a) => {
             let status = migrator.status(conn)?;
+            // A refused plan (e.g. a step in progress) still shows the table.
             let plan = if a.check {
-                Some(migrator.plan(conn)?.plan)
+                match migrator.plan(conn) {
+                    Ok(dry) => Some(dry.plan),
+                    Err(e) => {
+                        if !a.json {
+                            out.line(&format!(
+                                "database {} (environment `{}`)",
+                                env.url, env.name
+                            ));
+                            out.text(&status.to_string());
+                        }
+                        return Err(e.into());
+                    }
+                }
             } else {
                 None
             };
@@ -336,12 +381,17 @@ fn with_backend<C: Backend>(
         Command::Down(a) => {
             let target = match (&a.to, a.steps) {
                 (Some(v), _) => Target::DownTo(parse_version("target version", v)?),
-                (None, n) => Target::DownSteps(n.unwrap_or(1)),
+                (None, n) => Target::DownSteps(n.map_or(1, |n| n as usize)),
             };
-            let m = migrator.clone().skip_irreversible(a.skip_irreversible);
+            let mut m = migrator.clone();
+            if a.skip_irreversible {
+                m = m.skip_irreversible(true);
+            }
             run_or_show(&m, conn, target, a.dry_run, out)
         }
         Command::Redo => {
+            // Redo must really run `down`: never record-only.
+            let migrator = &migrator.clone().skip_irreversible(false);
             let down = migrator.plan_to(conn, Some(Target::DownSteps(1)))?;
             let Some(step) = down.plan.steps.first() else {
                 return Err(CliError::Other(
@@ -349,6 +399,12 @@ fn with_backend<C: Backend>(
                 ));
             };
             let version = step.version.clone();
+            let up = migrator.plan_to(conn, Some(Target::UpTo(version.clone())))?;
+            if up.plan.steps.iter().any(|s| s.version != version) {
+                return Err(CliError::Other(format!(
+                    "redo would also apply other pending scripts below {version}; run `up` first"
+                )));
+            }
             run_or_show(migrator, conn, Target::DownSteps(1), false, out)?;
             run_or_show(migrator, conn, Target::UpTo(version), false, out)
         }

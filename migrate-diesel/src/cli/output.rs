@@ -76,10 +76,11 @@ impl Out {
             Progress::Started(step) => {
                 if self.terminal {
                     self.end_progress();
-                    print!(
+                    let line = format!(
                         "  {:<4} {} {} ({}) ...",
                         step.direction, step.version, step.name, step.kind
                     );
+                    print!("{}", self.mask(&line));
                     let _ = std::io::stdout().flush();
                     self.open = true;
                 }
@@ -89,7 +90,7 @@ impl Out {
                     print!("\r");
                     self.open = false;
                 }
-                println!("  {report}");
+                println!("{}", self.mask(&format!("  {report}")));
             }
         }
     }
