@@ -110,7 +110,8 @@ impl Driver {
         }
     }
 
-    /// The cargo feature of `migrate` that builds this driver in.
+    /// The cargo feature of `migrate` that builds this driver in (MySQL has
+    /// none yet: its backend is not written).
     pub fn feature(self) -> &'static str {
         self.name()
     }
