@@ -9,8 +9,8 @@ use crate::history::{HistoryRow, NewRow};
 use crate::{Error, TableName};
 
 /// What the executor needs from a database: a tracking table, a lock and a
-/// transaction per step. Implemented for diesel's `SqliteConnection` and
-/// `PgConnection`.
+/// transaction per step. Implemented for diesel's `SqliteConnection`,
+/// `PgConnection` and `MysqlConnection`, each behind its feature.
 pub trait Backend: Connection + Sized + 'static {
     /// The backend's name, for messages.
     const NAME: &'static str;
@@ -43,6 +43,11 @@ pub trait Backend: Connection + Sized + 'static {
     /// Deletes the in-progress row `change` (a step known not to have
     /// changed anything, or one the user resolved as rolled back).
     fn forget(&mut self, table: &TableName, change: i64) -> diesel::QueryResult<()>;
+    /// Sets the in-progress row `change`'s duration to -1, inside the
+    /// step's transaction. If the mark is still there after that transaction
+    /// rolled back, something in the step committed implicitly (DDL on
+    /// MySQL); if it is gone, the step left nothing behind.
+    fn probe(&mut self, table: &TableName, change: i64) -> diesel::QueryResult<()>;
     /// Takes the migration lock, waiting at most `timeout`.
     fn lock(&mut self, table: &TableName, timeout: Duration) -> Result<Self::Lock, Error>;
     /// Releases the migration lock.

@@ -3,7 +3,8 @@
 //! - [`Migrator`]: the start-up API (`run`, `plan`, `status`).
 //! - [`Backend`]: the narrow interface each database implements: tracking
 //!   table, history rows, lock, step transaction. SQLite (feature `sqlite`,
-//!   bundled) and PostgreSQL (feature `postgres`).
+//!   bundled), PostgreSQL (feature `postgres`) and MySQL or MariaDB (feature
+//!   `mysql`).
 //!
 //! # The tracking table
 //!
@@ -19,7 +20,7 @@
 //! | `kind` | text | `code` or `sql` |
 //! | `direction` | text | `up` or `down` |
 //! | `executed` | boolean | false when recorded without running (skipped irreversible) |
-//! | `applied_at` | text (SQLite, UTC ISO 8601) / timestamptz (PostgreSQL) | when it committed |
+//! | `applied_at` | text (SQLite, UTC ISO 8601) / timestamptz (PostgreSQL) / datetime(3), UTC (MySQL) | when it committed |
 //! | `duration_ms` | bigint | how long the step took |
 //! | `checksum` | text, nullable | SHA-256 of `up.sql` (CRLF read as LF), SQL only |
 //! | `dirty` | boolean | true while a step that cannot be rolled back is in progress |
@@ -33,6 +34,8 @@ pub mod cli;
 mod error;
 mod history;
 mod migrator;
+#[cfg(feature = "mysql")]
+mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod report;

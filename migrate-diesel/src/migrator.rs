@@ -143,23 +143,28 @@ impl Migrator {
         progress: &mut dyn FnMut(Progress<'_>),
     ) -> Result<Report, Error> {
         let started = Instant::now();
+        self.refuse_atomic_without_transactional_ddl::<C>()?;
         let setup = self.prepare(conn)?;
         let target = target.unwrap_or_else(|| Target::Version(setup.app.version.clone()));
 
-        // The common start-up: nothing pending, so no lock is taken.
+        // The common start-up: nothing pending, so no lock is taken. A step
+        // marked in progress may be running in another process right now:
+        // only under the lock does the mark mean that it stopped, and
+        // `run_locked` refuses then.
         let history = read_history(conn, &setup.table)?;
-        history.refuse_dirty()?;
-        let first = plan(&target, &history.scripts(), &setup.known, self.options)?;
-        log_decisions(&setup, &history, &target, &first);
-        if first.is_empty() {
-            return Ok(Report {
-                app_version: setup.app,
-                from: first.from,
-                to: first.to,
-                steps: Vec::new(),
-                locked: false,
-                total: started.elapsed(),
-            });
+        if history.dirty.is_none() {
+            let first = plan(&target, &history.scripts(), &setup.known, self.options)?;
+            log_decisions(&setup, &history, &target, &first);
+            if first.is_empty() {
+                return Ok(Report {
+                    app_version: setup.app,
+                    from: first.from,
+                    to: first.to,
+                    steps: Vec::new(),
+                    locked: false,
+                    total: started.elapsed(),
+                });
+            }
         }
 
         let lock = conn.lock(&setup.table, self.lock_timeout)?;
@@ -194,7 +199,10 @@ impl Migrator {
     }
 
     /// The dry run: the steps `run` would take, with the SQL of SQL
-    /// migrations. Changes nothing (not even the tracking table).
+    /// migrations. Changes nothing (not even the tracking table). When a
+    /// step is marked in progress it first waits for the migration lock, in
+    /// case another process is running that step right now, and refuses
+    /// with [`Error::Dirty`] if the mark is still there.
     pub fn plan<C: Backend>(&self, conn: &mut C) -> Result<DryRun, Error> {
         self.plan_to(conn, None)
     }
@@ -205,9 +213,18 @@ impl Migrator {
         conn: &mut C,
         target: Option<Target>,
     ) -> Result<DryRun, Error> {
+        self.refuse_atomic_without_transactional_ddl::<C>()?;
         let setup = self.prepare(conn)?;
         let target = target.unwrap_or_else(|| Target::Version(setup.app.version.clone()));
-        let history = read_history(conn, &setup.table)?;
+        let mut history = read_history(conn, &setup.table)?;
+        if history.dirty.is_some() {
+            // Perhaps another process is running that step right now: wait
+            // for its lock, then look again.
+            let lock = conn.lock(&setup.table, self.lock_timeout)?;
+            let again = read_history(conn, &setup.table);
+            conn.unlock(&setup.table, lock)?;
+            history = again?;
+        }
         history.refuse_dirty()?;
         let plan = plan(&target, &history.scripts(), &setup.known, self.options)?;
         log_decisions(&setup, &history, &target, &plan);
@@ -447,6 +464,21 @@ impl Migrator {
         Ok(row)
     }
 
+    /// Atomic mode on a backend whose DDL commits implicitly (MySQL) is
+    /// refused before anything runs, whatever the plan holds: the server
+    /// cannot honour it.
+    fn refuse_atomic_without_transactional_ddl<C: Backend>(&self) -> Result<(), Error> {
+        if self.atomic && !C::TRANSACTIONAL_DDL {
+            return Err(Error::AtomicRefused {
+                reason: format!(
+                    "{} commits DDL implicitly, so a plan cannot be rolled back as a whole; run without atomic mode",
+                    C::NAME
+                ),
+            });
+        }
+        Ok(())
+    }
+
     fn registry(&self) -> Result<Registry, Error> {
         let base = if self.registered {
             registered()?
@@ -500,7 +532,7 @@ impl Migrator {
             progress,
         };
         let steps = if self.atomic {
-            run.check_atomic::<C>(&plan)?;
+            run.check_atomic(&plan)?;
             conn.transaction(|c| {
                 c.create_table(&setup.table)?;
                 plan.steps
@@ -512,8 +544,12 @@ impl Migrator {
             let mut reports = Vec::with_capacity(plan.steps.len());
             for step in &plan.steps {
                 let script = &scripts[step.known_index];
+                // A step the database cannot roll back whole is marked in
+                // progress first: outside a transaction, or DDL that
+                // commits implicitly (data-only SQL stays transactional).
                 let guarded = step.action == Action::Run
-                    && (!script.transactional() || !C::TRANSACTIONAL_DDL);
+                    && (!script.transactional()
+                        || (!C::TRANSACTIONAL_DDL && may_change_schema(script)));
                 let report = if guarded {
                     if !script.transactional() {
                         tracing::warn!(target: "migrate", "{} `{}` runs outside a transaction", step.version, step.name);
@@ -593,15 +629,7 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
-    fn check_atomic<C: Backend>(&self, plan: &Plan) -> Result<(), Error> {
-        if !C::TRANSACTIONAL_DDL {
-            return Err(Error::AtomicRefused {
-                reason: format!(
-                    "{} commits DDL implicitly, so a plan cannot be rolled back as a whole",
-                    C::NAME
-                ),
-            });
-        }
+    fn check_atomic(&self, plan: &Plan) -> Result<(), Error> {
         let outside: Vec<String> = plan
             .steps
             .iter()
@@ -723,7 +751,9 @@ impl Runner<'_> {
         let outcome: Result<(), StepError> = if script.transactional() {
             let mut failure = None;
             let result = conn.step_transaction(|c| {
-                self.body(c, step)
+                c.probe(table, change)
+                    .map_err(StepError::Record)
+                    .and_then(|()| self.body(c, step))
                     .and_then(|()| {
                         c.finish(table, change, millis(started.elapsed()))
                             .map_err(StepError::Record)
@@ -749,17 +779,34 @@ impl Runner<'_> {
         };
         match outcome {
             Ok(()) => Ok(self.finished(step, started.elapsed())),
+            Err(source) if script.transactional() && !self.committed_implicitly(conn, change) => {
+                // The rollback took everything back, the probe included:
+                // nothing committed implicitly, so the mark can go.
+                conn.forget(table, change)
+                    .map_err(|e| self.fail(step, true, true, StepError::Record(e)))?;
+                Err(self.fail(step, true, false, source))
+            }
             Err(source) => {
-                // A transaction of data changes only rolled back whole: the
-                // mark can go. Anything else may be half-applied.
-                if script.transactional() && (C::TRANSACTIONAL_DDL || !may_change_schema(&script)) {
-                    conn.forget(table, change)
-                        .map_err(|e| self.fail(step, true, true, StepError::Record(e)))?;
-                    Err(self.fail(step, true, false, source))
-                } else {
-                    self.next_change += 1;
-                    Err(self.fail(step, false, true, source))
-                }
+                // Outside a transaction, or DDL committed part of it: the
+                // step may be half-applied and the mark stays.
+                self.next_change += 1;
+                Err(self.fail(step, script.transactional(), true, source))
+            }
+        }
+    }
+
+    /// Whether the probe written inside a failed step's transaction survived
+    /// its rollback: then part of the step committed implicitly. When the
+    /// history cannot be read, assume it did: the mark stays.
+    fn committed_implicitly<C: Backend>(&self, conn: &mut C, change: i64) -> bool {
+        match conn.read_history(self.table) {
+            Ok(rows) => rows
+                .iter()
+                .find(|row| row.change == change)
+                .is_none_or(|row| row.duration_ms < 0),
+            Err(e) => {
+                tracing::warn!(target: "migrate", "{e}");
+                true
             }
         }
     }

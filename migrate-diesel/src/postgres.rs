@@ -124,6 +124,16 @@ impl Backend for PgConnection {
         .map(drop)
     }
 
+    fn probe(&mut self, table: &TableName, change: i64) -> diesel::QueryResult<()> {
+        sql_query(format!(
+            "UPDATE {} SET duration_ms = -1 WHERE change = $1 AND dirty",
+            table.quoted()
+        ))
+        .bind::<BigInt, _>(change)
+        .execute(self)
+        .map(drop)
+    }
+
     fn lock(&mut self, table: &TableName, timeout: Duration) -> Result<i64, Error> {
         #[derive(QueryableByName)]
         struct Locked {

@@ -144,6 +144,16 @@ impl Backend for SqliteConnection {
         .map(drop)
     }
 
+    fn probe(&mut self, table: &TableName, change: i64) -> diesel::QueryResult<()> {
+        sql_query(format!(
+            "UPDATE {} SET duration_ms = -1 WHERE change = ? AND dirty",
+            table.quoted()
+        ))
+        .bind::<BigInt, _>(change)
+        .execute(self)
+        .map(drop)
+    }
+
     fn lock(&mut self, table: &TableName, timeout: Duration) -> Result<Option<File>, Error> {
         let db: DatabaseFile =
             sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")

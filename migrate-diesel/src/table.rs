@@ -37,6 +37,13 @@ impl TableName {
         // Validation leaves no `"` to escape.
         format!("\"{}\"", self.0)
     }
+
+    /// The name quoted as a MySQL identifier (`` `name` ``), which MySQL
+    /// needs unless the session runs with `ANSI_QUOTES`.
+    pub fn backquoted(&self) -> String {
+        // Validation leaves no backquote to escape.
+        format!("`{}`", self.0)
+    }
 }
 
 impl fmt::Display for TableName {
@@ -52,7 +59,9 @@ mod tests {
     #[test]
     fn plain_identifiers_are_accepted_and_quoted() {
         for ok in ["migrations", "_m", "Schema_Migrations_2", &"a".repeat(63)] {
-            assert_eq!(TableName::new(ok).unwrap().quoted(), format!("\"{ok}\""));
+            let name = TableName::new(ok).unwrap();
+            assert_eq!(name.quoted(), format!("\"{ok}\""));
+            assert_eq!(name.backquoted(), format!("`{ok}`"));
         }
     }
 

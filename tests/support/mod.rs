@@ -1,7 +1,8 @@
-//! A fresh database per test, on SQLite and PostgreSQL, and scripts that work
-//! on both. PostgreSQL comes from `MIGRATE_TEST_POSTGRES_URL` (an admin URL;
-//! `scripts/test` starts a throwaway server and sets it). Without it the
-//! PostgreSQL tests fail under CI and announce a skip loudly elsewhere.
+//! A fresh database per test, on SQLite, PostgreSQL and MySQL/MariaDB, and
+//! scripts that work on all three. PostgreSQL comes from
+//! `MIGRATE_TEST_POSTGRES_URL` and MySQL from `MIGRATE_TEST_MYSQL_URL` (admin
+//! URLs; `scripts/test` starts throwaway servers and sets them). Without them
+//! the tests fail under CI and announce a skip loudly elsewhere.
 #![allow(dead_code, unreachable_pub)] // each test file uses a different part
 
 use std::marker::PhantomData;
@@ -29,6 +30,9 @@ pub trait TestDb: Sized {
     fn tables(conn: &mut Self::Conn) -> Vec<String>;
     /// SQL that refuses to run inside a transaction.
     const OUTSIDE_TRANSACTION_SQL: &'static str;
+    /// The tracking table's `change` column, quoted (a reserved word on
+    /// MySQL).
+    const CHANGE: &'static str = "\"change\"";
 }
 
 #[derive(QueryableByName)]
@@ -94,8 +98,6 @@ pub use pg::Postgres;
 
 #[cfg(feature = "postgres")]
 mod pg {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
     use super::*;
     use diesel::PgConnection;
 
@@ -104,23 +106,13 @@ mod pg {
         pub url: String,
     }
 
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
     impl TestDb for Postgres {
         type Conn = PgConnection;
         const OUTSIDE_TRANSACTION_SQL: &'static str = "CREATE INDEX CONCURRENTLY log_v ON log (v)";
 
         fn create() -> Option<Self> {
             let admin = postgres_admin_url()?;
-            let name = format!(
-                "migrate_test_{}_{}_{}",
-                std::process::id(),
-                COUNTER.fetch_add(1, Ordering::SeqCst),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .subsec_nanos()
-            );
+            let name = unique_name();
             let mut conn = PgConnection::establish(&admin)
                 .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {admin}: {e}"));
             sql_query(format!("CREATE DATABASE {name}"))
@@ -158,20 +150,107 @@ mod pg {
     }
 }
 
-/// The admin URL of the test server. Under CI its absence is a failure.
+/// The admin URL of the PostgreSQL test server. Under CI its absence is a
+/// failure.
 pub fn postgres_admin_url() -> Option<String> {
-    match std::env::var("MIGRATE_TEST_POSTGRES_URL") {
+    admin_url("MIGRATE_TEST_POSTGRES_URL", "PostgreSQL")
+}
+
+/// The admin URL of the MySQL/MariaDB test server. Under CI its absence is a
+/// failure.
+pub fn mysql_admin_url() -> Option<String> {
+    admin_url("MIGRATE_TEST_MYSQL_URL", "MySQL")
+}
+
+fn admin_url(var: &str, server: &str) -> Option<String> {
+    match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var_os("CI").is_some() => {
-            panic!(
-                "MIGRATE_TEST_POSTGRES_URL is not set: CI must run the PostgreSQL tests (use scripts/test)"
-            )
+            panic!("{var} is not set: CI must run the {server} tests (use scripts/test)")
         }
         _ => {
             eprintln!(
-                "\n*** SKIPPED: PostgreSQL test — MIGRATE_TEST_POSTGRES_URL is not set. Run scripts/test to start a throwaway server. ***\n"
+                "\n*** SKIPPED: {server} test — {var} is not set. Run scripts/test to start a throwaway server. ***\n"
             );
             None
+        }
+    }
+}
+
+/// A database name no other test (or test process) uses.
+fn unique_name() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "migrate_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    )
+}
+
+#[cfg(feature = "mysql")]
+#[allow(unused_imports)] // not every test file uses it
+pub use my::Mysql;
+
+#[cfg(feature = "mysql")]
+mod my {
+    use super::*;
+    use diesel::MysqlConnection;
+
+    /// A database of its own on the test server.
+    pub struct Mysql {
+        pub url: String,
+    }
+
+    impl TestDb for Mysql {
+        type Conn = MysqlConnection;
+        // Refused while a transaction is open (error 1568).
+        const OUTSIDE_TRANSACTION_SQL: &'static str =
+            "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE";
+        const CHANGE: &'static str = "`change`";
+
+        fn create() -> Option<Self> {
+            let admin = mysql_admin_url()?;
+            let name = unique_name();
+            let mut conn = MysqlConnection::establish(&admin)
+                .unwrap_or_else(|e| panic!("cannot reach the test MySQL at {admin}: {e}"));
+            sql_query(format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .unwrap();
+            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+            Some(Mysql {
+                url: format!("{base}/{name}"),
+            })
+        }
+
+        fn connect(&self) -> MysqlConnection {
+            MysqlConnection::establish(&self.url).unwrap()
+        }
+
+        fn url(&self) -> String {
+            self.url.clone()
+        }
+
+        /// Runs `sql` as it is: MariaDB drops the `ORDER BY` of a derived
+        /// table, so the text column `s` cannot be cast in an outer query.
+        fn strings(conn: &mut MysqlConnection, sql: &str) -> Vec<String> {
+            sql_query(sql)
+                .load::<S>(conn)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                .into_iter()
+                .map(|r| r.s)
+                .collect()
+        }
+
+        fn tables(conn: &mut MysqlConnection) -> Vec<String> {
+            Self::strings(
+                conn,
+                "SELECT table_name AS s FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name",
+            )
         }
     }
 }
@@ -186,6 +265,10 @@ macro_rules! on_every_backend {
         #[cfg(feature = "postgres")]
         mod postgres {
             $(#[test] fn $name() { super::$name::<$crate::support::Postgres>() })*
+        }
+        #[cfg(feature = "mysql")]
+        mod mysql {
+            $(#[test] fn $name() { super::$name::<$crate::support::Mysql>() })*
         }
     };
 }
@@ -303,7 +386,10 @@ pub fn slow<C: Backend + SimpleConnection>(
 pub fn history<D: TestDb>(conn: &mut D::Conn, table: &str) -> Vec<String> {
     D::strings(
         conn,
-        &format!("SELECT version || ':' || direction AS s FROM \"{table}\" ORDER BY change"),
+        &format!(
+            "SELECT CONCAT(version, ':', direction) AS s FROM {table} ORDER BY {}",
+            D::CHANGE
+        ),
     )
 }
 

@@ -110,8 +110,7 @@ impl Driver {
         }
     }
 
-    /// The cargo feature of `migrate` that builds this driver in (MySQL has
-    /// none yet: its backend is not written).
+    /// The cargo feature of `migrate` that builds this driver in.
     pub fn feature(self) -> &'static str {
         self.name()
     }
@@ -336,13 +335,10 @@ pub enum ConfigError {
 }
 
 fn driver_hint(driver: Driver) -> String {
-    match driver {
-        Driver::Mysql => "MySQL is not supported yet".to_owned(),
-        _ => format!(
-            "build it with the `{}` feature of `migrate`",
-            driver.feature()
-        ),
-    }
+    format!(
+        "build it with the `{}` feature of `migrate`",
+        driver.feature()
+    )
 }
 
 fn list(items: &[String]) -> String {

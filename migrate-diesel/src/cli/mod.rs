@@ -193,6 +193,8 @@ impl Cli {
             Driver::Sqlite => with_backend::<diesel::SqliteConnection>(&migrator, &env, args, out),
             #[cfg(feature = "postgres")]
             Driver::Postgres => with_backend::<diesel::PgConnection>(&migrator, &env, args, out),
+            #[cfg(feature = "mysql")]
+            Driver::Mysql => with_backend::<diesel::MysqlConnection>(&migrator, &env, args, out),
             #[allow(unreachable_patterns)] // every driver may be built in
             driver => Err(ConfigError::DriverNotBuilt {
                 origin: env.origin.clone(),
