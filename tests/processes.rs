@@ -1,6 +1,6 @@
 //! Several processes (this binary, re-executed) migrating one database at
 //! once: every script is applied exactly once and every process succeeds.
-//! Runs on SQLite and on the real PostgreSQL server.
+//! Runs on SQLite and on the real PostgreSQL and MariaDB/MySQL servers.
 //!
 //! A custom harness (`harness = false`): the parent runs the checks and the
 //! children, selected by `MIGRATE_CHILD_DB`, run the migrator.
@@ -119,6 +119,8 @@ fn main() -> ExitCode {
             "sqlite" => child(&support::Sqlite::at(&url)),
             #[cfg(feature = "postgres")]
             "postgres" => child(&support::Postgres { url }),
+            #[cfg(feature = "mysql")]
+            "mysql" => child(&support::Mysql { url }),
             other => {
                 eprintln!("unknown backend {other}");
                 ExitCode::FAILURE
@@ -137,6 +139,14 @@ fn main() -> ExitCode {
         results.push((
             "processes_migrating_one_postgres_database_apply_each_script_once",
             run_round(&pg, "postgres", &url),
+        ));
+    }
+    #[cfg(feature = "mysql")]
+    if let Some(my) = support::Mysql::create() {
+        let url = my.url.clone();
+        results.push((
+            "processes_migrating_one_mysql_database_apply_each_script_once",
+            run_round(&my, "mysql", &url),
         ));
     }
     let failed = results.iter().filter(|(_, r)| r.is_err()).count();

@@ -1,6 +1,7 @@
-// Shared by `registered_sqlite.rs` and `registered_postgres.rs`: the including
-// file defines `Conn`, `Db` (its `TestDb`) and calls `embed_sql!` on its
-// fixture folder (1.0.0 and 1.2.0 as SQL, 1.3.0 non-transactional SQL).
+// Shared by `registered_sqlite.rs`, `registered_postgres.rs` and
+// `registered_mysql.rs`: the including file defines `Conn`, `Db` (its
+// `TestDb`) and calls `embed_sql!` on its fixture folder (1.0.0 and 1.2.0 as
+// SQL, 1.3.0 non-transactional SQL).
 
 use diesel::RunQueryDsl;
 use migrate::{BoxError, MigrationScript, Migrator, Script, migration_script};

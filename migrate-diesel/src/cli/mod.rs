@@ -466,7 +466,12 @@ fn run_or_show<C: Backend>(
 
 fn connect<C: Backend>(env: &Environment, read_only: bool) -> Result<C, CliError> {
     let url = env.url.expose();
+    // diesel's MySQL connection only knows the `mysql://` scheme.
+    let mariadb = url
+        .strip_prefix("mariadb://")
+        .map(|rest| format!("mysql://{rest}"));
     let url = match env.driver {
+        Driver::Mysql => mariadb.as_deref().unwrap_or(url),
         Driver::Sqlite => {
             let path = url
                 .strip_prefix("sqlite://")
