@@ -661,6 +661,34 @@ fn two_threads_migrating_at_once_apply_each_script_exactly_once<D: TestDb + Sync
     assert_eq!(log::<D>(&mut conn).len(), 5);
 }
 
+/// The migration lock excludes other instances until it is released, and
+/// goes away with the connection (or process) that held it, unreleased.
+fn a_held_lock_times_out_others_and_dies_with_its_holder<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let table = migrate::TableName::new(T).unwrap();
+    let mut holder = db.connect();
+    let lock = holder.lock(&table, Duration::from_secs(5)).unwrap();
+    let mut other = db.connect();
+    let err = migrator("1.0.1", scripts::<D>())
+        .lock_timeout(Duration::from_millis(300))
+        .run(&mut other)
+        .unwrap_err();
+    assert!(matches!(err, Error::LockTimeout { .. }), "{err}");
+    assert!(
+        err.to_string().contains(T),
+        "the error names the table: {err}"
+    );
+    assert_eq!(D::tables(&mut other), Vec::<String>::new(), "nothing ran");
+    // The holder goes away without unlocking, as a crashed process does.
+    drop(lock);
+    drop(holder);
+    let report = migrator("1.0.1", scripts::<D>())
+        .lock_timeout(Duration::from_secs(10))
+        .run(&mut other)
+        .unwrap();
+    assert_eq!(versions(&report), ["up 1.0.0", "up 1.0.1"]);
+}
+
 /// A mark "in progress" seen without the lock may belong to a step another
 /// process is running right now: a run or dry run waits for that process
 /// instead of refusing, and sees the step finished.
@@ -796,6 +824,7 @@ on_every_backend!(
     a_table_name_carrying_sql_is_rejected_before_anything_runs,
     two_threads_migrating_at_once_apply_each_script_exactly_once,
     a_step_in_progress_in_another_process_is_waited_for_not_refused,
+    a_held_lock_times_out_others_and_dies_with_its_holder,
     the_dry_run_shows_the_steps_and_sql_and_changes_nothing,
     status_reports_every_known_and_applied_script,
     a_script_written_for_another_backend_is_refused_before_anything_runs,

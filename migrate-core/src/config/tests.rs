@@ -543,3 +543,24 @@ fn migrate_toml_default_env_may_come_from_a_variable() {
     .unwrap();
     assert_eq!((env.name.as_str(), env.url.expose()), ("qa", "q.db"));
 }
+
+#[test]
+fn a_driver_not_built_in_names_the_feature_that_builds_it() {
+    for (driver, feature) in [
+        (Driver::Mysql, "mysql"),
+        (Driver::Postgres, "postgres"),
+        (Driver::Sqlite, "sqlite"),
+    ] {
+        let err = ConfigError::DriverNotBuilt {
+            origin: Origin::File("database.json".into()),
+            env: "dev".to_owned(),
+            driver,
+        };
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "database.json, environment `dev`: driver `{feature}` is not built into this binary; build it with the `{feature}` feature of `migrate`"
+            )
+        );
+    }
+}
