@@ -34,6 +34,8 @@ extern crate self as migrate_core;
 
 mod app_version;
 pub mod config;
+#[cfg(test)]
+mod fuzz_tests;
 mod plan;
 mod registry;
 mod script;
@@ -51,7 +53,7 @@ pub use registry::{Entry, Registry, RegistryError, registered};
 pub use script::{
     Body, BoxError, Irreversible, MigrationScript, Script, ScriptError, SqlBody, sql_checksum,
 };
-pub use version::{Version, VersionError};
+pub use version::{FolderNameError, Version, VersionError, parse_folder_name};
 
 /// Items the `#[migration_script]` expansion uses. Not a public API.
 #[doc(hidden)]

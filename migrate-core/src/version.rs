@@ -42,6 +42,36 @@ impl Version {
     }
 }
 
+/// Why an SQL migration folder's name is not `<version>_<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FolderNameError {
+    /// There is no `_` between a version and a name.
+    #[error("must be named `<version>_<name>`, e.g. `1.0.0_create_users`")]
+    NoSeparator,
+    /// The part before the first `_` is not a strict semver version.
+    #[error(
+        "invalid version `{}`: expected strict semver MAJOR.MINOR.PATCH, e.g. `1.0.1` ({})",
+        .0.input,
+        .0.reason
+    )]
+    InvalidVersion(VersionError),
+    /// Nothing follows the `_`.
+    #[error("has an empty name after the version")]
+    EmptyName,
+}
+
+/// Splits an SQL migration folder's name, `<version>_<name>`, at its first
+/// `_` and parses the version: `1.0.2_add_note` is `1.0.2` and `add_note`.
+/// Build metadata may hold no `_`, so the first one always ends the version.
+pub fn parse_folder_name(folder: &str) -> Result<(Version, &str), FolderNameError> {
+    let (version, name) = folder.split_once('_').ok_or(FolderNameError::NoSeparator)?;
+    let version = Version::parse(version).map_err(FolderNameError::InvalidVersion)?;
+    if name.is_empty() {
+        return Err(FolderNameError::EmptyName);
+    }
+    Ok((version, name))
+}
+
 impl From<semver::Version> for Version {
     fn from(v: semver::Version) -> Self {
         Version(v)

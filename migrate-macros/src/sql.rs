@@ -120,19 +120,14 @@ fn read_folder(folder: &Path, rel: &str) -> Result<SqlFolder, String> {
         .to_string_lossy()
         .into_owned();
     let display = format!("{}/{file_name}", rel.trim_end_matches('/'));
-    let Some((version, name)) = file_name.split_once('_') else {
-        return Err(format!(
-            "SQL migration folder `{display}` must be named `<version>_<name>`, e.g. `1.0.0_create_users`"
-        ));
-    };
-    let parsed = semver::Version::parse(version).map_err(|e| {
-        format!("SQL migration folder `{display}`: invalid version `{version}`: expected strict semver MAJOR.MINOR.PATCH, e.g. `1.0.1` ({e})")
+    let (parsed, name) = migrate_core::parse_folder_name(&file_name).map_err(|e| match e {
+        migrate_core::FolderNameError::InvalidVersion(_) => {
+            format!("SQL migration folder `{display}`: {e}")
+        }
+        _ => format!("SQL migration folder `{display}` {e}"),
     })?;
-    if name.is_empty() {
-        return Err(format!(
-            "SQL migration folder `{display}` has an empty name after the version"
-        ));
-    }
+    let version = &file_name[..file_name.len() - name.len() - 1];
+    let parsed = parsed.as_semver().clone();
     let read = |file: &str| -> Result<Option<(String, String)>, String> {
         let path = folder.join(file);
         match std::fs::read(&path) {

@@ -123,8 +123,7 @@ fn versions_on_disk(sql: &Path, rust: &Path) -> Vec<(Version, String)> {
     for entry in fs::read_dir(sql).into_iter().flatten().flatten() {
         let file_name = entry.file_name().to_string_lossy().into_owned();
         if entry.path().is_dir()
-            && let Some((v, _)) = file_name.split_once('_')
-            && let Ok(v) = Version::parse(v)
+            && let Ok((v, _)) = migrate_core::parse_folder_name(&file_name)
         {
             found.push((v, entry.path().display().to_string()));
         }
