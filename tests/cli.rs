@@ -773,7 +773,7 @@ fn bad_configuration_fails_naming_file_environment_and_key() -> Result<(), Strin
             r#"{"dev": {"driver": "pg", "host": "localhost", "database": "shop"}}"#,
             &["up"][..],
             &[][..],
-            "driver `postgres` is not built into this binary; build it with the `postgres` feature",
+            "database.json, environment `dev`: driver `postgres` is not built into this binary; build it with the `postgres` feature of `migrate`",
         )][..],
     ]
     .concat()[..];
@@ -785,13 +785,13 @@ fn bad_configuration_fails_naming_file_environment_and_key() -> Result<(), Strin
             r#"{"dev": {"driver": "mysql", "host": "localhost", "database": "shop"}}"#,
             &["up"][..],
             &[][..],
-            "database.json, environment `dev`: driver `mysql` is not built into this binary; build it with the `mysql` feature",
+            "database.json, environment `dev`: driver `mysql` is not built into this binary; build it with the `mysql` feature of `migrate`",
         )][..],
     ]
     .concat()[..];
     #[cfg(all(feature = "postgres", feature = "mysql"))]
     println!(
-        "note: every driver is built in, so the \"driver not built\" case cannot run here; `cargo test --test cli` with default features runs it"
+        "note: every driver is built in, so the \"driver not built\" cases cannot run here; scripts/test runs them in a default-feature build"
     );
     for (file, text, args, vars, message) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -879,7 +879,7 @@ fn a_failing_step_exits_non_zero_naming_the_script<D: Cli>() -> Result<(), Strin
     let consequence = if D::Conn::TRANSACTIONAL_DDL {
         "the steps before it are applied"
     } else {
-        "part of it committed implicitly (DDL), so it may be HALF-APPLIED"
+        "a statement in it committed implicitly (as DDL does on this database), so it may be HALF-APPLIED"
     };
     expect(
         &r,

@@ -291,7 +291,7 @@ fn a_failing_step_after_ddl_is_rolled_back_or_left_marked_in_progress<D: TestDb>
             "{kind}: {msg}"
         );
         assert!(
-            msg.contains("part of it committed implicitly (DDL), so it may be HALF-APPLIED")
+            msg.contains("a statement in it committed implicitly (as DDL does on this database), so it may be HALF-APPLIED")
                 && msg.contains("resolve --version 1.0.1 --completed"),
             "{kind}: {msg}"
         );
@@ -315,6 +315,26 @@ fn a_failing_step_after_ddl_is_rolled_back_or_left_marked_in_progress<D: TestDb>
             .unwrap();
         assert_eq!(history::<D>(&mut conn, T), ["1.0.0:up"], "{kind}");
         assert_eq!(D::tables(&mut conn), ["log", T], "{kind}");
+    }
+    if !D::Conn::TRANSACTIONAL_DDL {
+        // Not only DDL commits implicitly: every step is marked there, and
+        // the probe finds what an explicit COMMIT kept.
+        let committed = Script::sql(
+            "1.0.1",
+            "half_sql",
+            "INSERT INTO log VALUES ('kept');\nCOMMIT;\nINSERT INTO no_such_table VALUES (1);",
+            None,
+        );
+        let m = migrator("1.0.1", vec![base(), committed]);
+        let err = m.run(&mut conn).unwrap_err();
+        assert!(
+            matches!(err, Error::StepFailed { dirty: true, .. }),
+            "{err}"
+        );
+        assert_eq!(log::<D>(&mut conn), ["kept"]);
+        conn.batch_execute("DELETE FROM log").unwrap();
+        m.resolve(&mut conn, "1.0.1", Resolution::RolledBack)
+            .unwrap();
     }
     // Fixed, a rerun converges, on every backend.
     let fixed = Script::sql(
@@ -692,7 +712,7 @@ fn a_held_lock_times_out_others_and_dies_with_its_holder<D: TestDb>() {
 /// A mark "in progress" seen without the lock may belong to a step another
 /// process is running right now: a run or dry run waits for that process
 /// instead of refusing, and sees the step finished.
-fn a_step_in_progress_in_another_process_is_waited_for_not_refused<D: TestDb + Sync>() {
+fn a_step_in_progress_in_another_instance_is_waited_for_not_refused<D: TestDb + Sync>() {
     let Some(db) = D::create() else { return };
     let list = vec![
         base(),
@@ -726,6 +746,10 @@ fn a_step_in_progress_in_another_process_is_waited_for_not_refused<D: TestDb + S
         let dry = s.spawn(|| m.plan(&mut db.connect()).unwrap());
         let report = m.run(&mut conn).unwrap();
         assert!(report.steps.is_empty(), "{report:?}");
+        assert!(
+            report.locked,
+            "the run saw the mark, so it waited for the lock"
+        );
         let dry = dry.join().unwrap();
         assert!(dry.plan.is_empty(), "{}", dry.plan);
         assert_eq!(versions(&owner.join().unwrap()), ["up 1.0.0", "up 1.0.1"]);
@@ -823,7 +847,7 @@ on_every_backend!(
     the_tracking_table_name_comes_from_the_configuration,
     a_table_name_carrying_sql_is_rejected_before_anything_runs,
     two_threads_migrating_at_once_apply_each_script_exactly_once,
-    a_step_in_progress_in_another_process_is_waited_for_not_refused,
+    a_step_in_progress_in_another_instance_is_waited_for_not_refused,
     a_held_lock_times_out_others_and_dies_with_its_holder,
     the_dry_run_shows_the_steps_and_sql_and_changes_nothing,
     status_reports_every_known_and_applied_script,

@@ -169,7 +169,9 @@ fn step_failed(
         "it stays marked in progress, `status` shows it, and every run refuses until you inspect the database, repair it and record the outcome (`resolve --version {version} --completed` or `--rolled-back`)"
     );
     let consequence = if dirty && transactional {
-        format!("part of it committed implicitly (DDL), so it may be HALF-APPLIED: {resolve}")
+        format!(
+            "a statement in it committed implicitly (as DDL does on this database), so it may be HALF-APPLIED: {resolve}"
+        )
     } else if dirty {
         format!("it ran OUTSIDE a transaction and may be HALF-APPLIED: {resolve}")
     } else if atomic {

@@ -201,8 +201,10 @@ impl Migrator {
     /// The dry run: the steps `run` would take, with the SQL of SQL
     /// migrations. Changes nothing (not even the tracking table). When a
     /// step is marked in progress it first waits for the migration lock, in
-    /// case another process is running that step right now, and refuses
-    /// with [`Error::Dirty`] if the mark is still there.
+    /// case another process is running that step right now (on SQLite that
+    /// may create the lock's `<database>-migrate.lock` file), and refuses
+    /// with [`Error::Dirty`] if the mark is still there or the lock cannot
+    /// be had.
     pub fn plan<C: Backend>(&self, conn: &mut C) -> Result<DryRun, Error> {
         self.plan_to(conn, None)
     }
@@ -219,11 +221,16 @@ impl Migrator {
         let mut history = read_history(conn, &setup.table)?;
         if history.dirty.is_some() {
             // Perhaps another process is running that step right now: wait
-            // for its lock, then look again.
-            let lock = conn.lock(&setup.table, self.lock_timeout)?;
-            let again = read_history(conn, &setup.table);
-            conn.unlock(&setup.table, lock)?;
-            history = again?;
+            // for its lock, then look again. Without the lock, the mark is
+            // reported as it stands.
+            match conn.lock(&setup.table, self.lock_timeout) {
+                Ok(lock) => {
+                    let again = read_history(conn, &setup.table);
+                    conn.unlock(&setup.table, lock)?;
+                    history = again?;
+                }
+                Err(e) => tracing::debug!(target: "migrate", "{e}"),
+            }
         }
         history.refuse_dirty()?;
         let plan = plan(&target, &history.scripts(), &setup.known, self.options)?;
@@ -448,7 +455,10 @@ impl Migrator {
                 Some(row) => row,
             };
             match resolution {
-                Resolution::Completed => conn.finish(&setup.table, row.change, row.duration_ms),
+                // A probe may have left -1 in the row.
+                Resolution::Completed => {
+                    conn.finish(&setup.table, row.change, row.duration_ms.max(0))
+                }
                 Resolution::RolledBack => conn.forget(&setup.table, row.change),
             }
             .map_err(Error::db(format!("resolving change {}", row.change)))?;
@@ -544,12 +554,12 @@ impl Migrator {
             let mut reports = Vec::with_capacity(plan.steps.len());
             for step in &plan.steps {
                 let script = &scripts[step.known_index];
-                // A step the database cannot roll back whole is marked in
-                // progress first: outside a transaction, or DDL that
-                // commits implicitly (data-only SQL stays transactional).
+                // A step the database may not roll back whole is marked in
+                // progress first: one outside a transaction, and every step
+                // where statements may commit implicitly (MySQL: DDL, and
+                // more). The probe then tells a clean rollback apart.
                 let guarded = step.action == Action::Run
-                    && (!script.transactional()
-                        || (!C::TRANSACTIONAL_DDL && may_change_schema(script)));
+                    && (!script.transactional() || !C::TRANSACTIONAL_DDL);
                 let report = if guarded {
                     if !script.transactional() {
                         tracing::warn!(target: "migrate", "{} `{}` runs outside a transaction", step.version, step.name);
@@ -745,7 +755,10 @@ impl Runner<'_> {
         (self.progress)(Progress::Started(step));
         let change = self.next_change;
         conn.record(self.table, &self.row(step, Duration::ZERO, true))
-            .map_err(|e| self.fail(step, false, false, StepError::Record(e)))?;
+            .map_err(Error::db(format!(
+                "marking {} `{}` in progress before it runs (nothing ran)",
+                step.version, step.name
+            )))?;
         tracing::debug!(target: "migrate", change, "{} `{}` marked in progress", step.version, step.name);
         let table = self.table;
         let outcome: Result<(), StepError> = if script.transactional() {
@@ -782,8 +795,10 @@ impl Runner<'_> {
             Err(source) if script.transactional() && !self.committed_implicitly(conn, change) => {
                 // The rollback took everything back, the probe included:
                 // nothing committed implicitly, so the mark can go.
-                conn.forget(table, change)
-                    .map_err(|e| self.fail(step, true, true, StepError::Record(e)))?;
+                conn.forget(table, change).map_err(Error::db(format!(
+                    "removing the in-progress mark of {} `{}` after it failed and rolled back whole (it left nothing behind: `resolve --version {} --rolled-back`)",
+                    step.version, step.name, step.version
+                )))?;
                 Err(self.fail(step, true, false, source))
             }
             Err(source) => {
@@ -814,34 +829,6 @@ impl Runner<'_> {
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Whether a script may run DDL: code scripts may do anything; SQL is
-/// scanned for the statements that commit implicitly on MySQL.
-fn may_change_schema(script: &Script) -> bool {
-    match script.body() {
-        Body::Code(_) => true,
-        Body::Sql(sql) => {
-            let upper =
-                sql.up.to_ascii_uppercase() + &sql.down.unwrap_or_default().to_ascii_uppercase();
-            upper
-                .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-                .any(|w| {
-                    matches!(
-                        w,
-                        "CREATE"
-                            | "ALTER"
-                            | "DROP"
-                            | "RENAME"
-                            | "TRUNCATE"
-                            | "GRANT"
-                            | "REVOKE"
-                            | "LOCK"
-                            | "UNLOCK"
-                    )
-                })
-        }
-    }
 }
 
 /// Logs, at debug level, what the planner decided for each script and why.

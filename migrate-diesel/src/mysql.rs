@@ -56,7 +56,7 @@ impl Backend for MysqlConnection {
     fn table_exists(&mut self, table: &TableName) -> Result<bool, Error> {
         let row: Count = sql_query(
             "SELECT CAST(COUNT(*) AS SIGNED) AS n FROM information_schema.tables
-             WHERE table_schema = DATABASE() AND table_name = ?",
+             WHERE table_schema = DATABASE() AND BINARY table_name = ?",
         )
         .bind::<Text, _>(table.as_str())
         .get_result(self)
