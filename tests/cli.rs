@@ -13,7 +13,7 @@ use std::process::{Command, ExitCode};
 
 use diesel::connection::SimpleConnection;
 use migrate::{Backend, Migrator};
-use support::{TestDb, code, history};
+use support::{Run, TestDb, code, history};
 
 migrate::embed_sql!("tests/fixtures/cli");
 
@@ -28,29 +28,6 @@ fn child<C: Backend + SimpleConnection>() -> ExitCode {
     .with_name("seed_items");
     let migrator = Migrator::new("1.0.2").scripts([seed]);
     migrate::cli::Cli::new(migrator).run()
-}
-
-/// One run of the application's command line.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
 }
 
 /// Runs the application (built for `backend`) with `args`, in `dir`, with

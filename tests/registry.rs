@@ -154,6 +154,27 @@ fn a_hand_listed_script_with_an_invalid_version_is_an_error_naming_it() {
 }
 
 #[test]
+fn a_hand_listed_sql_script_without_a_statement_is_an_error_naming_it() {
+    for (up, down, direction) in [
+        ("", None, "up"),
+        ("  -- TODO\n/* later */\n", None, "up"),
+        ("CREATE TABLE t (id INT);", Some("-- nothing"), "down"),
+    ] {
+        let line = line!() + 1;
+        let err = Registry::new([Script::sql("1.0.3", "blank", up, down)]).unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!(
+                "SQL migration 1.0.3 `blank` at tests/registry.rs:{line}: its {direction} SQL has no statement"
+            )),
+            "{err}"
+        );
+    }
+    assert!(migrate::sql_has_statement("/* why */ SELECT '--';"));
+    assert!(!migrate::sql_has_statement("-- a\n  /* b\n c */ -- d"));
+    assert!(Registry::new([Script::sql("1.0.3", "ok", "-- why\nSELECT 1;", None)]).is_ok());
+}
+
+#[test]
 fn scripts_written_for_another_backend_are_refused_before_anything_runs() {
     let registry = Registry::new([
         Script::new("1.0.0", &HandListed),

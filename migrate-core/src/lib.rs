@@ -52,6 +52,7 @@ pub use plan::{
 pub use registry::{Entry, Registry, RegistryError, registered};
 pub use script::{
     Body, BoxError, Irreversible, MigrationScript, Script, ScriptError, SqlBody, sql_checksum,
+    sql_has_statement,
 };
 pub use version::{FolderNameError, Version, VersionError, parse_folder_name};
 

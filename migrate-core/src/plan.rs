@@ -269,6 +269,19 @@ pub enum PlanError {
         /// The highest applied version.
         highest_applied: Version,
     },
+    /// A known script and an applied one differ only in build metadata,
+    /// which semver precedence ignores: the planner cannot tell whether the
+    /// known one is the applied one or a new script.
+    #[error(
+        "{known} and the applied {applied} differ only in build metadata, which semver ignores, so they are the same version; nothing was run. If {known} is a new script, give it a version of its own; if it is the applied script, restore its version `{}`",
+        applied.version
+    )]
+    BuildMetadataOnly {
+        /// The script in this build.
+        known: ScriptRef,
+        /// The script the database records.
+        applied: ScriptRef,
+    },
     /// An applied SQL script has changed since it ran.
     #[error(
         "migration {script} was applied but its SQL has changed since (recorded checksum {recorded}, now {current}); restore the file, or put the change in a new migration"
@@ -445,6 +458,8 @@ fn index_known(known: &[KnownScript]) -> Result<BTreeMap<&Version, usize>, PlanE
 }
 
 /// Rule 2: applied SQL must not have changed.
+/// Refuses applied scripts whose known counterpart differs in build metadata
+/// or in its SQL.
 fn check_checksums(
     applied: &BTreeMap<&Version, &AppliedScript>,
     known_by_version: &BTreeMap<&Version, usize>,
@@ -454,6 +469,18 @@ fn check_checksums(
         let Some(&i) = known_by_version.get(version) else {
             continue;
         };
+        if known[i].version.as_semver().build != a.version.as_semver().build {
+            return Err(PlanError::BuildMetadataOnly {
+                known: ScriptRef {
+                    version: known[i].version.clone(),
+                    name: known[i].name.clone(),
+                },
+                applied: ScriptRef {
+                    version: a.version.clone(),
+                    name: a.name.clone(),
+                },
+            });
+        }
         if let (Some(recorded), Some(current)) = (&a.checksum, &known[i].checksum)
             && recorded != current
         {

@@ -132,6 +132,33 @@ fn upgrade_applies_only_what_is_pending() {
 }
 
 #[test]
+fn a_known_script_differing_from_an_applied_one_only_in_build_metadata_is_refused() {
+    let err = plan(
+        &to("1.0.2"),
+        &[applied("1.0.0"), applied("1.0.1")],
+        &[known("1.0.0"), known("1.0.1+build.2"), known("1.0.2")],
+        PlanOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, PlanError::BuildMetadataOnly { .. }), "{err}");
+    assert!(
+        err.to_string().starts_with(
+            "1.0.1+build.2 `s1.0.1+build.2` and the applied 1.0.1 `s1.0.1` differ only in build metadata"
+        ),
+        "{err}"
+    );
+    // The same build metadata on both sides is the same script.
+    let same = plan(
+        &to("1.0.2"),
+        &[applied("1.0.1+build.2")],
+        &[known("1.0.1+build.2"), known("1.0.2")],
+        PlanOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(steps(&same), ["up 1.0.2"]);
+}
+
+#[test]
 fn downgrade_runs_down_in_descending_order() {
     let known = [
         known("1.0.0"),
@@ -330,8 +357,17 @@ fn versions_that_differ_only_in_build_metadata_are_the_same_version() {
             .starts_with("two scripts have version 1.0.1+a"),
         "{err}"
     );
-    // A known `1.0.1+b` is the applied `1.0.1`: nothing to do.
-    assert!(run(&to("1.0.1"), &[applied("1.0.1")], &[known("1.0.1+b")]).is_empty());
+    // A known `1.0.1+b` has the applied `1.0.1`'s precedence: the planner
+    // cannot tell a renamed version from a new script, so it refuses.
+    assert!(matches!(
+        plan(
+            &to("1.0.1"),
+            &[applied("1.0.1")],
+            &[known("1.0.1+b")],
+            PlanOptions::default()
+        ),
+        Err(PlanError::BuildMetadataOnly { .. })
+    ));
 }
 
 #[test]

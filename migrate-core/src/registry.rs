@@ -26,6 +26,22 @@ pub enum RegistryError {
         /// The parse error.
         source: VersionError,
     },
+    /// A hand-listed SQL script's `up` (or `down`) holds no statement.
+    /// (`embed_sql!` rejects these at compile time.)
+    #[error(
+        "SQL migration {version} `{name}` at {location}: its {direction} SQL has no statement (only whitespace or comments); write it, or {}",
+        if *direction == "down" { "pass no down to make the migration irreversible" } else { "remove the migration" }
+    )]
+    NoStatement {
+        /// The version, as written.
+        version: String,
+        /// The name.
+        name: String,
+        /// Where it is declared.
+        location: String,
+        /// `up` or `down`.
+        direction: &'static str,
+    },
     /// Two different scripts share a version, typically from two crates
     /// linked into one binary (within one crate this is a compile error).
     #[error(
@@ -112,6 +128,19 @@ impl Registry {
                     source,
                 }
             })?;
+            if let crate::Body::Sql(sql) = script.body() {
+                let empty = [("up", Some(sql.up)), ("down", sql.down)]
+                    .into_iter()
+                    .find(|(_, text)| text.is_some_and(|t| !crate::sql_has_statement(t)));
+                if let Some((direction, _)) = empty {
+                    return Err(RegistryError::NoStatement {
+                        version: script.version().to_owned(),
+                        name: script.name().to_owned(),
+                        location: script.location(),
+                        direction,
+                    });
+                }
+            }
             match parsed.iter().find(|(_, s)| s.is_same_script(&script)) {
                 Some((v, _)) if *v == version => continue,
                 Some((v, first)) => {

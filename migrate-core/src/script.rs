@@ -446,6 +446,29 @@ impl fmt::Debug for Script {
     }
 }
 
+/// Whether `sql` holds a statement: anything besides whitespace, `--` line
+/// comments and `/* */` block comments. An `up.sql` without one would be
+/// recorded as applied while changing nothing, so it is refused.
+///
+/// ```
+/// use migrate_core::sql_has_statement;
+/// assert!(sql_has_statement("-- add a column\nALTER TABLE t ADD c INT;"));
+/// assert!(!sql_has_statement("  -- TODO\n/* later */\n"));
+/// ```
+pub fn sql_has_statement(sql: &str) -> bool {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start();
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, next)| next);
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, next)| next);
+        } else {
+            return !rest.is_empty();
+        }
+    }
+}
+
 /// The checksum of an SQL migration's `up.sql`: SHA-256, in hex, of its text
 /// with CRLF turned into LF, so that line-ending conversions are not edits.
 /// `embed_sql!` calls this same function at compile time.

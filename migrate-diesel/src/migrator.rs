@@ -623,7 +623,16 @@ impl Setup {
 
 fn read_history<C: Backend>(conn: &mut C, table: &TableName) -> Result<History, Error> {
     if conn.table_exists(table)? {
-        History::from_history(table, conn.read_history(table)?)
+        let rows = conn.read_history(table).map_err(|e| match e {
+            Error::Database { context, source } => Error::Database {
+                context: format!(
+                    "{context} (if that table belongs to another tool or was changed by hand, choose another name with `table`, or restore the columns the README lists)"
+                ),
+                source,
+            },
+            e => e,
+        })?;
+        History::from_history(table, rows)
     } else {
         Ok(History::empty())
     }

@@ -149,14 +149,14 @@ fn read_folder(folder: &Path, rel: &str) -> Result<SqlFolder, String> {
     }
     // What `create` writes until it is edited: run, it would be recorded as
     // applied while changing nothing.
-    if only_comments(&up) {
+    if !migrate_core::sql_has_statement(&up) {
         return Err(format!(
             "`{display}/up.sql` has only comments; write the migration, or remove the folder"
         ));
     }
     let down = read("down.sql")?;
     if let Some((_, text)) = &down
-        && only_comments(text)
+        && !migrate_core::sql_has_statement(text)
     {
         return Err(format!(
             "`{display}/down.sql` has no statement; write the revert, or delete down.sql to make the migration irreversible"
@@ -179,13 +179,6 @@ fn read_folder(folder: &Path, rel: &str) -> Result<SqlFolder, String> {
         transaction,
         display,
     })
-}
-
-/// Whether `sql` holds nothing but `--` line comments and blank lines.
-fn only_comments(sql: &str) -> bool {
-    sql.lines()
-        .map(str::trim)
-        .all(|line| line.is_empty() || line.starts_with("--"))
 }
 
 /// diesel's `metadata.toml`: only `run_in_transaction` is understood.
@@ -213,12 +206,6 @@ fn parse_metadata(text: &str) -> Result<bool, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sql_with_only_line_comments_has_no_statement() {
-        assert!(only_comments("-- write it here\n\n  -- and here\n"));
-        assert!(!only_comments("-- a comment\nSELECT 1; -- trailing\n"));
-    }
 
     #[test]
     fn metadata_accepts_only_run_in_transaction() {

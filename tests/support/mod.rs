@@ -28,6 +28,9 @@ pub trait TestDb: Sized {
     fn strings(conn: &mut Self::Conn, sql: &str) -> Vec<String>;
     /// The user tables, sorted.
     fn tables(conn: &mut Self::Conn) -> Vec<String>;
+    /// The schema as text, sorted: every table's columns with their types
+    /// and nullability, and every index (for before/after comparisons).
+    fn schema(conn: &mut Self::Conn) -> Vec<String>;
     /// SQL that refuses to run inside a transaction.
     const OUTSIDE_TRANSACTION_SQL: &'static str;
     /// The tracking table's `change` column, quoted (a reserved word on
@@ -90,6 +93,13 @@ impl TestDb for Sqlite {
             "SELECT name AS s FROM sqlite_master WHERE type = 'table' ORDER BY name",
         )
     }
+
+    fn schema(conn: &mut SqliteConnection) -> Vec<String> {
+        Self::strings(
+            conn,
+            "SELECT type || ' ' || name || ': ' || COALESCE(sql, '') AS s FROM sqlite_master ORDER BY type, name",
+        )
+    }
 }
 
 #[cfg(feature = "postgres")]
@@ -146,6 +156,19 @@ mod pg {
                 conn,
                 "SELECT table_name AS s FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
             )
+        }
+
+        fn schema(conn: &mut PgConnection) -> Vec<String> {
+            let mut schema = Self::strings(
+                conn,
+                "SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || COALESCE(column_default, '') AS s
+                 FROM information_schema.columns WHERE table_schema = 'public' ORDER BY s",
+            );
+            schema.extend(Self::strings(
+                conn,
+                "SELECT indexdef AS s FROM pg_indexes WHERE schemaname = 'public' ORDER BY s",
+            ));
+            schema
         }
     }
 }
@@ -251,6 +274,20 @@ mod my {
                 conn,
                 "SELECT table_name AS s FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name",
             )
+        }
+
+        fn schema(conn: &mut MysqlConnection) -> Vec<String> {
+            let mut schema = Self::strings(
+                conn,
+                "SELECT CONCAT(table_name, '.', column_name, ' ', column_type, ' ', is_nullable, ' ', COALESCE(column_default, '')) AS s
+                 FROM information_schema.columns WHERE table_schema = DATABASE() ORDER BY s",
+            );
+            schema.extend(Self::strings(
+                conn,
+                "SELECT CONCAT(table_name, '.', index_name, ' ', column_name, ' ', seq_in_index) AS s
+                 FROM information_schema.statistics WHERE table_schema = DATABASE() ORDER BY s",
+            ));
+            schema
         }
     }
 }
@@ -396,4 +433,31 @@ pub fn history<D: TestDb>(conn: &mut D::Conn, table: &str) -> Vec<String> {
 /// The rows of the `log` table the scripts write to.
 pub fn log<D: TestDb>(conn: &mut D::Conn) -> Vec<String> {
     D::strings(conn, "SELECT v AS s FROM log ORDER BY v")
+}
+
+/// A finished process: its exit code and what it printed.
+pub struct Run {
+    /// The exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Both outputs, stdout first.
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
 }

@@ -464,13 +464,30 @@ fn run_or_show<C: Backend>(
     Ok(SUCCESS)
 }
 
+/// How long the command line waits for a PostgreSQL server to answer,
+/// unless the URL sets `connect_timeout` itself.
+const POSTGRES_CONNECT_TIMEOUT_SECS: u32 = 10;
+
 fn connect<C: Backend>(env: &Environment, read_only: bool) -> Result<C, CliError> {
     let url = env.url.expose();
     // diesel's MySQL connection only knows the `mysql://` scheme.
     let mariadb = url
         .strip_prefix("mariadb://")
         .map(|rest| format!("mysql://{rest}"));
+    // libpq waits forever for a server that accepts and never answers.
+    let postgres =
+        (env.driver == Driver::Postgres && !url.contains("connect_timeout")).then(|| {
+            let separator = if !url.contains("://") {
+                " "
+            } else if url.contains('?') {
+                "&"
+            } else {
+                "?"
+            };
+            format!("{url}{separator}connect_timeout={POSTGRES_CONNECT_TIMEOUT_SECS}")
+        });
     let url = match env.driver {
+        Driver::Postgres => postgres.as_deref().unwrap_or(url),
         Driver::Mysql => mariadb.as_deref().unwrap_or(url),
         Driver::Sqlite => {
             let path = url
@@ -485,7 +502,6 @@ fn connect<C: Backend>(env: &Environment, read_only: bool) -> Result<C, CliError
                 path
             }
         }
-        _ => url,
     };
     C::establish(url).map_err(|source| CliError::Connect {
         url: env.url.clone(),
