@@ -622,6 +622,20 @@ fn the_tracking_table_name_comes_from_the_configuration<D: TestDb>() {
         history::<D>(&mut conn, "deploy_history"),
         ["1.0.0:up", "1.0.1:up"]
     );
+    // A reserved word works too: the name is always quoted.
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let order = migrator("1.0.2", scripts::<D>()).table("order");
+    order.run(&mut conn).unwrap();
+    let status = order.status(&mut conn).unwrap();
+    let applied = status
+        .rows
+        .iter()
+        .filter(|r| r.state == State::Applied)
+        .count();
+    assert_eq!(applied, 3, "{status}");
+    assert!(D::tables(&mut conn).contains(&"order".to_owned()));
+    assert!(order.run(&mut conn).unwrap().steps.is_empty());
 }
 
 fn a_table_name_carrying_sql_is_rejected_before_anything_runs<D: TestDb>() {

@@ -168,6 +168,15 @@ mod pg {
                 conn,
                 "SELECT indexdef AS s FROM pg_indexes WHERE schemaname = 'public' ORDER BY s",
             ));
+            schema.extend(Self::strings(
+                conn,
+                "SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid) AS s
+                 FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY s",
+            ));
+            schema.extend(Self::strings(
+                conn,
+                "SELECT tgrelid::regclass::text || ' ' || tgname AS s FROM pg_trigger WHERE NOT tgisinternal ORDER BY s",
+            ));
             schema
         }
     }
