@@ -38,8 +38,9 @@ extern crate self as migrate;
 
 pub use migrate_core::*;
 pub use migrate_diesel::{
-    Backend, DEFAULT_TABLE, DryRun, Error, HistoryRow, Migrator, NewRow, Progress, Report,
-    Resolution, State, Status, StatusRow, StepError, StepReport, TableName, diesel,
+    Backend, ColumnSchema, DEFAULT_TABLE, DryRun, Error, HistoryRow, Migrator, NewRow, Progress,
+    Report, Resolution, Reversibility, Schema, State, Status, StatusRow, StepError, StepReport,
+    TableName, TableSchema, VerifyReport, diesel,
 };
 
 /// The command line inside the application's binary: `migrate::cli::run`

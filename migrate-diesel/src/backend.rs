@@ -48,6 +48,9 @@ pub trait Backend: Connection + Sized + 'static {
     /// rolled back, something in the step committed implicitly (DDL on
     /// MySQL); if it is gone, the step left nothing behind.
     fn probe(&mut self, table: &TableName, change: i64) -> diesel::QueryResult<()>;
+    /// The schema as the database's catalog describes it, every user table
+    /// but `exclude` (the tracking table).
+    fn schema(&mut self, exclude: &TableName) -> Result<crate::Schema, Error>;
     /// Takes the migration lock, waiting at most `timeout`.
     fn lock(&mut self, table: &TableName, timeout: Duration) -> Result<Self::Lock, Error>;
     /// Releases the migration lock.

@@ -65,6 +65,29 @@ pub enum Error {
         /// What failed.
         message: String,
     },
+    /// The reversibility check needs a database this tool never migrated.
+    #[error(
+        "the reversibility check needs a fresh database, but `{table}` already records applied scripts; run it on an empty database (for SQLite, `:memory:`)"
+    )]
+    VerifyNeedsFreshDatabase {
+        /// The tracking table.
+        table: String,
+    },
+    /// The reversibility check found a broken script (or, in strict mode,
+    /// an irreversible one).
+    #[error("{report}")]
+    NotReversible {
+        /// What was found, script by script.
+        report: crate::VerifyReport,
+    },
+    /// This backend does not offer the operation.
+    #[error("{what} is not supported on {backend} yet")]
+    Unsupported {
+        /// The operation.
+        what: &'static str,
+        /// The backend.
+        backend: &'static str,
+    },
     /// Atomic mode was asked for where it cannot hold.
     #[error("atomic mode refused, nothing was run: {reason}")]
     AtomicRefused {

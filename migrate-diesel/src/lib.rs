@@ -39,16 +39,20 @@ mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod report;
+mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod table;
+mod verify;
 
 pub use backend::Backend;
 pub use error::{Error, StepError};
 pub use history::{HistoryRow, NewRow};
 pub use migrator::{DEFAULT_TABLE, Migrator, Resolution};
 pub use report::{DryRun, Progress, Report, State, Status, StatusRow, StepReport};
+pub use schema::{ColumnSchema, Schema, TableSchema};
 pub use table::TableName;
+pub use verify::{Reversibility, VerifyReport};
 
 /// The diesel this crate is built with, for scripts' queries.
 pub use diesel;

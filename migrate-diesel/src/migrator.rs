@@ -318,6 +318,11 @@ impl Migrator {
         })
     }
 
+    /// The configured tracking-table name, not yet validated.
+    pub(crate) fn table_name(&self) -> &str {
+        &self.table
+    }
+
     /// The scripts this migrator knows (registered and listed), in version
     /// order. Needs no database.
     pub fn known_scripts(&self) -> Result<Vec<Script>, Error> {
@@ -489,7 +494,7 @@ impl Migrator {
         Ok(())
     }
 
-    fn registry(&self) -> Result<Registry, Error> {
+    pub(crate) fn registry(&self) -> Result<Registry, Error> {
         let base = if self.registered {
             registered()?
         } else {

@@ -157,6 +157,14 @@ impl Backend for MysqlConnection {
         .map(drop)
     }
 
+    fn schema(&mut self, exclude: &TableName) -> Result<crate::Schema, Error> {
+        let _ = exclude;
+        Err(Error::Unsupported {
+            what: "reading the schema (for `verify` and the drift check)",
+            backend: Self::NAME,
+        })
+    }
+
     fn lock(&mut self, table: &TableName, timeout: Duration) -> Result<String, Error> {
         let database: Database = sql_query("SELECT COALESCE(DATABASE(), '') AS name")
             .get_result(self)

@@ -7,6 +7,7 @@ use diesel::{PgConnection, QueryableByName, RunQueryDsl, sql_query};
 
 use crate::backend::{Backend, poll_lock};
 use crate::history::{HistoryRow, NewRow};
+use crate::schema::{ColumnSchema, Schema, TableSchema};
 use crate::{Error, TableName};
 
 #[derive(QueryableByName)]
@@ -132,6 +133,97 @@ impl Backend for PgConnection {
         .bind::<BigInt, _>(change)
         .execute(self)
         .map(drop)
+    }
+
+    fn schema(&mut self, exclude: &TableName) -> Result<Schema, Error> {
+        #[derive(QueryableByName)]
+        struct Name {
+            #[diesel(sql_type = Text)]
+            name: String,
+        }
+        #[derive(QueryableByName)]
+        struct Col {
+            #[diesel(sql_type = Text)]
+            name: String,
+            #[diesel(sql_type = Text)]
+            sql_type: String,
+            #[diesel(sql_type = Bool)]
+            nullable: bool,
+            #[diesel(sql_type = Nullable<Text>)]
+            dflt: Option<String>,
+        }
+        #[derive(QueryableByName)]
+        struct Def {
+            #[diesel(sql_type = Text)]
+            name: String,
+            #[diesel(sql_type = Text)]
+            def: String,
+        }
+        let err = |what: &str| Error::db(format!("reading the schema ({what})"));
+        let tables: Vec<Name> = sql_query(
+            "SELECT table_name::text AS name FROM information_schema.tables
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> $1
+             ORDER BY table_name",
+        )
+        .bind::<Text, _>(exclude.as_str())
+        .load(self)
+        .map_err(err("tables"))?;
+        let mut schema = Schema::default();
+        for Name { name: table } in tables {
+            // The table as a regclass literal, quoted like an identifier.
+            let regclass = format!("\"{}\"", table.replace('"', "\"\""));
+            let cols: Vec<Col> = sql_query(
+                "SELECT column_name::text AS name, udt_name::text AS sql_type, is_nullable = 'YES' AS nullable,
+                        column_default::text AS dflt
+                 FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+            )
+            .bind::<Text, _>(&table)
+            .load(self)
+            .map_err(err("columns"))?;
+            let pk: Vec<Name> = sql_query(
+                "SELECT a.attname::text AS name FROM pg_index i
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+                 WHERE i.indrelid = $1::regclass AND i.indisprimary
+                 ORDER BY array_position(i.indkey::int2[], a.attnum)",
+            )
+            .bind::<Text, _>(&regclass)
+            .load(self)
+            .map_err(err("primary key"))?;
+            let indexes: Vec<Def> = sql_query(
+                "SELECT indexname::text AS name, indexdef AS def FROM pg_indexes
+                 WHERE schemaname = current_schema() AND tablename = $1",
+            )
+            .bind::<Text, _>(&table)
+            .load(self)
+            .map_err(err("indexes"))?;
+            let constraints: Vec<Def> = sql_query(
+                "SELECT conname::text AS name, pg_get_constraintdef(oid) AS def FROM pg_constraint
+                 WHERE conrelid = $1::regclass AND contype IN ('f', 'u', 'c', 'x')",
+            )
+            .bind::<Text, _>(&regclass)
+            .load(self)
+            .map_err(err("constraints"))?;
+            let t = TableSchema {
+                columns: cols
+                    .into_iter()
+                    .map(|c| ColumnSchema {
+                        name: c.name,
+                        sql_type: c.sql_type,
+                        nullable: c.nullable,
+                        default: c.dflt,
+                    })
+                    .collect(),
+                primary_key: pk.into_iter().map(|n| n.name).collect(),
+                indexes: indexes.into_iter().map(|i| (i.name, i.def)).collect(),
+                constraints: constraints
+                    .into_iter()
+                    .map(|c| format!("{} {}", c.name, c.def))
+                    .collect(),
+            };
+            schema.tables.insert(table, t);
+        }
+        Ok(schema)
     }
 
     fn lock(&mut self, table: &TableName, timeout: Duration) -> Result<i64, Error> {

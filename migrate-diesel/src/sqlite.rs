@@ -1,5 +1,6 @@
 //! SQLite: history in a table, lock on a file beside the database.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use diesel::{QueryableByName, RunQueryDsl, SqliteConnection, sql_query};
 
 use crate::backend::{Backend, poll_lock};
 use crate::history::{HistoryRow, NewRow};
+use crate::schema::{ColumnSchema, Schema, TableSchema};
 use crate::{Error, TableName};
 
 #[derive(QueryableByName)]
@@ -152,6 +154,120 @@ impl Backend for SqliteConnection {
         .bind::<BigInt, _>(change)
         .execute(self)
         .map(drop)
+    }
+
+    fn schema(&mut self, exclude: &TableName) -> Result<Schema, Error> {
+        #[derive(QueryableByName)]
+        struct Name {
+            #[diesel(sql_type = Text)]
+            name: String,
+        }
+        #[derive(QueryableByName)]
+        struct Col {
+            #[diesel(sql_type = Text)]
+            name: String,
+            #[diesel(sql_type = Text)]
+            sql_type: String,
+            #[diesel(sql_type = BigInt)]
+            not_null: i64,
+            #[diesel(sql_type = Nullable<Text>)]
+            dflt: Option<String>,
+            #[diesel(sql_type = BigInt)]
+            pk: i64,
+        }
+        #[derive(QueryableByName)]
+        struct Index {
+            #[diesel(sql_type = Text)]
+            name: String,
+            #[diesel(sql_type = BigInt)]
+            unique: i64,
+            #[diesel(sql_type = Text)]
+            origin: String,
+        }
+        #[derive(QueryableByName)]
+        struct Fk {
+            #[diesel(sql_type = BigInt)]
+            id: i64,
+            #[diesel(sql_type = Text)]
+            target: String,
+            #[diesel(sql_type = Text)]
+            from_col: String,
+            #[diesel(sql_type = Nullable<Text>)]
+            to_col: Option<String>,
+        }
+        let err = |what: &str| Error::db(format!("reading the schema ({what})"));
+        let tables: Vec<Name> = sql_query(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> ? ORDER BY name",
+        )
+        .bind::<Text, _>(exclude.as_str())
+        .load(self)
+        .map_err(err("tables"))?;
+        let mut schema = Schema::default();
+        for Name { name: table } in tables {
+            let mut t = TableSchema::default();
+            let cols: Vec<Col> = sql_query(
+                "SELECT name, lower(type) AS sql_type, \"notnull\" AS not_null, dflt_value AS dflt, pk FROM pragma_table_info(?) ORDER BY cid",
+            )
+            .bind::<Text, _>(&table)
+            .load(self)
+            .map_err(err("columns"))?;
+            let mut pk: Vec<(i64, String)> = Vec::new();
+            for c in cols {
+                if c.pk > 0 {
+                    pk.push((c.pk, c.name.clone()));
+                }
+                t.columns.push(ColumnSchema {
+                    // A primary key column is never NULL in practice,
+                    // whatever SQLite's flag says for INTEGER PRIMARY KEY.
+                    nullable: c.not_null == 0 && c.pk == 0,
+                    name: c.name,
+                    sql_type: c.sql_type,
+                    default: c.dflt,
+                });
+            }
+            pk.sort();
+            t.primary_key = pk.into_iter().map(|(_, n)| n).collect();
+            let indexes: Vec<Index> = sql_query(
+                "SELECT name, \"unique\" AS \"unique\", origin FROM pragma_index_list(?)",
+            )
+            .bind::<Text, _>(&table)
+            .load(self)
+            .map_err(err("indexes"))?;
+            for index in indexes.into_iter().filter(|i| i.origin != "pk") {
+                let cols: Vec<Name> =
+                    sql_query("SELECT COALESCE(name, '<expression>') AS name FROM pragma_index_info(?) ORDER BY seqno")
+                        .bind::<Text, _>(&index.name)
+                        .load(self)
+                        .map_err(err("index columns"))?;
+                let cols: Vec<String> = cols.into_iter().map(|c| c.name).collect();
+                let unique = if index.unique != 0 { "UNIQUE " } else { "" };
+                t.indexes
+                    .insert(index.name, format!("{unique}({})", cols.join(", ")));
+            }
+            let fks: Vec<Fk> = sql_query(
+                "SELECT id, \"table\" AS target, \"from\" AS from_col, \"to\" AS to_col FROM pragma_foreign_key_list(?) ORDER BY id, seq",
+            )
+            .bind::<Text, _>(&table)
+            .load(self)
+            .map_err(err("foreign keys"))?;
+            let mut grouped: BTreeMap<i64, (String, Vec<String>, Vec<String>)> = BTreeMap::new();
+            for fk in fks {
+                let entry = grouped
+                    .entry(fk.id)
+                    .or_insert_with(|| (fk.target.clone(), Vec::new(), Vec::new()));
+                entry.1.push(fk.from_col);
+                entry.2.push(fk.to_col.unwrap_or_default());
+            }
+            for (target, from, to) in grouped.into_values() {
+                t.constraints.insert(format!(
+                    "FOREIGN KEY ({}) REFERENCES {target} ({})",
+                    from.join(", "),
+                    to.join(", ")
+                ));
+            }
+            schema.tables.insert(table, t);
+        }
+        Ok(schema)
     }
 
     fn lock(&mut self, table: &TableName, timeout: Duration) -> Result<Option<File>, Error> {
