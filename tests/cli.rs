@@ -1093,6 +1093,39 @@ fn mariadb_urls_and_driver_names_work() -> Result<(), String> {
     Ok(())
 }
 
+/// `verify` runs every script's down and up again on a fresh database, and
+/// refuses a migrated one.
+fn verify_checks_every_down_from_the_command_line() -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let r = cli(
+        "sqlite",
+        dir.path(),
+        &["--database-url", ":memory:", "verify"],
+        &[],
+    );
+    expect(
+        &r,
+        0,
+        &[
+            "reversibility check of 4 script(s):",
+            "1.0.0 `create_items`: reversible",
+            "1.0.1 `seed_items`: reversible",
+            "1.0.2 `add_note`: reversible",
+            "1.1.0 `create_tags`: reversible",
+        ],
+    )?;
+    let db = dir.path().join("app.db");
+    let db = db.to_str().unwrap();
+    expect(
+        &cli("sqlite", dir.path(), &["--database-url", db, "up"], &[]),
+        0,
+        &[],
+    )?;
+    let r = cli("sqlite", dir.path(), &["--database-url", db, "verify"], &[]);
+    expect(&r, 1, &["the reversibility check needs a fresh database"])?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     match std::env::var("MIGRATE_CLI_CHILD").as_deref() {
         Ok("sqlite") => return child::<diesel::SqliteConnection>(),
@@ -1135,6 +1168,10 @@ fn main() -> ExitCode {
         (
             "every_subcommand_has_help_with_examples",
             every_subcommand_has_help_with_examples,
+        ),
+        (
+            "verify_checks_every_down_from_the_command_line",
+            verify_checks_every_down_from_the_command_line,
         ),
     ];
     #[cfg(feature = "postgres")]

@@ -72,6 +72,16 @@ pub(super) enum Command {
     /// Record how a step left in progress (dirty) ended, after repairing the
     /// database by hand
     Resolve(Resolve),
+    /// On an empty database, check that each script's down restores the
+    /// schema from before its up, and that up again rebuilds the same schema
+    Verify(Verify),
+}
+
+#[derive(ClapArgs)]
+pub(super) struct Verify {
+    /// Fail on scripts without down too (by default they are reported)
+    #[arg(long)]
+    pub(super) strict: bool,
 }
 
 #[derive(ClapArgs)]
@@ -164,7 +174,7 @@ pub(super) struct Create {
 /// Adds an example section to the help of the program and each subcommand,
 /// spelled with the program's real name.
 pub(super) fn with_examples(cmd: clap::Command, bin: &str) -> clap::Command {
-    let examples: [(&str, &str); 9] = [
+    let examples: [(&str, &str); 10] = [
         (
             "",
             "  {bin} status                    # where the database stands\n  {bin} up                        # migrate to the application version\n  {bin} --env prod status --check # exit code 3 when work is pending",
@@ -196,6 +206,11 @@ pub(super) fn with_examples(cmd: clap::Command, bin: &str) -> clap::Command {
         (
             "resolve",
             "  {bin} status                    # shows the step IN PROGRESS and what to do\n  {bin} resolve --version 1.3.0 --completed    # its changes are all in place\n  {bin} resolve --version 1.3.0 --rolled-back  # none of them are",
+        ),
+        (
+            "verify",
+            "  {bin} --database-url sqlite://:memory: verify          # every down, on a throwaway database
+  {bin} --env ci verify --strict  # scripts without down fail too",
         ),
         (
             "create",

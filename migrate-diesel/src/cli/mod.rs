@@ -422,6 +422,11 @@ fn with_backend<C: Backend>(
             ));
             Ok(SUCCESS)
         }
+        Command::Verify(a) => {
+            let report = migrator.verify(conn, a.strict)?;
+            out.line(report.to_string().trim_end());
+            Ok(SUCCESS)
+        }
         Command::Resolve(a) => {
             let resolution = if a.completed {
                 Resolution::Completed
