@@ -42,6 +42,8 @@ pub use migrate_diesel::{
     Report, Resolution, Reversibility, Schema, State, Status, StatusRow, StepError, StepReport,
     TableName, TableSchema, VerifyReport, diesel,
 };
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub use migrate_diesel::{DeclaredColumn, DeclaredTable, check_schema};
 
 /// The command line inside the application's binary: `migrate::cli::run`
 /// (feature `cli`, on by default).

@@ -147,6 +147,106 @@ fn the_check_refuses_a_database_that_was_already_migrated<D: TestDb>() {
     );
 }
 
+/// What schema.rs says, three ways: as the migrations build it, with a
+/// column no migration creates, and with a nullability the database does
+/// not have.
+mod declared {
+    diesel::table! {
+        items (id) {
+            id -> Integer,
+            name -> Text,
+        }
+    }
+    diesel::table! {
+        #[sql_name = "items"]
+        items_with_note (id) {
+            id -> Integer,
+            name -> Text,
+            note -> Nullable<Text>,
+        }
+    }
+    diesel::table! {
+        #[sql_name = "items"]
+        items_nullable_name (id) {
+            id -> Integer,
+            name -> Nullable<Text>,
+        }
+    }
+    diesel::table! {
+        tags (id) {
+            id -> BigInt,
+            item_id -> Integer,
+            label -> Nullable<Text>,
+        }
+    }
+}
+
+/// `items` and `tags`, as `declared` says, from SQL and code migrations.
+fn drift_scripts<D: TestDb>() -> Vec<Script> {
+    vec![
+        Script::sql(
+            "1.0.0",
+            "create_items",
+            CREATE_ITEMS,
+            Some("DROP TABLE items;"),
+        ),
+        code::<D::Conn>(
+            "1.0.1",
+            "CREATE TABLE tags (id BIGINT PRIMARY KEY, item_id INTEGER NOT NULL REFERENCES items (id), label TEXT)",
+            "DROP TABLE tags",
+        ),
+    ]
+}
+
+fn a_schema_that_matches_schema_rs_passes<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    migrate::check_schema!(
+        migrator(drift_scripts::<D>()),
+        &mut db.connect(),
+        [declared::items::table, declared::tags::table]
+    )
+    .unwrap();
+}
+
+fn a_column_only_in_schema_rs_and_a_nullability_mismatch_are_reported<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let err = migrate::check_schema!(
+        migrator(drift_scripts::<D>()),
+        &mut db.connect(),
+        [declared::items_with_note::table, declared::tags::table]
+    )
+    .unwrap_err();
+    let Error::SchemaDrift { lines } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        lines,
+        &["column `items.note` is declared in schema.rs but no migration creates it"]
+    );
+    let Some(db) = D::create() else { return };
+    let err = migrate::check_schema!(
+        migrator(drift_scripts::<D>()),
+        &mut db.connect(),
+        [declared::items_nullable_name::table]
+    )
+    .unwrap_err();
+    let Error::SchemaDrift { lines } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        lines,
+        &[
+            "column `items.name`: schema.rs says Nullable, the database says NOT NULL",
+            "table `tags` exists in the database but not in schema.rs",
+        ]
+    );
+    assert!(
+        err.to_string()
+            .starts_with("the migrations and schema.rs disagree (2 difference(s)):"),
+        "{err}"
+    );
+}
+
 macro_rules! on_sqlite_and_postgres {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -163,4 +263,6 @@ on_sqlite_and_postgres!(
     a_faithful_down_passes_and_irreversible_scripts_are_reported_not_failed,
     a_down_that_forgets_to_drop_an_index_is_caught_naming_the_script,
     the_check_refuses_a_database_that_was_already_migrated,
+    a_schema_that_matches_schema_rs_passes,
+    a_column_only_in_schema_rs_and_a_nullability_mismatch_are_reported,
 );

@@ -80,6 +80,17 @@ pub enum Error {
         /// What was found, script by script.
         report: crate::VerifyReport,
     },
+    /// The schema the migrations build differs from diesel's `table!`
+    /// declarations.
+    #[error(
+        "the migrations and schema.rs disagree ({} difference(s)):\n  - {}",
+        lines.len(),
+        lines.join("\n  - ")
+    )]
+    SchemaDrift {
+        /// Each difference.
+        lines: Vec<String>,
+    },
     /// This backend does not offer the operation.
     #[error("{what} is not supported on {backend} yet")]
     Unsupported {

@@ -31,6 +31,9 @@
 mod backend;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#[doc(hidden)]
+pub mod drift;
 mod error;
 mod history;
 mod migrator;
@@ -46,6 +49,8 @@ mod table;
 mod verify;
 
 pub use backend::Backend;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub use drift::{ColumnList, DeclaredColumn, DeclaredTable, schema_drift};
 pub use error::{Error, StepError};
 pub use history::{HistoryRow, NewRow};
 pub use migrator::{DEFAULT_TABLE, Migrator, Resolution};
