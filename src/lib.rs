@@ -38,9 +38,9 @@ extern crate self as migrate;
 
 pub use migrate_core::*;
 pub use migrate_diesel::{
-    Backend, ColumnSchema, DEFAULT_TABLE, DryRun, Error, HistoryRow, Migrator, NewRow, Progress,
-    Report, Resolution, Reversibility, Schema, State, Status, StatusRow, StepError, StepReport,
-    TableName, TableSchema, VerifyReport, diesel,
+    Adoption, Backend, ColumnSchema, DEFAULT_TABLE, DIESEL_TABLE, DryRun, Error, HistoryRow,
+    Migrator, NewRow, Progress, Report, Resolution, Reversibility, Schema, State, Status,
+    StatusRow, StepError, StepReport, TableName, TableSchema, VerifyReport, diesel,
 };
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use migrate_diesel::{DeclaredColumn, DeclaredTable, check_schema};

@@ -51,6 +51,9 @@ pub trait Backend: Connection + Sized + 'static {
     /// The schema as the database's catalog describes it, every user table
     /// but `exclude` (the tracking table).
     fn schema(&mut self, exclude: &TableName) -> Result<crate::Schema, Error>;
+    /// The column `s` of every row of `sql`, as text (for the executor's
+    /// own reads of other tools' tables, such as diesel's history).
+    fn strings(&mut self, sql: &str) -> diesel::QueryResult<Vec<String>>;
     /// Takes the migration lock, waiting at most `timeout`.
     fn lock(&mut self, table: &TableName, timeout: Duration) -> Result<Self::Lock, Error>;
     /// Releases the migration lock.
@@ -86,4 +89,25 @@ pub(crate) fn poll_lock(
         std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
         pause = (pause * 2).min(Duration::from_millis(200));
     }
+}
+
+/// A row of one text column `s`.
+#[derive(diesel::QueryableByName)]
+pub(crate) struct TextRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    s: String,
+}
+
+/// One text column `s` of a query's rows, on any concrete connection.
+pub(crate) fn load_strings<C>(conn: &mut C, sql: &str) -> diesel::QueryResult<Vec<String>>
+where
+    C: Connection,
+    for<'a> diesel::query_builder::SqlQuery: diesel::query_dsl::LoadQuery<'a, C, TextRow>,
+{
+    use diesel::RunQueryDsl;
+    Ok(diesel::sql_query(sql)
+        .load::<TextRow>(conn)?
+        .into_iter()
+        .map(|r| r.s)
+        .collect())
 }

@@ -91,6 +91,12 @@ pub enum Error {
         /// Each difference.
         lines: Vec<String>,
     },
+    /// Adopting a diesel_migrations history was refused; nothing changed.
+    #[error("adopting the diesel history refused, nothing was changed: {reason}")]
+    AdoptionRefused {
+        /// Why.
+        reason: String,
+    },
     /// This backend does not offer the operation.
     #[error("{what} is not supported on {backend} yet")]
     Unsupported {

@@ -28,6 +28,7 @@
 // Errors carry the versions and database errors they report.
 #![allow(clippy::result_large_err)]
 
+mod adopt;
 mod backend;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -48,6 +49,7 @@ mod sqlite;
 mod table;
 mod verify;
 
+pub use adopt::{Adoption, DIESEL_TABLE};
 pub use backend::Backend;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use drift::{ColumnList, DeclaredColumn, DeclaredTable, schema_drift};

@@ -165,6 +165,10 @@ impl Backend for MysqlConnection {
         })
     }
 
+    fn strings(&mut self, sql: &str) -> diesel::QueryResult<Vec<String>> {
+        crate::backend::load_strings(self, sql)
+    }
+
     fn lock(&mut self, table: &TableName, timeout: Duration) -> Result<String, Error> {
         let database: Database = sql_query("SELECT COALESCE(DATABASE(), '') AS name")
             .get_result(self)

@@ -226,6 +226,10 @@ impl Backend for PgConnection {
         Ok(schema)
     }
 
+    fn strings(&mut self, sql: &str) -> diesel::QueryResult<Vec<String>> {
+        crate::backend::load_strings(self, sql)
+    }
+
     fn lock(&mut self, table: &TableName, timeout: Duration) -> Result<i64, Error> {
         #[derive(QueryableByName)]
         struct Locked {

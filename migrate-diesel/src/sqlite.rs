@@ -270,6 +270,10 @@ impl Backend for SqliteConnection {
         Ok(schema)
     }
 
+    fn strings(&mut self, sql: &str) -> diesel::QueryResult<Vec<String>> {
+        crate::backend::load_strings(self, sql)
+    }
+
     fn lock(&mut self, table: &TableName, timeout: Duration) -> Result<Option<File>, Error> {
         let db: DatabaseFile =
             sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")

@@ -75,6 +75,19 @@ pub(super) enum Command {
     /// On an empty database, check that each script's down restores the
     /// schema from before its up, and that up again rebuilds the same schema
     Verify(Verify),
+    /// Adopt a database that diesel_migrations has been migrating: check
+    /// that its history is complete, then start the semver history on top
+    AdoptDiesel(AdoptDiesel),
+}
+
+#[derive(ClapArgs)]
+pub(super) struct AdoptDiesel {
+    /// diesel's migrations folder (`<timestamp>_<name>/up.sql`)
+    #[arg(long, value_name = "DIR", default_value = "migrations")]
+    pub(super) dir: PathBuf,
+    /// Also record the semver scripts at or below VERSION as applied
+    #[arg(long, value_name = "VERSION")]
+    pub(super) baseline: Option<String>,
 }
 
 #[derive(ClapArgs)]
@@ -174,7 +187,7 @@ pub(super) struct Create {
 /// Adds an example section to the help of the program and each subcommand,
 /// spelled with the program's real name.
 pub(super) fn with_examples(cmd: clap::Command, bin: &str) -> clap::Command {
-    let examples: [(&str, &str); 10] = [
+    let examples: [(&str, &str); 11] = [
         (
             "",
             "  {bin} status                    # where the database stands\n  {bin} up                        # migrate to the application version\n  {bin} --env prod status --check # exit code 3 when work is pending",
@@ -211,6 +224,10 @@ pub(super) fn with_examples(cmd: clap::Command, bin: &str) -> clap::Command {
             "verify",
             "  {bin} --database-url sqlite://:memory: verify          # every down, on a throwaway database
   {bin} --env ci verify --strict  # scripts without down fail too",
+        ),
+        (
+            "adopt-diesel",
+            "  {bin} --env prod adopt-diesel --dir diesel_migrations   # diesel's history is complete: start ours on top\n  {bin} --env prod up",
         ),
         (
             "create",

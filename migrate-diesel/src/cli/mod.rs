@@ -276,6 +276,7 @@ fn check_versions(command: &Command) -> Result<(), CliError> {
         Command::Down(a) => ("target version", a.to.as_deref()),
         Command::Baseline(a) => ("baseline version", Some(a.version.as_str())),
         Command::Resolve(a) => ("version to resolve", Some(a.version.as_str())),
+        Command::AdoptDiesel(a) => ("baseline version", a.baseline.as_deref()),
         _ => ("", None),
     };
     match text {
@@ -420,6 +421,25 @@ fn with_backend<C: Backend>(
                 report.to.as_ref().map_or_else(String::new, ToString::to_string),
                 report.steps.len()
             ));
+            Ok(SUCCESS)
+        }
+        Command::AdoptDiesel(a) => {
+            let adoption = migrator.adopt_diesel(conn, &a.dir, a.baseline.as_deref())?;
+            out.line(&format!(
+                "adopted the diesel history: {} migration(s), the last {}; the semver scripts now run on top",
+                adoption.diesel_versions.len(),
+                adoption.diesel_versions.last().map_or("", String::as_str)
+            ));
+            if let Some(report) = &adoption.baseline {
+                out.line(&format!(
+                    "baseline recorded at {} ({} script(s) marked as applied, none run)",
+                    report
+                        .to
+                        .as_ref()
+                        .map_or_else(String::new, ToString::to_string),
+                    report.steps.len()
+                ));
+            }
             Ok(SUCCESS)
         }
         Command::Verify(a) => {
