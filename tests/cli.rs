@@ -1126,6 +1126,47 @@ fn verify_checks_every_down_from_the_command_line() -> Result<(), String> {
     Ok(())
 }
 
+/// `adopt-diesel` on a database that diesel_migrations migrated: the
+/// semver scripts then run on top, diesel's history untouched.
+fn adopt_diesel_takes_a_diesel_history_as_the_base() -> Result<(), String> {
+    use diesel_migrations::MigrationHarness;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let db = db.to_str().unwrap();
+    let diesel_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/diesel");
+    let mut conn = <diesel::SqliteConnection as diesel::Connection>::establish(db).unwrap();
+    conn.run_pending_migrations(
+        diesel_migrations::FileBasedMigrations::from_path(&diesel_dir).unwrap(),
+    )
+    .unwrap();
+    let r = cli(
+        "sqlite",
+        dir.path(),
+        &[
+            "--database-url",
+            db,
+            "adopt-diesel",
+            "--dir",
+            diesel_dir.to_str().unwrap(),
+        ],
+        &[],
+    );
+    expect(
+        &r,
+        0,
+        &["adopted the diesel history: 2 migration(s), the last 20230601090000"],
+    )?;
+    // The application's scripts create `items`, beside diesel's `users`.
+    let r = cli("sqlite", dir.path(), &["--database-url", db, "up"], &[]);
+    expect(&r, 0, &["migrated (empty) -> 1.0.2 in 3 steps"])?;
+    let tables = support::Sqlite::tables(&mut conn);
+    ensure!(
+        tables.contains(&"users".to_owned()) && tables.contains(&"items".to_owned()),
+        "{tables:?}"
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     match std::env::var("MIGRATE_CLI_CHILD").as_deref() {
         Ok("sqlite") => return child::<diesel::SqliteConnection>(),
@@ -1172,6 +1213,10 @@ fn main() -> ExitCode {
         (
             "verify_checks_every_down_from_the_command_line",
             verify_checks_every_down_from_the_command_line,
+        ),
+        (
+            "adopt_diesel_takes_a_diesel_history_as_the_base",
+            adopt_diesel_takes_a_diesel_history_as_the_base,
         ),
     ];
     #[cfg(feature = "postgres")]

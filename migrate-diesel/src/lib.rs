@@ -1,6 +1,10 @@
 //! Runs `migrate` plans on diesel connections.
 //!
-//! - [`Migrator`]: the start-up API (`run`, `plan`, `status`).
+//! - [`Migrator`]: the start-up API (`run`, `plan`, `status`), and the
+//!   checks beyond it: [`Migrator::verify`] (every `down` restores the
+//!   schema), [`check_schema!`] (the migrations build what diesel's `table!`
+//!   declares) and [`Migrator::adopt_diesel`] (a diesel_migrations history as
+//!   the base).
 //! - [`Backend`]: the narrow interface each database implements: tracking
 //!   table, history rows, lock, step transaction. SQLite (feature `sqlite`,
 //!   bundled), PostgreSQL (feature `postgres`) and MySQL or MariaDB (feature
