@@ -103,6 +103,11 @@ fn a_new_folder_is_embedded_on_the_next_build_and_bad_folders_are_compile_errors
     // The documented build.rs makes a new folder rebuild the crate.
     f.folder("1.0.10_later", b"CREATE TABLE c (id INT);");
     f.folder("1.0.2_second", b"CREATE TABLE b (id INT);");
+    // diesel_migrations' folders may stay beside ours: they are not embedded.
+    f.folder(
+        "2023-05-01-120000_diesel_legacy",
+        b"CREATE TABLE d (id INT);",
+    );
     assert_eq!(f.run().unwrap(), "1.0.0_create,1.0.2_second,1.0.10_later");
 
     // Every bad folder is reported, in one build.

@@ -141,8 +141,23 @@ fn the_check_refuses_a_database_that_was_already_migrated<D: TestDb>() {
     )]);
     m.run(&mut conn).unwrap();
     let err = m.verify(&mut conn, false).unwrap_err();
+    assert!(matches!(err, Error::NeedsFreshDatabase { .. }), "{err}");
+    // Tables without history are refused too: the check would migrate them.
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    conn.batch_execute("CREATE TABLE precious (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    let err = m.verify(&mut conn, false).unwrap_err();
     assert!(
-        matches!(err, Error::VerifyNeedsFreshDatabase { .. }),
+        err.to_string().starts_with(
+            "the reversibility check needs a fresh database, but this one holds the table(s) precious"
+        ),
+        "{err}"
+    );
+    let err = migrate::check_schema!(m, &mut conn, [declared::items::table]).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("the drift check needs a fresh database"),
         "{err}"
     );
 }
@@ -170,6 +185,13 @@ mod declared {
         items_nullable_name (id) {
             id -> Integer,
             name -> Nullable<Text>,
+        }
+    }
+    diesel::table! {
+        #[sql_name = "items"]
+        items_wrong_type (id) {
+            id -> Integer,
+            name -> Integer,
         }
     }
     diesel::table! {
@@ -208,7 +230,7 @@ fn a_schema_that_matches_schema_rs_passes<D: TestDb>() {
     .unwrap();
 }
 
-fn a_column_only_in_schema_rs_and_a_nullability_mismatch_are_reported<D: TestDb>() {
+fn a_column_only_in_schema_rs_a_nullability_and_a_type_mismatch_are_reported<D: TestDb>() {
     let Some(db) = D::create() else { return };
     let err = migrate::check_schema!(
         migrator(drift_scripts::<D>()),
@@ -245,6 +267,23 @@ fn a_column_only_in_schema_rs_and_a_nullability_mismatch_are_reported<D: TestDb>
             .starts_with("the migrations and schema.rs disagree (2 difference(s)):"),
         "{err}"
     );
+    // A type that does not store what schema.rs says.
+    let Some(db) = D::create() else { return };
+    let err = migrate::check_schema!(
+        migrator(drift_scripts::<D>()),
+        &mut db.connect(),
+        [declared::items_wrong_type::table, declared::tags::table]
+    )
+    .unwrap_err();
+    let Error::SchemaDrift { lines } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0]
+            .starts_with("column `items.name`: schema.rs says Integer, the database has varchar"),
+        "{lines:?}"
+    );
 }
 
 macro_rules! on_sqlite_and_postgres {
@@ -264,5 +303,5 @@ on_sqlite_and_postgres!(
     a_down_that_forgets_to_drop_an_index_is_caught_naming_the_script,
     the_check_refuses_a_database_that_was_already_migrated,
     a_schema_that_matches_schema_rs_passes,
-    a_column_only_in_schema_rs_and_a_nullability_mismatch_are_reported,
+    a_column_only_in_schema_rs_a_nullability_and_a_type_mismatch_are_reported,
 );

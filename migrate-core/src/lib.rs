@@ -54,7 +54,9 @@ pub use script::{
     Body, BoxError, Irreversible, MigrationScript, Script, ScriptError, SqlBody, sql_checksum,
     sql_has_statement,
 };
-pub use version::{FolderNameError, Version, VersionError, parse_folder_name};
+pub use version::{
+    FolderNameError, Version, VersionError, diesel_folder_version, parse_folder_name,
+};
 
 /// Items the `#[migration_script]` expansion uses. Not a public API.
 #[doc(hidden)]

@@ -72,6 +72,16 @@ pub fn parse_folder_name(folder: &str) -> Result<(Version, &str), FolderNameErro
     Ok((version, name))
 }
 
+/// The version diesel_migrations gives a folder named like its own
+/// (`2023-05-01-120000_create_users` is `20230501120000`): the part before
+/// the first `_` when it holds only digits and dashes, at least 8 digits,
+/// dashes removed. `None` for any other name, semver folders included.
+pub fn diesel_folder_version(folder: &str) -> Option<String> {
+    let (version, _) = folder.split_once('_')?;
+    let digits: String = version.chars().filter(|c| *c != '-').collect();
+    (digits.len() >= 8 && digits.chars().all(|c| c.is_ascii_digit())).then_some(digits)
+}
+
 impl From<semver::Version> for Version {
     fn from(v: semver::Version) -> Self {
         Version(v)

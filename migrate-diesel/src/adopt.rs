@@ -19,15 +19,6 @@ pub struct Adoption {
     pub baseline: Option<Report>,
 }
 
-/// The version diesel gives a migration folder: the part of its name
-/// before the first `_`, without dashes (`2023-05-01-120000_create_users`
-/// is `20230501120000`).
-fn diesel_version(folder: &str) -> Option<String> {
-    let (version, _) = folder.split_once('_')?;
-    let version: String = version.chars().filter(|c| *c != '-').collect();
-    (!version.is_empty() && version.chars().all(|c| c.is_ascii_digit())).then_some(version)
-}
-
 impl Migrator {
     /// Adopts a database that diesel_migrations has been migrating, as a
     /// legacy base below every semver script:
@@ -79,12 +70,14 @@ impl Migrator {
             if !entry.path().join("up.sql").is_file() {
                 continue;
             }
-            match diesel_version(&name) {
+            match migrate_core::diesel_folder_version(&name) {
                 Some(version) if recorded.contains(&version) => {}
                 Some(_) => pending.push(name),
+                // Our semver folders may share the directory.
+                None if migrate_core::parse_folder_name(&name).is_ok() => {}
                 None => {
                     return Err(refuse(format!(
-                        "`{}` is not a diesel migration folder (`<timestamp>_<name>`)",
+                        "`{}` is neither a diesel migration folder (`<timestamp>_<name>`) nor a semver one",
                         entry.path().display()
                     )));
                 }
@@ -114,19 +107,18 @@ impl Migrator {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
-    fn diesel_folder_names_give_diesel_versions() {
+    fn diesel_folder_names_give_diesel_versions_and_semver_folders_none() {
+        use migrate_core::diesel_folder_version as v;
         assert_eq!(
-            diesel_version("2023-05-01-120000_create_users").as_deref(),
+            v("2023-05-01-120000_create_users").as_deref(),
             Some("20230501120000")
         );
         assert_eq!(
-            diesel_version("00000000000000_diesel_initial_setup").as_deref(),
+            v("00000000000000_diesel_initial_setup").as_deref(),
             Some("00000000000000")
         );
-        assert_eq!(diesel_version("1.0.0_semver"), None);
-        assert_eq!(diesel_version("no_version_here"), None);
+        assert_eq!(v("1.0.0_semver"), None);
+        assert_eq!(v("no_version_here"), None);
     }
 }

@@ -50,7 +50,13 @@ pub trait Backend: Connection + Sized + 'static {
     fn probe(&mut self, table: &TableName, change: i64) -> diesel::QueryResult<()>;
     /// The schema as the database's catalog describes it, every user table
     /// but `exclude` (the tracking table).
-    fn schema(&mut self, exclude: &TableName) -> Result<crate::Schema, Error>;
+    fn schema(&mut self, exclude: &TableName) -> Result<crate::Schema, Error> {
+        let _ = exclude;
+        Err(Error::Unsupported {
+            what: "reading the schema (for `verify` and the drift check)",
+            backend: Self::NAME,
+        })
+    }
     /// The column `s` of every row of `sql`, as text (for the executor's
     /// own reads of other tools' tables, such as diesel's history).
     fn strings(&mut self, sql: &str) -> diesel::QueryResult<Vec<String>>;

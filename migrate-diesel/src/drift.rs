@@ -7,7 +7,7 @@ use diesel::query_builder::QueryFragment;
 use diesel::{QuerySource, Table};
 
 use crate::backend::Backend;
-use crate::{Error, Migrator, Schema, TableName};
+use crate::{Error, Migrator, Schema};
 
 /// A table as diesel's `table!` declares it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,18 +45,55 @@ where
     C::SqlType: 'static,
 {
     // `diesel::sql_types::Nullable<diesel::sql_types::Integer>`, or a
-    // backend's own type path.
-    let full = type_name::<C::SqlType>();
-    let (nullable, inner) = match full.split_once("Nullable<") {
-        Some((_, rest)) => (true, rest.trim_end_matches('>')),
-        None => (false, full),
+    // backend's own type path: keep the type names, drop the paths, and
+    // strip only an outer `Nullable`.
+    let simple = simplify(type_name::<C::SqlType>());
+    let (nullable, sql_type) = match simple
+        .strip_prefix("Nullable<")
+        .and_then(|rest| rest.strip_suffix('>'))
+    {
+        Some(inner) => (true, inner.to_owned()),
+        None => (false, simple),
     };
-    let base = inner.rsplit("::").next().unwrap_or(inner);
     DeclaredColumn {
         name: C::NAME,
-        sql_type: base.to_owned(),
+        sql_type,
         nullable,
     }
+}
+
+/// `a::b::Array<c::Nullable<d::Text>>` as `Array<Nullable<Text>>`.
+fn simplify(type_name: &str) -> String {
+    let mut out = String::new();
+    let mut token = String::new();
+    for c in type_name.chars().chain(std::iter::once('\0')) {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            token.push(c);
+        } else {
+            out.push_str(token.rsplit("::").next().unwrap_or_default());
+            token.clear();
+            if c != '\0' && c != ' ' {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// `MyEnum` as `my_enum`, for custom types named after the database's.
+fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 macro_rules! column_lists {
@@ -132,6 +169,20 @@ where
 /// diesel type `declared` describes, on `backend`.
 fn compatible(backend: &str, db_type: &str, declared: &str) -> bool {
     let t = db_type.to_ascii_lowercase();
+    // PostgreSQL arrays: `_int4` holds `Array<Integer>` (elements may be
+    // declared Nullable).
+    if let Some(element) = declared
+        .strip_prefix("Array<")
+        .and_then(|rest| rest.strip_suffix('>'))
+    {
+        let element = element
+            .strip_prefix("Nullable<")
+            .and_then(|rest| rest.strip_suffix('>'))
+            .unwrap_or(element);
+        return t
+            .strip_prefix('_')
+            .is_some_and(|inner| compatible(backend, inner, element));
+    }
     let family: &[&str] = if backend == "SQLite" {
         // SQLite's type affinity rules, as diesel's print-schema reads them.
         if t.contains("bigint") {
@@ -165,7 +216,8 @@ fn compatible(backend: &str, db_type: &str, declared: &str) -> bool {
             "int2" => &["SmallInt"],
             "int4" => &["Integer"],
             "int8" => &["BigInt"],
-            "text" | "varchar" | "bpchar" | "citext" => &["Text", "VarChar"],
+            "text" | "varchar" | "bpchar" => &["Text", "VarChar"],
+            "citext" => &["Citext", "Text"],
             "bool" => &["Bool"],
             "float4" => &["Float"],
             "float8" => &["Double"],
@@ -181,7 +233,8 @@ fn compatible(backend: &str, db_type: &str, declared: &str) -> bool {
             _ => &[],
         }
     };
-    family.contains(&declared) || (family.is_empty() && t.eq_ignore_ascii_case(declared))
+    // A custom type (an enum, say) declared under the database's name.
+    family.contains(&declared) || snake_case(declared) == t || declared.eq_ignore_ascii_case(&t)
 }
 
 /// Every difference between the declared tables and `schema`, one readable
@@ -249,8 +302,8 @@ pub fn schema_drift(backend: &str, declared: &[DeclaredTable], schema: &Schema) 
 }
 
 impl Migrator {
-    /// The drift check: runs every migration on a fresh database, reads the
-    /// schema it built and compares it with `declared` (from diesel's
+    /// The drift check: runs every migration up to the application version
+    /// (what start-up would run) on a fresh database, reads the schema it built and compares it with `declared` (from diesel's
     /// `table!`, through [`check_schema!`](crate::check_schema)): tables,
     /// columns, SQL types mapped to the backend's, nullability and primary
     /// keys. Returns [`Error::SchemaDrift`] listing every difference.
@@ -259,13 +312,7 @@ impl Migrator {
         conn: &mut C,
         declared: &[DeclaredTable],
     ) -> Result<(), Error> {
-        let table = TableName::new(self.table_name())?;
-        let status = self.status(conn)?;
-        if status.rows.iter().any(|r| r.applied_at.is_some()) {
-            return Err(Error::VerifyNeedsFreshDatabase {
-                table: table.to_string(),
-            });
-        }
+        let table = crate::verify::require_fresh(self, conn, "drift check")?;
         self.run(conn)?;
         let schema = conn.schema(&table)?;
         let lines = schema_drift(C::NAME, declared, &schema);
@@ -293,4 +340,34 @@ macro_rules! check_schema {
         let declared = ::std::vec![$($crate::drift::declared_table(&$table)),+];
         $migrator.check_schema($conn, &declared)
     }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diesel_type_names_lose_their_paths_and_only_an_outer_nullable() {
+        assert_eq!(
+            simplify(
+                "diesel::pg::sql_types::Array<diesel::sql_types::Nullable<diesel::sql_types::Text>>"
+            ),
+            "Array<Nullable<Text>>"
+        );
+        assert_eq!(simplify("diesel::sql_types::Integer"), "Integer");
+        assert_eq!(snake_case("MyEnum"), "my_enum");
+    }
+
+    #[test]
+    fn database_types_match_the_diesel_types_they_store() {
+        assert!(compatible("PostgreSQL", "_text", "Array<Nullable<Text>>"));
+        assert!(compatible("PostgreSQL", "_int4", "Array<Integer>"));
+        assert!(!compatible("PostgreSQL", "_int4", "Array<Text>"));
+        assert!(compatible("PostgreSQL", "my_enum", "MyEnum"));
+        assert!(compatible("PostgreSQL", "citext", "Citext"));
+        assert!(!compatible("PostgreSQL", "int4", "Text"));
+        assert!(compatible("SQLite", "varchar(100)", "Text"));
+        assert!(compatible("SQLite", "integer", "BigInt"));
+        assert!(!compatible("SQLite", "text", "Integer"));
+    }
 }

@@ -65,13 +65,15 @@ pub enum Error {
         /// What failed.
         message: String,
     },
-    /// The reversibility check needs a database this tool never migrated.
+    /// A check that migrates and reverts needs an empty database.
     #[error(
-        "the reversibility check needs a fresh database, but `{table}` already records applied scripts; run it on an empty database (for SQLite, `:memory:`)"
+        "the {check} needs a fresh database, but this one holds {found}; run it on an empty database (for SQLite, `:memory:`), never on one that matters"
     )]
-    VerifyNeedsFreshDatabase {
-        /// The tracking table.
-        table: String,
+    NeedsFreshDatabase {
+        /// The check.
+        check: &'static str,
+        /// What was found.
+        found: String,
     },
     /// The reversibility check found a broken script (or, in strict mode,
     /// an irreversible one).

@@ -157,14 +157,6 @@ impl Backend for MysqlConnection {
         .map(drop)
     }
 
-    fn schema(&mut self, exclude: &TableName) -> Result<crate::Schema, Error> {
-        let _ = exclude;
-        Err(Error::Unsupported {
-            what: "reading the schema (for `verify` and the drift check)",
-            backend: Self::NAME,
-        })
-    }
-
     fn strings(&mut self, sql: &str) -> diesel::QueryResult<Vec<String>> {
         crate::backend::load_strings(self, sql)
     }

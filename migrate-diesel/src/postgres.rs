@@ -147,6 +147,8 @@ impl Backend for PgConnection {
             name: String,
             #[diesel(sql_type = Text)]
             sql_type: String,
+            #[diesel(sql_type = Text)]
+            full_type: String,
             #[diesel(sql_type = Bool)]
             nullable: bool,
             #[diesel(sql_type = Nullable<Text>)]
@@ -170,13 +172,18 @@ impl Backend for PgConnection {
         .map_err(err("tables"))?;
         let mut schema = Schema::default();
         for Name { name: table } in tables {
-            // The table as a regclass literal, quoted like an identifier.
-            let regclass = format!("\"{}\"", table.replace('"', "\"\""));
             let cols: Vec<Col> = sql_query(
-                "SELECT column_name::text AS name, udt_name::text AS sql_type, is_nullable = 'YES' AS nullable,
-                        column_default::text AS dflt
-                 FROM information_schema.columns
-                 WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+                "SELECT c.column_name::text AS name, c.udt_name::text AS sql_type,
+                        format_type(a.atttypid, a.atttypmod)
+                          || CASE WHEN c.is_identity = 'YES' THEN ' identity' ELSE '' END
+                          || CASE WHEN c.is_generated = 'ALWAYS' THEN ' generated' ELSE '' END AS full_type,
+                        c.is_nullable = 'YES' AS nullable, c.column_default::text AS dflt
+                 FROM information_schema.columns c
+                 JOIN pg_attribute a
+                   ON a.attrelid = format('%I.%I', c.table_schema, c.table_name)::regclass
+                  AND a.attname = c.column_name
+                 WHERE c.table_schema = current_schema() AND c.table_name = $1
+                 ORDER BY c.ordinal_position",
             )
             .bind::<Text, _>(&table)
             .load(self)
@@ -184,10 +191,10 @@ impl Backend for PgConnection {
             let pk: Vec<Name> = sql_query(
                 "SELECT a.attname::text AS name FROM pg_index i
                  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-                 WHERE i.indrelid = $1::regclass AND i.indisprimary
+                 WHERE i.indrelid = format('%I.%I', current_schema(), $1)::regclass AND i.indisprimary
                  ORDER BY array_position(i.indkey::int2[], a.attnum)",
             )
-            .bind::<Text, _>(&regclass)
+            .bind::<Text, _>(&table)
             .load(self)
             .map_err(err("primary key"))?;
             let indexes: Vec<Def> = sql_query(
@@ -199,9 +206,9 @@ impl Backend for PgConnection {
             .map_err(err("indexes"))?;
             let constraints: Vec<Def> = sql_query(
                 "SELECT conname::text AS name, pg_get_constraintdef(oid) AS def FROM pg_constraint
-                 WHERE conrelid = $1::regclass AND contype IN ('f', 'u', 'c', 'x')",
+                 WHERE conrelid = format('%I.%I', current_schema(), $1)::regclass AND contype IN ('f', 'u', 'c', 'x')",
             )
-            .bind::<Text, _>(&regclass)
+            .bind::<Text, _>(&table)
             .load(self)
             .map_err(err("constraints"))?;
             let t = TableSchema {
@@ -210,6 +217,7 @@ impl Backend for PgConnection {
                     .map(|c| ColumnSchema {
                         name: c.name,
                         sql_type: c.sql_type,
+                        full_type: c.full_type,
                         nullable: c.nullable,
                         default: c.dflt,
                     })

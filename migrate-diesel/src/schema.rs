@@ -35,8 +35,12 @@ pub struct ColumnSchema {
     /// Its name.
     pub name: String,
     /// Its type as declared (SQLite) or as the catalog names it
-    /// (PostgreSQL's `udt_name`: `int4`, `text`, ...), lower case.
+    /// (PostgreSQL's `udt_name`: `int4`, `varchar`, ...), lower case: what
+    /// the drift check maps to diesel's types.
     pub sql_type: String,
+    /// Its full type, with length and precision (`character varying(100)`,
+    /// `numeric(10,2)`): what the reversibility check compares.
+    pub full_type: String,
     /// Whether it accepts NULL.
     pub nullable: bool,
     /// Its default expression.
@@ -48,7 +52,7 @@ impl fmt::Display for ColumnSchema {
         write!(
             f,
             "{} {}{}",
-            self.sql_type,
+            self.full_type,
             if self.nullable { "NULL" } else { "NOT NULL" },
             self.default
                 .as_ref()
@@ -135,6 +139,7 @@ mod tests {
         ColumnSchema {
             name: name.into(),
             sql_type: sql_type.into(),
+            full_type: sql_type.into(),
             nullable,
             default: None,
         }

@@ -189,6 +189,10 @@ impl Backend for SqliteConnection {
             #[diesel(sql_type = BigInt)]
             id: i64,
             #[diesel(sql_type = Text)]
+            on_update: String,
+            #[diesel(sql_type = Text)]
+            on_delete: String,
+            #[diesel(sql_type = Text)]
             target: String,
             #[diesel(sql_type = Text)]
             from_col: String,
@@ -197,7 +201,7 @@ impl Backend for SqliteConnection {
         }
         let err = |what: &str| Error::db(format!("reading the schema ({what})"));
         let tables: Vec<Name> = sql_query(
-            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> ? ORDER BY name",
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> ? ORDER BY name",
         )
         .bind::<Text, _>(exclude.as_str())
         .load(self)
@@ -221,6 +225,7 @@ impl Backend for SqliteConnection {
                     // whatever SQLite's flag says for INTEGER PRIMARY KEY.
                     nullable: c.not_null == 0 && c.pk == 0,
                     name: c.name,
+                    full_type: c.sql_type.clone(),
                     sql_type: c.sql_type,
                     default: c.dflt,
                 });
@@ -234,6 +239,18 @@ impl Backend for SqliteConnection {
             .load(self)
             .map_err(err("indexes"))?;
             for index in indexes.into_iter().filter(|i| i.origin != "pk") {
+                // An index created by CREATE INDEX keeps its statement: its
+                // WHERE, DESC, collations and expressions included.
+                let created: Vec<Name> = sql_query(
+                    "SELECT sql AS name FROM sqlite_schema WHERE type = 'index' AND name = ? AND sql IS NOT NULL",
+                )
+                .bind::<Text, _>(&index.name)
+                .load(self)
+                .map_err(err("index statements"))?;
+                if let Some(statement) = created.into_iter().next() {
+                    t.indexes.insert(index.name, statement.name);
+                    continue;
+                }
                 let cols: Vec<Name> =
                     sql_query("SELECT COALESCE(name, '<expression>') AS name FROM pragma_index_info(?) ORDER BY seqno")
                         .bind::<Text, _>(&index.name)
@@ -245,22 +262,24 @@ impl Backend for SqliteConnection {
                     .insert(index.name, format!("{unique}({})", cols.join(", ")));
             }
             let fks: Vec<Fk> = sql_query(
-                "SELECT id, \"table\" AS target, \"from\" AS from_col, \"to\" AS to_col FROM pragma_foreign_key_list(?) ORDER BY id, seq",
+                "SELECT id, on_update, on_delete, \"table\" AS target, \"from\" AS from_col, \"to\" AS to_col FROM pragma_foreign_key_list(?) ORDER BY id, seq",
             )
             .bind::<Text, _>(&table)
             .load(self)
             .map_err(err("foreign keys"))?;
-            let mut grouped: BTreeMap<i64, (String, Vec<String>, Vec<String>)> = BTreeMap::new();
+            type Grouped = (String, String, Vec<String>, Vec<String>);
+            let mut grouped: BTreeMap<i64, Grouped> = BTreeMap::new();
             for fk in fks {
+                let actions = format!("ON UPDATE {} ON DELETE {}", fk.on_update, fk.on_delete);
                 let entry = grouped
                     .entry(fk.id)
-                    .or_insert_with(|| (fk.target.clone(), Vec::new(), Vec::new()));
-                entry.1.push(fk.from_col);
-                entry.2.push(fk.to_col.unwrap_or_default());
+                    .or_insert_with(|| (fk.target.clone(), actions, Vec::new(), Vec::new()));
+                entry.2.push(fk.from_col);
+                entry.3.push(fk.to_col.unwrap_or_default());
             }
-            for (target, from, to) in grouped.into_values() {
+            for (target, actions, from, to) in grouped.into_values() {
                 t.constraints.insert(format!(
-                    "FOREIGN KEY ({}) REFERENCES {target} ({})",
+                    "FOREIGN KEY ({}) REFERENCES {target} ({}) {actions}",
                     from.join(", "),
                     to.join(", ")
                 ));

@@ -108,13 +108,7 @@ impl Migrator {
     /// # }
     /// ```
     pub fn verify<C: Backend>(&self, conn: &mut C, strict: bool) -> Result<VerifyReport, Error> {
-        let table = TableName::new(self.table_name())?;
-        let status = self.status(conn)?;
-        if status.rows.iter().any(|r| r.applied_at.is_some()) {
-            return Err(Error::VerifyNeedsFreshDatabase {
-                table: table.to_string(),
-            });
-        }
+        let table = require_fresh(self, conn, "reversibility check")?;
         let mut report = VerifyReport {
             scripts: Vec::new(),
             strict,
@@ -157,4 +151,35 @@ impl Migrator {
             Err(Error::NotReversible { report })
         }
     }
+}
+
+/// Refuses a database that holds anything: history, or any table at all
+/// (diesel's history included). The checks migrate and revert everything.
+pub(crate) fn require_fresh<C: Backend>(
+    migrator: &Migrator,
+    conn: &mut C,
+    check: &'static str,
+) -> Result<TableName, Error> {
+    let table = TableName::new(migrator.table_name())?;
+    let status = migrator.status(conn)?;
+    let applied = status
+        .rows
+        .iter()
+        .filter(|r| r.applied_at.is_some())
+        .count();
+    let tables: Vec<String> = conn.schema(&table)?.tables.into_keys().collect();
+    if applied > 0 || !tables.is_empty() {
+        let mut found = Vec::new();
+        if applied > 0 {
+            found.push(format!("{applied} applied script(s) in `{table}`"));
+        }
+        if !tables.is_empty() {
+            found.push(format!("the table(s) {}", tables.join(", ")));
+        }
+        return Err(Error::NeedsFreshDatabase {
+            check,
+            found: found.join(" and "),
+        });
+    }
+    Ok(table)
 }

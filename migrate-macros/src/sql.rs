@@ -76,8 +76,12 @@ pub(crate) fn read(args: &EmbedArgs) -> syn::Result<(Vec<SqlFolder>, proc_macro2
     for entry in entries {
         let entry = entry.map_err(|e| err(format!("cannot read `{}`: {e}", dir.display())))?;
         let path = entry.path();
-        let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if path.is_dir() && !hidden {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let hidden = name.starts_with('.');
+        // diesel_migrations' timestamp-named folders may stay beside ours:
+        // they belong to diesel's history (see `adopt-diesel`).
+        let diesel = migrate_core::diesel_folder_version(&name).is_some();
+        if path.is_dir() && !hidden && !diesel {
             folders.push(path);
         }
     }
