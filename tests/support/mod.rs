@@ -70,8 +70,13 @@ impl TestDb for Sqlite {
         Some(Sqlite { _dir: dir, path })
     }
 
+    /// With a busy timeout, as the executor sets on its own connections:
+    /// a test that reads while another connection writes waits instead of
+    /// failing with "database is locked".
     fn connect(&self) -> SqliteConnection {
-        SqliteConnection::establish(&self.path).unwrap()
+        let mut conn = SqliteConnection::establish(&self.path).unwrap();
+        conn.batch_execute("PRAGMA busy_timeout = 30000").unwrap();
+        conn
     }
 
     fn url(&self) -> String {
