@@ -144,18 +144,6 @@ where
     assert_eq!(steps, ["1.0.0", "1.0.1"], "0.9.0 was recorded, not run");
 }
 
-macro_rules! on_sqlite_and_postgres {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $name() { super::$name::<super::support::Sqlite>() })*
-        }
-        #[cfg(feature = "postgres")]
-        mod postgres {
-            $(#[test] fn $name() { super::$name::<super::support::Postgres>() })*
-        }
-    };
-}
-
 on_sqlite_and_postgres!(
     a_database_diesel_migrated_is_adopted_and_semver_scripts_run_on_top,
     an_incomplete_or_missing_diesel_history_is_refused_and_nothing_changes,

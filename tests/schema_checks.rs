@@ -286,18 +286,6 @@ fn a_column_only_in_schema_rs_a_nullability_and_a_type_mismatch_are_reported<D: 
     );
 }
 
-macro_rules! on_sqlite_and_postgres {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $name() { super::$name::<super::support::Sqlite>() })*
-        }
-        #[cfg(feature = "postgres")]
-        mod postgres {
-            $(#[test] fn $name() { super::$name::<super::support::Postgres>() })*
-        }
-    };
-}
-
 on_sqlite_and_postgres!(
     a_faithful_down_passes_and_irreversible_scripts_are_reported_not_failed,
     a_down_that_forgets_to_drop_an_index_is_caught_naming_the_script,

@@ -45,31 +45,14 @@ fn load(file: &str, text: &str, env: Option<&str>, vars: &HashMap<String, String
     }
 }
 
-/// Keys the loaders know, and a few they do not, so that generated files
-/// reach deep into the loaders instead of failing at the first key.
-const KEYS: &[&str] = &[
-    "url",
-    "driver",
-    "host",
-    "port",
-    "user",
-    "password",
-    "database",
-    "filename",
-    "table",
-    "app_version",
-    "allow_out_of_order",
-    "atomic",
-    "skip_irreversible",
-    "lock_timeout",
-    "migrations_dir",
-    "scripts_dir",
-    "ENV",
-    "env",
-    "verbose",
-    "schema",
-    "x",
-];
+/// Keys the loaders know (their own list), and a few they do not, so that
+/// generated files reach deep into the loaders instead of failing at the
+/// first key.
+fn keys() -> Vec<&'static str> {
+    let mut keys = crate::config::file::TOML_KEYS.to_vec();
+    keys.extend(["ENV", "env", "verbose", "schema", "x"]);
+    keys
+}
 
 /// Values of the shapes the files hold: text (drivers, URLs, paths,
 /// versions and junk), numbers, booleans, `{"ENV": ..}` and arrays.
@@ -100,7 +83,7 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
     leaf.prop_recursive(3, 24, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec((prop::sample::select(KEYS), inner), 0..6).prop_map(|pairs| {
+            prop::collection::vec((prop::sample::select(keys()), inner), 0..6).prop_map(|pairs| {
                 Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
             }),
         ]
@@ -164,7 +147,7 @@ fn migrate_toml() -> impl Strategy<Value = String> {
         prop::collection::vec(
             (
                 prop::sample::select(vec!["dev", "test", "prod", "a b", "dev.x"]),
-                prop::collection::vec((prop::sample::select(KEYS), toml_value()), 0..6),
+                prop::collection::vec((prop::sample::select(keys()), toml_value()), 0..6),
             ),
             0..4,
         ),

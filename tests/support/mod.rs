@@ -126,16 +126,8 @@ mod pg {
         const OUTSIDE_TRANSACTION_SQL: &'static str = "CREATE INDEX CONCURRENTLY log_v ON log (v)";
 
         fn create() -> Option<Self> {
-            let admin = postgres_admin_url()?;
-            let name = unique_name();
-            let mut conn = PgConnection::establish(&admin)
-                .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {admin}: {e}"));
-            sql_query(format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .unwrap();
-            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
             Some(Postgres {
-                url: format!("{base}/{name}"),
+                url: new_database::<PgConnection>(&postgres_admin_url()?),
             })
         }
 
@@ -214,6 +206,18 @@ fn admin_url(var: &str, server: &str) -> Option<String> {
     }
 }
 
+/// Creates a database of its own on the server that `admin` reaches, and
+/// returns its URL.
+fn new_database<C: Connection + SimpleConnection>(admin: &str) -> String {
+    let name = unique_name();
+    let mut conn = C::establish(admin)
+        .unwrap_or_else(|e| panic!("cannot reach the test server at {admin}: {e}"));
+    conn.batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+    format!("{base}/{name}")
+}
+
 /// A database name no other test (or test process) uses.
 fn unique_name() -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -251,16 +255,8 @@ mod my {
         const CHANGE: &'static str = "`change`";
 
         fn create() -> Option<Self> {
-            let admin = mysql_admin_url()?;
-            let name = unique_name();
-            let mut conn = MysqlConnection::establish(&admin)
-                .unwrap_or_else(|e| panic!("cannot reach the test MySQL at {admin}: {e}"));
-            sql_query(format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .unwrap();
-            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
             Some(Mysql {
-                url: format!("{base}/{name}"),
+                url: new_database::<MysqlConnection>(&mysql_admin_url()?),
             })
         }
 
@@ -320,6 +316,21 @@ macro_rules! on_every_backend {
         #[cfg(feature = "mysql")]
         mod mysql {
             $(#[test] fn $name() { super::$name::<$crate::support::Mysql>() })*
+        }
+    };
+}
+
+/// Instantiates generic tests `fn name<D: TestDb>()` for SQLite and
+/// PostgreSQL: the checks that MySQL does not have yet.
+#[macro_export]
+macro_rules! on_sqlite_and_postgres {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::$name::<$crate::support::Sqlite>() })*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(#[test] fn $name() { super::$name::<$crate::support::Postgres>() })*
         }
     };
 }

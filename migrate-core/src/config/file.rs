@@ -6,7 +6,7 @@ use std::path::Path;
 use super::ConfigError;
 
 /// The keys an environment of `migrate.toml` may hold.
-pub(super) const TOML_KEYS: &[&str] = &[
+pub(crate) const TOML_KEYS: &[&str] = &[
     "url",
     "driver",
     "host",

@@ -26,7 +26,7 @@
 //! Every error names the file, the environment and the key, and nothing is
 //! connected to before the whole section has resolved.
 
-mod file;
+pub(crate) mod file;
 mod url;
 
 use std::collections::BTreeMap;
