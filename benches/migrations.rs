@@ -1,48 +1,74 @@
 //! The side-by-side benchmark: this tool against diesel_migrations, a naive
-//! runner and the floor, on a SQLite file (and on PostgreSQL when
-//! `MIGRATE_BENCH_POSTGRES_URL` is set).
+//! runner and the floor, on a SQLite file, and on PostgreSQL when
+//! `MIGRATE_BENCH_POSTGRES_URL` is set (build with `--features postgres`).
 //!
 //! `cargo bench --bench migrations` runs it at N = 100 and 1000 and prints a
-//! table of medians and ratios. Under `cargo test` (no `--bench` argument)
-//! it runs a smoke size, N = 20, once: every contender must work; nothing
-//! about time is asserted.
+//! table of medians and ratios, then the peak memory of applying N = 1000.
+//! Under `cargo test` (no `--bench` argument) it runs a smoke size, N = 20,
+//! once: every contender must work; nothing about time is asserted.
 //!
 //! Each migration `i` is `CREATE TABLE t_i (id INTEGER PRIMARY KEY, name
 //! TEXT NOT NULL)`, with `DROP TABLE t_i` as its down; half of them are SQL
 //! migrations and half code scripts. The contenders, alternated in every
-//! round:
+//! round, each on a fresh database:
 //! - **ours**: `Migrator::run` (a transaction and a history row per step),
 //!   and in atomic mode (the whole plan in one transaction);
 //! - **diesel_migrations**: `MigrationHarness::run_pending_migrations` on
-//!   the same SQL in diesel's folder layout;
+//!   the same SQL, embedded as `embed_migrations!` embeds it;
 //! - **naive**: one transaction per migration with an insert into a
 //!   tracking table, written directly with diesel;
 //! - **floor**: every statement in one transaction, no tracking.
+//!
+//! The no-op check is measured on a fresh connection with a new `Migrator`
+//! (what a process pays at boot), then again on that warm connection.
 
-use std::path::Path;
+use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
-use diesel_migrations::{FileBasedMigrations, MigrationHarness};
-use migrate::{BoxError, MigrationScript, Migrator, Script, Target};
+use diesel_migrations::{
+    EmbeddedMigration, EmbeddedMigrations, EmbeddedName, MigrationHarness, TomlMetadataWrapper,
+};
+use migrate::{Backend, BoxError, MigrationScript, Migrator, Script, Target};
 
-/// A code script creating (and dropping) table `t_i`.
-struct CreateTable {
-    up: String,
-    down: String,
+/// What the benchmark needs from a database.
+trait Db: Backend + SimpleConnection + MigrationHarness<<Self as Connection>::Backend> {
+    /// For the table's title.
+    const LABEL: &'static str;
+    /// The cheapest query that returns one row, as an application's first
+    /// query would (on SQLite it reads the schema, as every first query does).
+    const ONE_ROW: &'static str;
 }
 
-impl MigrationScript for CreateTable {
-    type Connection = SqliteConnection;
+impl Db for SqliteConnection {
+    const LABEL: &'static str = "SQLite file";
+    const ONE_ROW: &'static str = "SELECT 1 FROM sqlite_schema LIMIT 1";
+}
+
+#[cfg(feature = "postgres")]
+impl Db for diesel::PgConnection {
+    const LABEL: &'static str = "PostgreSQL";
+    const ONE_ROW: &'static str = "SELECT 1";
+}
+
+/// A code script creating (and dropping) table `t_i`.
+struct CreateTable<C> {
+    up: String,
+    down: String,
+    conn: PhantomData<fn() -> C>,
+}
+
+impl<C: Db> MigrationScript for CreateTable<C> {
+    type Connection = C;
     const REVERSIBLE: bool = true;
 
-    fn up(&self, conn: &mut SqliteConnection) -> Result<(), BoxError> {
+    fn up(&self, conn: &mut C) -> Result<(), BoxError> {
         conn.batch_execute(&self.up)?;
         Ok(())
     }
 
-    fn down(&self, conn: &mut SqliteConnection) -> Result<(), BoxError> {
+    fn down(&self, conn: &mut C) -> Result<(), BoxError> {
         conn.batch_execute(&self.down)?;
         Ok(())
     }
@@ -62,44 +88,55 @@ fn down_sql(i: usize) -> String {
 
 /// The N migrations, as this tool sees them: version `1.0.i`, even ones
 /// SQL, odd ones code.
-fn our_scripts(n: usize) -> Vec<Script> {
+fn our_scripts<C: Db>(n: usize) -> Vec<Script> {
     (1..=n)
         .map(|i| {
             let version = leak(format!("1.0.{i}"));
+            let name = leak(format!("create_t_{i}"));
             if i % 2 == 0 {
-                Script::sql(
-                    version,
-                    leak(format!("create_t_{i}")),
-                    leak(up_sql(i)),
-                    Some(leak(down_sql(i))),
-                )
+                Script::sql(version, name, leak(up_sql(i)), Some(leak(down_sql(i))))
             } else {
-                let script: &'static CreateTable = Box::leak(Box::new(CreateTable {
+                let script: &'static CreateTable<C> = Box::leak(Box::new(CreateTable {
                     up: up_sql(i),
                     down: down_sql(i),
+                    conn: PhantomData,
                 }));
-                Script::new(version, script).with_name(leak(format!("create_t_{i}")))
+                Script::new(version, script).with_name(name)
             }
         })
         .collect()
 }
 
-/// The same migrations in diesel's layout, under `dir`.
-fn diesel_folders(dir: &Path, n: usize) -> FileBasedMigrations {
-    for i in 1..=n {
-        let folder = dir.join(format!(
-            "{:014}_create_t_{i}",
-            20_000_000_000_000_u64 + i as u64
-        ));
-        std::fs::create_dir_all(&folder).unwrap();
-        std::fs::write(folder.join("up.sql"), up_sql(i)).unwrap();
-        std::fs::write(folder.join("down.sql"), down_sql(i)).unwrap();
-    }
-    FileBasedMigrations::from_path(dir).unwrap()
+/// What an application builds at boot: a new migrator for its scripts.
+fn migrator(scripts: &[Script], atomic: bool) -> Migrator {
+    Migrator::new("0.0.0")
+        .only_listed_scripts()
+        .app_version(format!("1.0.{}", scripts.len()))
+        .scripts(scripts.iter().copied())
+        .atomic(atomic)
+}
+
+/// The same migrations as diesel_migrations' `embed_migrations!` embeds
+/// them (built here at run time through the same types, since N varies).
+fn diesel_migrations(n: usize) -> &'static [EmbeddedMigration] {
+    let all: Vec<EmbeddedMigration> = (1..=n)
+        .map(|i| {
+            EmbeddedMigration::new(
+                leak(up_sql(i)),
+                Some(leak(down_sql(i))),
+                EmbeddedName::new(leak(format!(
+                    "{}_create_t_{i}",
+                    20_000_000_000_000_u64 + i as u64
+                ))),
+                TomlMetadataWrapper::new(true),
+            )
+        })
+        .collect();
+    Box::leak(all.into_boxed_slice())
 }
 
 /// The naive runner: a transaction per migration, with its tracking row.
-fn naive_apply(conn: &mut SqliteConnection, n: usize) {
+fn naive_apply<C: Db>(conn: &mut C, n: usize) {
     conn.batch_execute("CREATE TABLE IF NOT EXISTS naive_history (version TEXT PRIMARY KEY)")
         .unwrap();
     for i in 1..=n {
@@ -112,21 +149,12 @@ fn naive_apply(conn: &mut SqliteConnection, n: usize) {
 }
 
 /// The naive runner's check: read every applied version.
-fn naive_check(conn: &mut SqliteConnection, n: usize) {
-    #[derive(diesel::QueryableByName)]
-    struct V {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        #[allow(dead_code)]
-        version: String,
-    }
-    use diesel::RunQueryDsl;
-    let rows: Vec<V> = diesel::sql_query("SELECT version FROM naive_history")
-        .load(conn)
-        .unwrap();
-    assert_eq!(rows.len(), n);
+fn naive_check<C: Db>(conn: &mut C, n: usize) {
+    let sql = "SELECT version AS s FROM naive_history";
+    assert_eq!(conn.strings(sql).unwrap().len(), n);
 }
 
-fn naive_revert(conn: &mut SqliteConnection, n: usize) {
+fn naive_revert<C: Db>(conn: &mut C, n: usize) {
     for i in (1..=n).rev() {
         conn.transaction::<_, diesel::result::Error, _>(|c| {
             c.batch_execute(&down_sql(i))?;
@@ -137,21 +165,15 @@ fn naive_revert(conn: &mut SqliteConnection, n: usize) {
 }
 
 /// The floor: every statement in one transaction, nothing tracked.
-fn floor_apply(conn: &mut SqliteConnection, n: usize) {
+fn floor_apply<C: Db>(conn: &mut C, n: usize) {
     let all: String = (1..=n).map(up_sql).collect();
     conn.transaction::<_, diesel::result::Error, _>(|c| c.batch_execute(&all))
         .unwrap();
 }
 
-fn floor_revert(conn: &mut SqliteConnection, n: usize) {
+fn floor_revert<C: Db>(conn: &mut C, n: usize) {
     let all: String = (1..=n).rev().map(down_sql).collect();
     conn.transaction::<_, diesel::result::Error, _>(|c| c.batch_execute(&all))
-        .unwrap();
-}
-
-/// The cheapest query a fresh connection can make: one row.
-fn one_row(conn: &mut SqliteConnection) {
-    conn.batch_execute("SELECT 1 FROM sqlite_schema LIMIT 1")
         .unwrap();
 }
 
@@ -173,6 +195,34 @@ const ALL: [Who; 5] = [
     Who::Floor,
 ];
 
+impl Who {
+    fn parse(name: &str) -> Who {
+        *ALL.iter()
+            .find(|w| format!("{w:?}") == name)
+            .unwrap_or_else(|| panic!("no contender `{name}`"))
+    }
+
+    fn apply<C: Db>(self, conn: &mut C, scripts: &[Script], diesel: &'static [EmbeddedMigration]) {
+        let n = scripts.len();
+        match self {
+            Who::Ours | Who::OursAtomic => {
+                let report = migrator(scripts, self == Who::OursAtomic)
+                    .run(conn)
+                    .unwrap();
+                assert_eq!(report.steps.len(), n);
+            }
+            Who::Diesel => {
+                let ran = conn
+                    .run_pending_migrations(EmbeddedMigrations::new(diesel))
+                    .unwrap();
+                assert_eq!(ran.len(), n);
+            }
+            Who::Naive => naive_apply(conn, n),
+            Who::Floor => floor_apply(conn, n),
+        }
+    }
+}
+
 /// Timings of one contender: apply, no-op fresh, no-op warm, revert.
 #[derive(Default)]
 struct Samples {
@@ -188,65 +238,92 @@ fn median(samples: &[Duration]) -> Option<Duration> {
     s.get(s.len() / 2).copied()
 }
 
-/// One round for `who` on a fresh SQLite file: apply, check fresh, check
+/// Where the rounds run: a fresh, empty database for each.
+trait Place {
+    /// The URL of a fresh, empty database for `who`.
+    fn fresh(&self, who: Who) -> String;
+}
+
+struct SqliteDir(tempfile::TempDir);
+
+impl Place for SqliteDir {
+    fn fresh(&self, who: Who) -> String {
+        let file = self.0.path().join(format!("{who:?}.db"));
+        let _ = std::fs::remove_file(&file);
+        file.to_str().unwrap().to_owned()
+    }
+}
+
+#[cfg(feature = "postgres")]
+struct PgServer(String);
+
+#[cfg(feature = "postgres")]
+impl Place for PgServer {
+    fn fresh(&self, who: Who) -> String {
+        let name = format!("migrate_bench_{who:?}").to_lowercase();
+        let mut admin = diesel::PgConnection::establish(&self.0)
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {}: {e}", self.0));
+        // One statement each: PostgreSQL runs a multi-statement string as
+        // one transaction, which these refuse.
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let base = self.0.rsplit_once('/').map_or(&*self.0, |(b, _)| b);
+        format!("{base}/{name}")
+    }
+}
+
+/// One round for `who` on a fresh database: apply, check fresh, check
 /// warm, revert.
-fn round(
+fn round<C: Db>(
     who: Who,
-    n: usize,
-    dir: &Path,
-    migrators: &[Migrator; 2],
-    diesel: &FileBasedMigrations,
+    place: &dyn Place,
+    scripts: &[Script],
+    diesel: &'static [EmbeddedMigration],
     out: &mut Samples,
 ) {
-    let migrator = if who == Who::OursAtomic {
-        &migrators[1]
-    } else {
-        &migrators[0]
-    };
-    let file = dir.join(format!("{who:?}.db"));
-    let _ = std::fs::remove_file(&file);
-    let path = file.to_str().unwrap();
-    let mut conn = SqliteConnection::establish(path).unwrap();
+    let n = scripts.len();
+    let url = place.fresh(who);
+    let mut conn = C::establish(&url).unwrap();
     let started = Instant::now();
-    match who {
-        Who::Ours | Who::OursAtomic => {
-            let report = migrator.run(&mut conn).unwrap();
-            assert_eq!(report.steps.len(), n);
-        }
-        Who::Diesel => {
-            let ran = conn.run_pending_migrations(diesel.clone()).unwrap();
-            assert_eq!(ran.len(), n);
-        }
-        Who::Naive => naive_apply(&mut conn, n),
-        Who::Floor => floor_apply(&mut conn, n),
-    }
+    who.apply(&mut conn, scripts, diesel);
     out.apply.push(started.elapsed());
     drop(conn);
-    // What a process pays at boot: open, check, done.
+    // What a process pays at boot: open, build the migrator, check, done.
     let started = Instant::now();
-    let mut conn = SqliteConnection::establish(path).unwrap();
-    let check = |conn: &mut SqliteConnection| match who {
-        Who::Ours | Who::OursAtomic => assert!(migrator.run(conn).unwrap().steps.is_empty()),
-        Who::Diesel => assert!(!conn.has_pending_migration(diesel.clone()).unwrap()),
+    let mut conn = C::establish(&url).unwrap();
+    let boot = migrator(scripts, who == Who::OursAtomic);
+    let check = |conn: &mut C| match who {
+        Who::Ours | Who::OursAtomic => {
+            let report = boot.run(conn).unwrap();
+            assert!(report.steps.is_empty() && report.fast_path, "{report}");
+        }
+        Who::Diesel => assert!(
+            !conn
+                .has_pending_migration(EmbeddedMigrations::new(diesel))
+                .unwrap()
+        ),
         Who::Naive => naive_check(conn, n),
-        Who::Floor => one_row(conn),
+        Who::Floor => conn.batch_execute(C::ONE_ROW).unwrap(),
     };
     check(&mut conn);
     out.fresh.push(started.elapsed());
-    // Again, on the warm connection.
+    // Again, on the warm connection (the same migrator).
     let started = Instant::now();
     check(&mut conn);
     out.warm.push(started.elapsed());
     let started = Instant::now();
     match who {
         Who::Ours | Who::OursAtomic => {
-            let report = migrator
-                .run_to(&mut conn, Some(Target::DownSteps(n)))
-                .unwrap();
+            let report = boot.run_to(&mut conn, Some(Target::DownSteps(n))).unwrap();
             assert_eq!(report.steps.len(), n);
         }
         Who::Diesel => {
-            conn.revert_all_migrations(diesel.clone()).unwrap();
+            conn.revert_all_migrations(EmbeddedMigrations::new(diesel))
+                .unwrap();
         }
         Who::Naive => naive_revert(&mut conn, n),
         Who::Floor => floor_revert(&mut conn, n),
@@ -273,24 +350,19 @@ fn ratio(a: Option<Duration>, b: Option<Duration>) -> String {
     }
 }
 
-fn bench(n: usize, rounds: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let migrator = Migrator::new("0.0.0")
-        .only_listed_scripts()
-        .app_version(format!("1.0.{n}"))
-        .scripts(our_scripts(n));
-    let migrators = [migrator.clone(), migrator.atomic(true)];
-    let diesel = diesel_folders(&dir.path().join("diesel"), n);
+fn bench<C: Db>(place: &dyn Place, n: usize, rounds: usize) {
+    let scripts = our_scripts::<C>(n);
+    let diesel = diesel_migrations(n);
     let mut samples: Vec<Samples> = ALL.iter().map(|_| Samples::default()).collect();
     for r in 0..rounds {
         // Alternate the order, so that no contender always goes first.
         for k in 0..ALL.len() {
             let i = (k + r) % ALL.len();
-            round(ALL[i], n, dir.path(), &migrators, &diesel, &mut samples[i]);
+            round::<C>(ALL[i], place, &scripts, diesel, &mut samples[i]);
         }
     }
     let m = |who: Who, f: Pick| median(f(&samples[ALL.iter().position(|w| *w == who).unwrap()]));
-    println!("\nSQLite file, N = {n}, {rounds} rounds, medians in ms:");
+    println!("\n{}, N = {n}, {rounds} rounds, medians in ms:", C::LABEL);
     println!(
         "| | ours | ours, atomic | diesel_migrations | naive | floor | ours / diesel_migrations | ours / naive | ours / floor | atomic / floor |"
     );
@@ -322,21 +394,94 @@ fn bench(n: usize, rounds: usize) {
             ratio(a, fl)
         );
     }
-    println!("(floor's no-op column is the cheapest single-row query on a fresh connection)");
+    println!(
+        "(the floor's no-op columns are `{}`, on a fresh and on the warm connection)",
+        C::ONE_ROW
+    );
+}
+
+/// The child process of the memory measurement: applies N migrations with
+/// one contender on a fresh SQLite file and prints its peak resident set.
+const MEMORY_CHILD: &str = "MIGRATE_BENCH_MEMORY_CHILD";
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .expect("VmHWM in /proc/self/status");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn memory_child(spec: &str) {
+    let (who, n) = spec.split_once(':').unwrap();
+    let (who, n) = (Who::parse(who), n.parse::<usize>().unwrap());
+    let place = SqliteDir(tempfile::tempdir().unwrap());
+    let scripts = our_scripts::<SqliteConnection>(n);
+    let diesel = diesel_migrations(n);
+    let before = peak_rss_kib();
+    let mut conn = SqliteConnection::establish(&place.fresh(who)).unwrap();
+    who.apply(&mut conn, &scripts, diesel);
+    println!("{before} {}", peak_rss_kib());
+}
+
+/// Peak resident memory of applying N migrations, each contender in a
+/// process of its own (the same binary, so the same baseline).
+fn memory(n: usize) {
+    println!("\nPeak resident memory, applying N = {n} on a SQLite file, MiB:");
+    println!("| | ours | ours, atomic | diesel_migrations | naive | floor |");
+    println!("|---|---|---|---|---|---|");
+    let peaks: Vec<(f64, f64)> = ALL
+        .iter()
+        .map(|who| {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .env(MEMORY_CHILD, format!("{who:?}:{n}"))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            let text = String::from_utf8(out.stdout).unwrap();
+            let mut kib = text
+                .split_whitespace()
+                .map(|k| k.parse::<f64>().unwrap() / 1024.0);
+            (kib.next().unwrap(), kib.next().unwrap())
+        })
+        .collect();
+    let row = |label: &str, f: fn(&(f64, f64)) -> f64| {
+        let cells: Vec<String> = peaks.iter().map(|p| format!("{:.1}", f(p))).collect();
+        println!("| {label} | {} |", cells.join(" | "));
+    };
+    row("peak, whole process", |p| p.1);
+    row("growth while applying", |p| p.1 - p.0);
 }
 
 fn main() {
+    if let Ok(spec) = std::env::var(MEMORY_CHILD) {
+        return memory_child(&spec);
+    }
     let full = std::env::args().any(|a| a == "--bench");
-    if full {
-        let rounds: usize = std::env::var("MIGRATE_BENCH_ROUNDS")
+    let (sizes, rounds): (&[usize], usize) = if full {
+        let rounds = std::env::var("MIGRATE_BENCH_ROUNDS")
             .ok()
             .and_then(|r| r.parse().ok())
             .unwrap_or(7);
-        for n in [100, 1000] {
-            bench(n, rounds);
-        }
+        (&[100, 1000], rounds)
     } else {
         // The smoke test: every contender works; no time is asserted.
-        bench(20, 1);
+        (&[20], 1)
+    };
+    let sqlite = SqliteDir(tempfile::tempdir().unwrap());
+    for &n in sizes {
+        bench::<SqliteConnection>(&sqlite, n, rounds);
     }
+    if let Ok(url) = std::env::var("MIGRATE_BENCH_POSTGRES_URL") {
+        #[cfg(feature = "postgres")]
+        for &n in sizes {
+            bench::<diesel::PgConnection>(&PgServer(url.clone()), n, rounds);
+        }
+        #[cfg(not(feature = "postgres"))]
+        panic!(
+            "MIGRATE_BENCH_POSTGRES_URL is set ({url}) but this build has no PostgreSQL: add `--features postgres`"
+        );
+    }
+    memory(*sizes.last().unwrap());
 }

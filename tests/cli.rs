@@ -244,7 +244,11 @@ fn every_subcommand_walks_a_database_through_its_life<D: Cli>() -> Result<(), St
             "-> (empty) in 2 steps",
         ],
     )?;
-    ensure!(tables() == ["migrate_history"], "{:?}", tables());
+    ensure!(
+        tables() == ["migrate_history", "migrate_history_state"],
+        "{:?}",
+        tables()
+    );
     expect(
         &run(&["up", "--to", "1.0.1"]),
         0,

@@ -273,7 +273,7 @@ fn a_failing_step_after_ddl_is_rolled_back_or_left_marked_in_progress<D: TestDb>
                 msg.contains("neither its changes nor its history row were kept"),
                 "{msg}"
             );
-            assert_eq!(D::tables(&mut conn), ["log", T], "{kind}");
+            assert_eq!(D::tables(&mut conn), ["log", T, STATE], "{kind}");
             assert_eq!(history::<D>(&mut conn, T), ["1.0.0:up"], "{kind}");
             assert_eq!(log::<D>(&mut conn), Vec::<String>::new(), "{kind}");
             continue;
@@ -295,7 +295,7 @@ fn a_failing_step_after_ddl_is_rolled_back_or_left_marked_in_progress<D: TestDb>
                 && msg.contains("resolve --version 1.0.1 --completed"),
             "{kind}: {msg}"
         );
-        assert_eq!(D::tables(&mut conn), ["extra", "log", T], "{kind}");
+        assert_eq!(D::tables(&mut conn), ["extra", "log", T, STATE], "{kind}");
         let dirty = D::strings(
             &mut conn,
             &format!("SELECT CONCAT(version, ':', direction) AS s FROM {T} WHERE dirty"),
@@ -617,7 +617,10 @@ fn the_tracking_table_name_comes_from_the_configuration<D: TestDb>() {
         .table("deploy_history")
         .run(&mut conn)
         .unwrap();
-    assert_eq!(D::tables(&mut conn), ["deploy_history", "log"]);
+    assert_eq!(
+        D::tables(&mut conn),
+        ["deploy_history", "deploy_history_state", "log"]
+    );
     assert_eq!(
         history::<D>(&mut conn, "deploy_history"),
         ["1.0.0:up", "1.0.1:up"]
@@ -844,6 +847,183 @@ fn a_script_written_for_another_backend_is_refused_before_anything_runs<D: TestD
     assert_eq!(D::tables(&mut conn), Vec::<String>::new());
 }
 
+/// The state table beside the default tracking table.
+const STATE: &str = "migrate_history_state";
+
+fn a_settled_database_is_checked_by_its_state_row_alone<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let first = migrator("1.0.10", scripts::<D>()).run(&mut conn).unwrap();
+    assert!(!first.fast_path);
+    let again = migrator("1.0.10", scripts::<D>()).run(&mut conn).unwrap();
+    assert!(
+        again.fast_path && !again.locked && again.steps.is_empty(),
+        "{again}"
+    );
+    assert_eq!(
+        (
+            again.from.unwrap().to_string(),
+            again.to.unwrap().to_string()
+        ),
+        ("1.0.10".to_owned(), "1.0.10".to_owned())
+    );
+    // A newer application version without new scripts is settled too.
+    let bumped = migrator("1.0.11", scripts::<D>()).run(&mut conn).unwrap();
+    assert!(bumped.fast_path, "{bumped}");
+    // Proof that the history is not read on the fast path: a version
+    // garbled by hand goes unnoticed there, while the full check refuses it.
+    conn.batch_execute(&format!(
+        "UPDATE {T} SET version = 'garbled' WHERE version = '1.0.1'"
+    ))
+    .unwrap();
+    let blind = migrator("1.0.10", scripts::<D>()).run(&mut conn).unwrap();
+    assert!(blind.fast_path);
+    let err = migrator("1.0.10", scripts::<D>())
+        .run_to(&mut conn, None)
+        .unwrap_err();
+    assert!(matches!(err, Error::CorruptHistory { .. }), "{err}");
+}
+
+fn any_difference_from_the_settled_state_falls_back_to_the_full_check<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let run = |conn: &mut D::Conn, app: &str| migrator(app, scripts::<D>()).run(conn);
+    run(&mut conn, "1.0.10").unwrap();
+    assert!(run(&mut conn, "1.0.10").unwrap().fast_path);
+
+    // A new script in the build.
+    let up = run(&mut conn, "1.1.0").unwrap();
+    assert_eq!(
+        (versions(&up), up.fast_path),
+        (vec!["up 1.1.0".to_owned()], false)
+    );
+    // An older application.
+    let down = run(&mut conn, "1.0.10").unwrap();
+    assert_eq!(
+        (versions(&down), down.fast_path),
+        (vec!["down 1.1.0".to_owned()], false)
+    );
+    assert!(run(&mut conn, "1.0.10").unwrap().fast_path);
+
+    // The state row edited, then deleted, by hand: full checks, no-ops.
+    conn.batch_execute(&format!("UPDATE {STATE} SET fingerprint = 'x'"))
+        .unwrap();
+    let edited = run(&mut conn, "1.0.10").unwrap();
+    assert!(!edited.fast_path && edited.steps.is_empty(), "{edited}");
+    conn.batch_execute(&format!("DELETE FROM {STATE}")).unwrap();
+    let deleted = run(&mut conn, "1.0.10").unwrap();
+    assert!(!deleted.fast_path && deleted.steps.is_empty(), "{deleted}");
+    // The next run that takes the lock records it again.
+    run(&mut conn, "1.1.0").unwrap();
+    assert!(run(&mut conn, "1.1.0").unwrap().fast_path);
+
+    // The last history row deleted by hand: that script runs again.
+    conn.batch_execute(&format!("DELETE FROM {T} WHERE version = '1.1.0'"))
+        .unwrap();
+    let rerun = run(&mut conn, "1.1.0").unwrap();
+    assert_eq!(
+        (versions(&rerun), rerun.fast_path),
+        (vec!["up 1.1.0".to_owned()], false)
+    );
+    assert_eq!(
+        log::<D>(&mut conn).iter().filter(|v| *v == "1.1.0").count(),
+        2
+    );
+
+    // A row added by hand: the full check sees a script it does not know.
+    let mut rows = history::<D>(&mut conn, T).len();
+    conn.batch_execute(&format!(
+        "INSERT INTO {T} ({}, version, name, description, kind, direction, executed, applied_at, duration_ms, dirty)
+         VALUES ({}, '1.0.3', 'by_hand', '', 'code', 'up', TRUE, '2026-01-01 00:00:00', 0, FALSE)",
+        D::CHANGE,
+        rows + 1
+    ))
+    .unwrap();
+    rows += 1;
+    let status = migrator("1.1.0", scripts::<D>()).status(&mut conn).unwrap();
+    assert!(status.rows.iter().any(|r| r.state == State::AppliedUnknown));
+    let added = run(&mut conn, "1.1.0").unwrap();
+    assert!(!added.fast_path && added.steps.is_empty(), "{added}");
+    assert_eq!(history::<D>(&mut conn, T).len(), rows);
+}
+
+fn a_changed_script_under_a_settled_state_is_refused_as_before<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    migrator("1.0.0", vec![base()]).run(&mut conn).unwrap();
+    assert!(
+        migrator("1.0.0", vec![base()])
+            .run(&mut conn)
+            .unwrap()
+            .fast_path
+    );
+    let edited = Script::sql("1.0.0", "create_log", "CREATE TABLE log (v TEXT);", None);
+    let err = migrator("1.0.0", vec![edited]).run(&mut conn).unwrap_err();
+    assert!(
+        err.to_string().contains("its SQL has changed since"),
+        "{err}"
+    );
+    let rebuilt = Script::sql(
+        "1.0.0+build.2",
+        "create_log",
+        CREATE_LOG,
+        Some("DROP TABLE log;"),
+    );
+    let err = migrator("1.0.0+build.2", vec![rebuilt])
+        .run(&mut conn)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Plan(PlanError::BuildMetadataOnly { .. })),
+        "{err}"
+    );
+}
+
+fn every_change_to_the_history_leaves_the_state_row_true<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let fast = |conn: &mut D::Conn, app: &str| {
+        let report = migrator(app, scripts::<D>()).run(conn).unwrap();
+        assert!(report.steps.is_empty(), "{report}");
+        report.fast_path
+    };
+    // Baseline, on a database whose schema the scripts describe.
+    conn.batch_execute(CREATE_LOG).unwrap();
+    migrator("1.0.2", scripts::<D>())
+        .baseline(&mut conn, "1.0.2")
+        .unwrap();
+    assert!(fast(&mut conn, "1.0.2"));
+    // Down through `run_to`.
+    migrator("2.0.0", scripts::<D>()).run(&mut conn).unwrap();
+    migrator("2.0.0", scripts::<D>())
+        .run_to(
+            &mut conn,
+            Some(migrate::Target::DownTo(
+                migrate::Version::parse("1.0.10").unwrap(),
+            )),
+        )
+        .unwrap();
+    assert!(fast(&mut conn, "1.0.10"));
+    // Atomic mode, where the backend allows it.
+    if D::Conn::TRANSACTIONAL_DDL {
+        migrator("2.0.0", scripts::<D>())
+            .atomic(true)
+            .run(&mut conn)
+            .unwrap();
+        assert!(fast(&mut conn, "2.0.0"));
+    }
+    // Resolve.
+    let db2 = D::create().unwrap();
+    let mut conn2 = db2.connect();
+    let half =
+        failing::<D::Conn>("1.0.1", "INSERT INTO log VALUES ('all')").with_transaction(false);
+    let m = migrator("1.0.1", vec![base(), half]);
+    m.run(&mut conn2).unwrap_err();
+    m.resolve(&mut conn2, "1.0.1", Resolution::Completed)
+        .unwrap();
+    let report = m.run(&mut conn2).unwrap();
+    assert!(report.fast_path && report.steps.is_empty(), "{report}");
+}
+
 on_every_backend!(
     upgrade_from_empty_runs_every_script_up_to_the_app_version_in_semver_order,
     a_second_run_with_the_same_version_is_a_no_op_that_takes_no_lock,
@@ -866,4 +1046,8 @@ on_every_backend!(
     the_dry_run_shows_the_steps_and_sql_and_changes_nothing,
     status_reports_every_known_and_applied_script,
     a_script_written_for_another_backend_is_refused_before_anything_runs,
+    a_settled_database_is_checked_by_its_state_row_alone,
+    any_difference_from_the_settled_state_falls_back_to_the_full_check,
+    a_changed_script_under_a_settled_state_is_refused_as_before,
+    every_change_to_the_history_leaves_the_state_row_true,
 );

@@ -34,6 +34,7 @@ extern crate self as migrate_core;
 
 mod app_version;
 pub mod config;
+mod fingerprint;
 #[cfg(test)]
 mod fuzz_tests;
 mod plan;
@@ -45,6 +46,7 @@ pub use app_version::{
     APPLICATION_VERSION_VAR, AppVersion, AppVersionError, VersionSource, resolve_app_version,
     resolve_app_version_from,
 };
+pub use fingerprint::{Fingerprint, settled};
 pub use plan::{
     Action, AppliedScript, Direction, KnownScript, Plan, PlanError, PlanOptions, ScriptKind,
     ScriptRef, Step, Target, plan,

@@ -1,7 +1,10 @@
 //! The registry: every `#[migration_script]` linked into the binary, plus
 //! the scripts listed by hand, validated and sorted by version.
 
+use std::collections::HashMap;
+
 use crate::plan::KnownScript;
+use crate::script::Identity;
 use crate::{Script, Version, VersionError};
 
 /// The distributed slice the attribute registers into. Its name is long and
@@ -120,6 +123,8 @@ impl Registry {
     /// example registered and also listed by hand) is kept once.
     pub fn new(scripts: impl IntoIterator<Item = Script>) -> Result<Registry, RegistryError> {
         let mut parsed: Vec<(Version, Script)> = Vec::new();
+        // Each identity's index in `parsed`: listing N scripts stays O(N).
+        let mut seen: HashMap<Identity, usize> = HashMap::new();
         for script in scripts {
             let version = Version::parse(script.version()).map_err(|source| {
                 RegistryError::InvalidVersion {
@@ -141,7 +146,7 @@ impl Registry {
                     });
                 }
             }
-            match parsed.iter().find(|(_, s)| s.is_same_script(&script)) {
+            match seen.get(&script.identity()).map(|&i| &parsed[i]) {
                 Some((v, _)) if *v == version => continue,
                 Some((v, first)) => {
                     return Err(RegistryError::SameScriptTwice {
@@ -152,7 +157,10 @@ impl Registry {
                         second_location: script.location(),
                     });
                 }
-                None => parsed.push((version, script)),
+                None => {
+                    seen.insert(script.identity(), parsed.len());
+                    parsed.push((version, script));
+                }
             }
         }
         // Link order is arbitrary; sort by precedence, ties by location so the

@@ -170,6 +170,14 @@ pub struct Script {
     body: Body,
 }
 
+/// A script's identity: its struct type (and value, unless it is a unit
+/// struct), or its SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Identity {
+    Code(TypeId, Option<usize>),
+    Sql(SqlBody),
+}
+
 /// What a [`Script`] runs.
 #[derive(Clone, Copy)]
 pub enum Body {
@@ -180,7 +188,7 @@ pub enum Body {
 }
 
 /// The SQL of an embedded SQL migration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SqlBody {
     /// The contents of `up.sql`.
     pub up: &'static str,
@@ -398,16 +406,21 @@ impl Script {
     /// Whether two entries run the same thing (the same struct, or the same
     /// SQL), as when a registered script is also listed by hand.
     pub fn is_same_script(&self, other: &Script) -> bool {
-        match (self.body, other.body) {
+        self.identity() == other.identity()
+    }
+
+    /// What [`is_same_script`](Self::is_same_script) compares, as a key a
+    /// registry can hash.
+    pub(crate) fn identity(&self) -> Identity {
+        match self.body {
             // A unit struct is the same script wherever it is referenced; a
             // struct with data is the same script only as the same value.
-            (Body::Code(a), Body::Code(b)) => {
-                a.script_type().0 == b.script_type().0
-                    && (a.is_zero_sized()
-                        || std::ptr::addr_eq(a as *const dyn DynScript, b as *const dyn DynScript))
-            }
-            (Body::Sql(a), Body::Sql(b)) => a == b,
-            _ => false,
+            Body::Code(code) => Identity::Code(
+                code.script_type().0,
+                (!code.is_zero_sized())
+                    .then(|| (code as *const dyn DynScript).cast::<()>() as usize),
+            ),
+            Body::Sql(sql) => Identity::Sql(sql),
         }
     }
 

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use diesel::Connection;
 
+use migrate_core::Fingerprint;
+
 use crate::history::{HistoryRow, NewRow};
 use crate::{Error, TableName};
 
@@ -19,6 +21,12 @@ pub trait Backend: Connection + Sized + 'static {
     /// A held migration lock; [`unlock`](Self::unlock) releases it.
     type Lock;
 
+    /// A plain identifier (a validated table name, or one of our column
+    /// names) quoted for this database (default `"name"`).
+    fn quote(name: &str) -> String {
+        format!("\"{name}\"")
+    }
+
     /// Prepares the connection before anything else runs (default: nothing).
     fn prepare(&mut self, lock_timeout: Duration) -> Result<(), Error> {
         let _ = lock_timeout;
@@ -27,8 +35,35 @@ pub trait Backend: Connection + Sized + 'static {
 
     /// Whether the tracking table exists.
     fn table_exists(&mut self, table: &TableName) -> Result<bool, Error>;
-    /// Creates the tracking table if it is missing.
+    /// Creates the tracking table and its state table if they are missing.
     fn create_table(&mut self, table: &TableName) -> Result<(), Error>;
+    /// The fingerprint recorded in the state table
+    /// ([`TableName::state`]), or `None` when the table or its row is
+    /// missing, or cannot be read: the full check decides then.
+    fn read_state(&mut self, table: &TableName) -> Option<String> {
+        read_state_row(self, table)
+    }
+    /// Records `fingerprint` as that of the applied set, or with `None`
+    /// forgets it (before the history changes). The state table exists:
+    /// [`create_table`](Self::create_table) makes both.
+    fn write_state(
+        &mut self,
+        table: &TableName,
+        fingerprint: Option<&Fingerprint>,
+    ) -> diesel::QueryResult<()> {
+        let state = Self::quote(table.state().as_str());
+        self.batch_execute(&format!("DELETE FROM {state}"))?;
+        match fingerprint {
+            // A fingerprint is hex digits only: nothing to escape.
+            Some(f) => self.batch_execute(&format!(
+                "INSERT INTO {state} (id, fingerprint, last_change)
+                 SELECT 1, '{f}', COALESCE(MAX({change}), 0) FROM {history}",
+                change = Self::quote("change"),
+                history = Self::quote(table.as_str()),
+            )),
+            None => Ok(()),
+        }
+    }
     /// Every history row, by change number.
     fn read_history(&mut self, table: &TableName) -> Result<Vec<HistoryRow>, Error>;
     /// Appends one history row.
@@ -71,6 +106,20 @@ pub trait Backend: Connection + Sized + 'static {
     ) -> Result<T, Error> {
         self.transaction(f)
     }
+}
+
+/// The state table's fingerprint, in one query; `None` on any error, and
+/// when the history's last change is not the one recorded with it (a row
+/// added or the last one deleted by hand).
+pub(crate) fn read_state_row<C: Backend>(conn: &mut C, table: &TableName) -> Option<String> {
+    let sql = format!(
+        "SELECT fingerprint AS s FROM {state}
+         WHERE id = 1 AND last_change = (SELECT COALESCE(MAX({change}), 0) FROM {history})",
+        state = C::quote(table.state().as_str()),
+        change = C::quote("change"),
+        history = C::quote(table.as_str()),
+    );
+    conn.strings(&sql).ok()?.pop()
 }
 
 /// Waits for `try_lock` to succeed, polling until `timeout`.

@@ -21,7 +21,7 @@ pub enum Error {
     Plan(#[from] PlanError),
     /// The configured tracking-table name is not a plain identifier.
     #[error(
-        "`{name}` is not a valid table name: use ASCII letters, digits and `_`, not starting with a digit, at most 63 bytes"
+        "`{name}` is not a valid table name: use ASCII letters, digits and `_`, not starting with a digit, at most 57 bytes (its state table `<name>_state` must fit the 63 bytes PostgreSQL allows)"
     )]
     InvalidTableName {
         /// The rejected name.

@@ -5,11 +5,12 @@
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use migrate_core::{
-    Action, AppVersion, Body, Direction, KnownScript, Plan, PlanOptions, Registry, Script,
-    ScriptKind, Step, Target, Version, plan, registered, resolve_app_version,
+    Action, AppVersion, Body, Direction, Fingerprint, KnownScript, Plan, PlanOptions, Registry,
+    Script, ScriptKind, Step, Target, Version, plan, registered, resolve_app_version, settled,
 };
 
 use crate::backend::Backend;
@@ -47,6 +48,26 @@ pub struct Migrator {
     options: PlanOptions,
     lock_timeout: Duration,
     atomic: bool,
+    /// What the scripts and options above imply, derived once; every
+    /// builder method that changes them starts a new one.
+    derived: Arc<OnceLock<Arc<Derived>>>,
+}
+
+/// The registry and the planner's view of it, built at a migrator's first
+/// use, and the settled fingerprint of the last target asked for.
+#[derive(Debug)]
+struct Derived {
+    registry: Registry,
+    known: Vec<KnownScript>,
+    settled: Mutex<Option<(Version, Option<Settled>)>>,
+}
+
+/// A target whose settled set plans to nothing: its fingerprint, and the
+/// empty plan's database version.
+#[derive(Debug, Clone)]
+struct Settled {
+    fingerprint: Fingerprint,
+    version: Option<Version>,
 }
 
 impl Migrator {
@@ -63,7 +84,14 @@ impl Migrator {
             options: PlanOptions::default(),
             lock_timeout: Duration::from_secs(120),
             atomic: false,
+            derived: Arc::default(),
         }
+    }
+
+    /// Forgets what was derived from the scripts and options.
+    fn changed(mut self) -> Migrator {
+        self.derived = Arc::default();
+        self
     }
 
     /// Sets the application version explicitly; it wins over
@@ -83,28 +111,28 @@ impl Migrator {
     /// Adds scripts listed by hand. A script also registered runs once.
     pub fn scripts(mut self, scripts: impl IntoIterator<Item = Script>) -> Migrator {
         self.scripts.extend(scripts);
-        self
+        self.changed()
     }
 
     /// Uses only the scripts listed by hand, ignoring `#[migration_script]`
     /// and `embed_sql!` registrations.
     pub fn only_listed_scripts(mut self) -> Migrator {
         self.registered = false;
-        self
+        self.changed()
     }
 
     /// Runs pending scripts whose version is below the database version
     /// instead of refusing them.
     pub fn allow_out_of_order(mut self, allow: bool) -> Migrator {
         self.options.allow_out_of_order = allow;
-        self
+        self.changed()
     }
 
     /// On a downgrade, records scripts without `down` as reverted without
     /// running anything (with a warning) instead of refusing the plan.
     pub fn skip_irreversible(mut self, skip: bool) -> Migrator {
         self.options.skip_irreversible = skip;
-        self
+        self.changed()
     }
 
     /// How long to wait for another instance's migration lock (default 120 s).
@@ -120,12 +148,22 @@ impl Migrator {
         self
     }
 
-    /// Migrates the database to the application version.
+    /// Migrates the database to the application version: the start-up call.
+    ///
+    /// When the database is settled at the application version (it holds
+    /// exactly this build's scripts up to that version, with the same SQL),
+    /// this reads one row: the fingerprint of the applied set kept in the
+    /// state table `<table>_state`. Any other fingerprint, or none, and it
+    /// reads the whole history and plans, as [`run_to`](Self::run_to) always
+    /// does. Every change this tool makes to the history keeps that row
+    /// true; after editing the tracking table by hand, delete the row (an
+    /// added row, or a deleted last one, is noticed without that).
     pub fn run<C: Backend>(&self, conn: &mut C) -> Result<Report, Error> {
-        self.run_to(conn, None)
+        self.migrate(conn, None, &mut |_| {}, true)
     }
 
-    /// Migrates the database to `target` (`None`: the application version).
+    /// Migrates the database to `target` (`None`: the application version),
+    /// reading the whole history.
     pub fn run_to<C: Backend>(
         &self,
         conn: &mut C,
@@ -142,10 +180,38 @@ impl Migrator {
         target: Option<Target>,
         progress: &mut dyn FnMut(Progress<'_>),
     ) -> Result<Report, Error> {
+        self.migrate(conn, target, progress, false)
+    }
+
+    fn migrate<C: Backend>(
+        &self,
+        conn: &mut C,
+        target: Option<Target>,
+        progress: &mut dyn FnMut(Progress<'_>),
+        fast: bool,
+    ) -> Result<Report, Error> {
         let started = Instant::now();
         self.refuse_atomic_without_transactional_ddl::<C>()?;
         let setup = self.prepare(conn)?;
         let target = target.unwrap_or_else(|| Target::Version(setup.app.version.clone()));
+
+        // The fast path: one row says the database is settled here.
+        if fast
+            && let Target::Version(version) = &target
+            && let Some(settled) = setup.settled(version, self.options)
+            && conn.read_state(&setup.table).as_deref() == Some(settled.fingerprint.as_str())
+        {
+            tracing::debug!(target: "migrate", app_version = %version, fingerprint = %settled.fingerprint, "the database is settled at the application version: nothing to do");
+            return Ok(Report {
+                app_version: setup.app,
+                from: settled.version.clone(),
+                to: settled.version,
+                steps: Vec::new(),
+                locked: false,
+                fast_path: true,
+                total: started.elapsed(),
+            });
+        }
 
         // The common start-up: nothing pending, so no lock is taken. A step
         // marked in progress may be running in another process right now:
@@ -153,7 +219,7 @@ impl Migrator {
         // `run_locked` refuses then.
         let history = read_history(conn, &setup.table)?;
         if history.dirty.is_none() {
-            let first = plan(&target, &history.scripts(), &setup.known, self.options)?;
+            let first = plan(&target, &history.scripts(), setup.known(), self.options)?;
             log_decisions(&setup, &history, &target, &first);
             if first.is_empty() {
                 return Ok(Report {
@@ -162,6 +228,7 @@ impl Migrator {
                     to: first.to,
                     steps: Vec::new(),
                     locked: false,
+                    fast_path: false,
                     total: started.elapsed(),
                 });
             }
@@ -171,7 +238,9 @@ impl Migrator {
         tracing::debug!(target: "migrate", table = %setup.table, "migration lock taken");
         // Release the lock on every path: errors, and panics too.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            self.run_locked(conn, &setup, &target, progress)
+            let done = self.run_locked(conn, &setup, &target, progress)?;
+            settle(conn, &setup.table);
+            Ok(done)
         }));
         let released = conn.unlock(&setup.table, lock);
         tracing::debug!(target: "migrate", table = %setup.table, "migration lock released");
@@ -194,6 +263,7 @@ impl Migrator {
             to: plan.to,
             steps,
             locked: true,
+            fast_path: false,
             total: started.elapsed(),
         })
     }
@@ -233,7 +303,7 @@ impl Migrator {
             }
         }
         history.refuse_dirty()?;
-        let plan = plan(&target, &history.scripts(), &setup.known, self.options)?;
+        let plan = plan(&target, &history.scripts(), setup.known(), self.options)?;
         log_decisions(&setup, &history, &target, &plan);
         let scripts = setup.scripts();
         let sql = plan
@@ -262,7 +332,7 @@ impl Migrator {
         let setup = self.prepare(conn)?;
         let history = read_history(conn, &setup.table)?;
         let mut rows: Vec<StatusRow> = Vec::new();
-        for known in &setup.known {
+        for known in setup.known() {
             let applied = history
                 .applied
                 .iter()
@@ -284,7 +354,7 @@ impl Migrator {
             });
         }
         for a in &history.applied {
-            if !setup.known.iter().any(|k| k.version == a.script.version) {
+            if !setup.known().iter().any(|k| k.version == a.script.version) {
                 rows.push(StatusRow {
                     version: a.script.version.clone(),
                     name: a.script.name.clone(),
@@ -365,7 +435,7 @@ impl Migrator {
         let setup = self.prepare(conn)?;
         let scripts = setup.scripts();
         let steps: Vec<Step> = setup
-            .known
+            .known()
             .iter()
             .enumerate()
             .filter(|(_, k)| k.version <= version)
@@ -389,6 +459,7 @@ impl Migrator {
         let lock = conn.lock(&setup.table, self.lock_timeout)?;
         let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<Vec<StepReport>, Error> {
             conn.create_table(&setup.table)?;
+            unsettle(conn, &setup.table)?;
             let history = conn.read_history(&setup.table)?;
             if let Some(last) = history.last() {
                 return Err(Error::BaselineRefused {
@@ -408,7 +479,10 @@ impl Migrator {
                 atomic: true,
                 progress: &mut |_| {},
             };
-            conn.step_transaction(|c| steps.iter().map(|s| run.step(c, s)).collect())
+            let reports =
+                conn.step_transaction(|c| steps.iter().map(|s| run.step(c, s)).collect())?;
+            settle(conn, &setup.table);
+            Ok(reports)
         }));
         let released = conn.unlock(&setup.table, lock);
         let steps = match outcome {
@@ -422,6 +496,7 @@ impl Migrator {
             to: steps.last().map(|s| s.version.clone()),
             steps,
             locked: true,
+            fast_path: false,
             total: started.elapsed(),
         })
     }
@@ -444,6 +519,12 @@ impl Migrator {
         let lock = conn.lock(&setup.table, self.lock_timeout)?;
         let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<HistoryRow, Error> {
             let history = read_history(conn, &setup.table)?;
+            if history.dirty.is_some() {
+                // A dirty mark implies a cleared state; clear it anyway, in
+                // case the history was edited by hand.
+                conn.create_table(&setup.table)?;
+                unsettle(conn, &setup.table)?;
+            }
             let nothing = |reason: String| Error::NothingToResolve {
                 version: wanted.to_string(),
                 table: setup.table.to_string(),
@@ -468,6 +549,7 @@ impl Migrator {
             }
             .map_err(Error::db(format!("resolving change {}", row.change)))?;
             tracing::info!(target: "migrate", "{} `{}` ({}) resolved as {resolution:?}", row.version, row.name, row.direction);
+            settle(conn, &setup.table);
             Ok(row)
         }));
         let released = conn.unlock(&setup.table, lock);
@@ -503,19 +585,33 @@ impl Migrator {
         Ok(base.with(self.scripts.iter().copied())?)
     }
 
+    /// The registry and its planner view, derived at the first use.
+    fn derived(&self) -> Result<Arc<Derived>, Error> {
+        if let Some(derived) = self.derived.get() {
+            return Ok(derived.clone());
+        }
+        let registry = self.registry()?;
+        let known = registry.known();
+        let derived = Arc::new(Derived {
+            registry,
+            known,
+            settled: Mutex::new(None),
+        });
+        // Another thread may have got there first; either result is the same.
+        Ok(self.derived.get_or_init(|| derived).clone())
+    }
+
     fn prepare<C: Backend>(&self, conn: &mut C) -> Result<Setup, Error> {
         let table = TableName::new(&self.table)?;
         let app = resolve_app_version(self.app_version.as_deref(), self.package_version)?;
-        let registry = self.registry()?;
+        let derived = self.derived()?;
         // A script written for another backend is refused before anything runs.
-        registry.check_connection::<C>()?;
-        let known = registry.known();
+        derived.registry.check_connection::<C>()?;
         conn.prepare(self.lock_timeout)?;
         Ok(Setup {
             table,
             app,
-            registry,
-            known,
+            derived,
         })
     }
 
@@ -530,11 +626,12 @@ impl Migrator {
         // atomic run leaves nothing at all behind.
         if !self.atomic {
             conn.create_table(&setup.table)?;
+            unsettle(conn, &setup.table)?;
         }
         // Another instance may have migrated while we waited: plan again.
         let history = read_history(conn, &setup.table)?;
         history.refuse_dirty()?;
-        let plan = plan(target, &history.scripts(), &setup.known, self.options)?;
+        let plan = plan(target, &history.scripts(), setup.known(), self.options)?;
         for warning in plan.warnings() {
             tracing::warn!(target: "migrate", "{warning}");
         }
@@ -550,6 +647,7 @@ impl Migrator {
             run.check_atomic(&plan)?;
             conn.transaction(|c| {
                 c.create_table(&setup.table)?;
+                unsettle(c, &setup.table)?;
                 plan.steps
                     .iter()
                     .map(|step| run.step(c, step))
@@ -615,14 +713,78 @@ impl History {
 struct Setup {
     table: TableName,
     app: AppVersion,
-    registry: Registry,
-    known: Vec<KnownScript>,
+    derived: Arc<Derived>,
 }
 
 impl Setup {
+    /// The scripts as the planner sees them.
+    fn known(&self) -> &[KnownScript] {
+        &self.derived.known
+    }
+
     /// The scripts, indexed like `known` (and so like `Step::known_index`).
     fn scripts(&self) -> Vec<Script> {
-        self.registry.iter().map(|e| *e.script).collect()
+        self.derived.registry.iter().map(|e| *e.script).collect()
+    }
+
+    /// The fingerprint a database settled at `target` records, when
+    /// planning from there is empty (the planner decides, once per target:
+    /// a fast path that disagreed with it would be a bug).
+    fn settled(&self, target: &Version, options: PlanOptions) -> Option<Settled> {
+        let mut cache = self
+            .derived
+            .settled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((version, settled)) = &*cache
+            && version.as_semver() == target.as_semver()
+        {
+            return settled.clone();
+        }
+        let from = settled(target, self.known());
+        let settled = match plan(
+            &Target::Version(target.clone()),
+            &from,
+            self.known(),
+            options,
+        ) {
+            Ok(planned) if planned.is_empty() => Some(Settled {
+                fingerprint: Fingerprint::of(&from),
+                version: planned.to,
+            }),
+            _ => None,
+        };
+        *cache = Some((target.clone(), settled.clone()));
+        settled
+    }
+}
+
+/// Forgets the recorded fingerprint before the history changes: from here
+/// until [`settle`], start-ups read the whole history.
+fn unsettle<C: Backend>(conn: &mut C, table: &TableName) -> Result<(), Error> {
+    conn.write_state(table, None).map_err(Error::db(format!(
+        "clearing the state table `{}`",
+        table.state()
+    )))
+}
+
+/// Records the fingerprint of the applied set, read back under the lock. If
+/// that fails the state stays cleared, which only costs the next start-up a
+/// full read.
+fn settle<C: Backend>(conn: &mut C, table: &TableName) {
+    let settled = read_history(conn, table).and_then(|history| {
+        if history.dirty.is_some() {
+            return Ok(());
+        }
+        let fingerprint = Fingerprint::of(&history.scripts());
+        conn.write_state(table, Some(&fingerprint))
+            .map_err(Error::db(format!(
+                "writing the state table `{}`",
+                table.state()
+            )))
+    });
+    if let Err(e) = settled {
+        tracing::warn!(target: "migrate", "{e}; the next start-up reads the whole history");
     }
 }
 
@@ -856,10 +1018,10 @@ fn log_decisions(setup: &Setup, history: &History, target: &Target, plan: &Plan)
         setup.app.version,
         setup.app.source,
         plan.from.as_ref().map_or_else(|| "(empty)".to_owned(), ToString::to_string),
-        setup.known.len(),
+        setup.known().len(),
         history.applied.len()
     );
-    for known in &setup.known {
+    for known in setup.known() {
         let applied = history
             .applied
             .iter()
@@ -878,7 +1040,7 @@ fn log_decisions(setup: &Setup, history: &History, target: &Target, plan: &Plan)
         tracing::debug!(target: "migrate", "{} `{}` ({}): {decision}", known.version, known.name, known.kind);
     }
     for a in &history.applied {
-        if !setup.known.iter().any(|k| k.version == a.script.version) {
+        if !setup.known().iter().any(|k| k.version == a.script.version) {
             tracing::debug!(target: "migrate", "{} `{}`: applied but unknown to this build", a.script.version, a.script.name);
         }
     }

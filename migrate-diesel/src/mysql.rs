@@ -53,6 +53,10 @@ impl Backend for MysqlConnection {
     const TRANSACTIONAL_DDL: bool = false;
     type Lock = String;
 
+    fn quote(name: &str) -> String {
+        format!("`{name}`")
+    }
+
     fn table_exists(&mut self, table: &TableName) -> Result<bool, Error> {
         let row: Count = sql_query(
             "SELECT CAST(COUNT(*) AS SIGNED) AS n FROM information_schema.tables
@@ -86,6 +90,19 @@ impl Backend for MysqlConnection {
         ))
         .execute(self)
         .map_err(Error::db(format!("creating the tracking table `{table}`")))?;
+        sql_query(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+                id INT NOT NULL PRIMARY KEY CHECK (id = 1),
+                fingerprint VARCHAR(64) NOT NULL,
+                last_change BIGINT NOT NULL
+            ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4",
+            table.state().backquoted()
+        ))
+        .execute(self)
+        .map_err(Error::db(format!(
+            "creating the state table `{}`",
+            table.state()
+        )))?;
         Ok(())
     }
 

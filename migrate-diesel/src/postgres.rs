@@ -64,7 +64,34 @@ impl Backend for PgConnection {
         ))
         .execute(self)
         .map_err(Error::db(format!("creating the tracking table `{table}`")))?;
+        sql_query(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                fingerprint TEXT NOT NULL,
+                last_change BIGINT NOT NULL
+            )",
+            table.state().quoted()
+        ))
+        .execute(self)
+        .map_err(Error::db(format!(
+            "creating the state table `{}`",
+            table.state()
+        )))?;
         Ok(())
+    }
+
+    /// One round trip. Inside the caller's transaction a failed statement
+    /// would abort it, so there the table is looked up first.
+    fn read_state(&mut self, table: &TableName) -> Option<String> {
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
+        let outside = matches!(
+            AnsiTransactionManager::transaction_manager_status_mut(self).transaction_depth(),
+            Ok(None)
+        );
+        if !outside && !self.table_exists(&table.state()).ok()? {
+            return None;
+        }
+        crate::backend::read_state_row(self, table)
     }
 
     fn read_history(&mut self, table: &TableName) -> Result<Vec<HistoryRow>, Error> {
@@ -164,10 +191,11 @@ impl Backend for PgConnection {
         let err = |what: &str| Error::db(format!("reading the schema ({what})"));
         let tables: Vec<Name> = sql_query(
             "SELECT table_name::text AS name FROM information_schema.tables
-             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> $1
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> $1 AND table_name <> $2
              ORDER BY table_name",
         )
         .bind::<Text, _>(exclude.as_str())
+        .bind::<Text, _>(exclude.state().as_str())
         .load(self)
         .map_err(err("tables"))?;
         let mut schema = Schema::default();

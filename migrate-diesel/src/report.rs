@@ -47,6 +47,11 @@ pub struct Report {
     pub steps: Vec<StepReport>,
     /// Whether the migration lock was taken (not when nothing was pending).
     pub locked: bool,
+    /// Whether the check read only the state row, which showed the database
+    /// settled at the application version (see
+    /// [`Migrator::run`](crate::Migrator::run)); otherwise it read the whole
+    /// history.
+    pub fast_path: bool,
     /// The whole run, checks included.
     pub total: Duration,
 }

@@ -87,6 +87,19 @@ impl Backend for SqliteConnection {
         ))
         .execute(self)
         .map_err(Error::db(format!("creating the tracking table `{table}`")))?;
+        sql_query(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+                id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+                fingerprint TEXT NOT NULL,
+                last_change INTEGER NOT NULL
+            )",
+            table.state().quoted()
+        ))
+        .execute(self)
+        .map_err(Error::db(format!(
+            "creating the state table `{}`",
+            table.state()
+        )))?;
         Ok(())
     }
 
@@ -201,9 +214,10 @@ impl Backend for SqliteConnection {
         }
         let err = |what: &str| Error::db(format!("reading the schema ({what})"));
         let tables: Vec<Name> = sql_query(
-            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> ? ORDER BY name",
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> ? AND name <> ? ORDER BY name",
         )
         .bind::<Text, _>(exclude.as_str())
+        .bind::<Text, _>(exclude.state().as_str())
         .load(self)
         .map_err(err("tables"))?;
         let mut schema = Schema::default();

@@ -5,10 +5,14 @@ use std::fmt;
 use crate::Error;
 
 /// A validated tracking-table name: ASCII letters, digits and `_`, not
-/// starting with a digit, at most 63 bytes (PostgreSQL's limit). Anything
-/// else is refused, so the name can never carry SQL; it is quoted as well.
+/// starting with a digit, at most 57 bytes (so that its state table,
+/// `<name>_state`, fits PostgreSQL's 63). Anything else is refused, so the
+/// name can never carry SQL; it is quoted as well.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableName(String);
+
+/// PostgreSQL's 63-byte identifier limit, less `_state`.
+const MAX_LEN: usize = 57;
 
 impl TableName {
     /// Validates `name`.
@@ -18,13 +22,20 @@ impl TableName {
             .next()
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
         let valid_rest = chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if valid_start && valid_rest && name.len() <= 63 {
+        if valid_start && valid_rest && name.len() <= MAX_LEN {
             Ok(TableName(name.to_owned()))
         } else {
             Err(Error::InvalidTableName {
                 name: name.to_owned(),
             })
         }
+    }
+
+    /// The state table beside the tracking table, `<name>_state`: one row
+    /// holding the fingerprint of the applied set, which lets the start-up
+    /// check read one row instead of the whole history.
+    pub fn state(&self) -> TableName {
+        TableName(format!("{}_state", self.0))
     }
 
     /// The name as given.
@@ -58,7 +69,7 @@ mod tests {
 
     #[test]
     fn plain_identifiers_are_accepted_and_quoted() {
-        for ok in ["migrations", "_m", "Schema_Migrations_2", &"a".repeat(63)] {
+        for ok in ["migrations", "_m", "Schema_Migrations_2", &"a".repeat(57)] {
             let name = TableName::new(ok).unwrap();
             assert_eq!(name.quoted(), format!("\"{ok}\""));
             assert_eq!(name.backquoted(), format!("`{ok}`"));
@@ -76,7 +87,7 @@ mod tests {
             "public.migrations",
             "mig-rations",
             "tablé",
-            &"a".repeat(64),
+            &"a".repeat(58),
         ] {
             let err = TableName::new(bad).unwrap_err();
             assert!(

@@ -1,0 +1,230 @@
+//! The settled state and its fingerprint: what lets the start-up check read
+//! one row instead of the whole history.
+//!
+//! A database is *settled* at version `T` when its applied scripts are
+//! exactly the known scripts at or below `T`, each with its current
+//! checksum. Planning towards [`Target::Version`]`(T)` from there is empty
+//! (the tests below prove it), so an executor that finds the fingerprint of
+//! [`settled`]`(T, known)` recorded for the database's applied set knows
+//! the plan without reading the history. Any other fingerprint, or none,
+//! means: read the history and plan as usual.
+//!
+//! [`Target::Version`]: crate::Target::Version
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+use crate::{AppliedScript, KnownScript, Version};
+
+/// The applied set a database holds once it is settled at `target`: every
+/// known script at or below `target` (by semver precedence, as the planner
+/// compares), with its current checksum.
+pub fn settled(target: &Version, known: &[KnownScript]) -> Vec<AppliedScript> {
+    known
+        .iter()
+        .filter(|k| k.version <= *target)
+        .map(|k| AppliedScript {
+            version: k.version.clone(),
+            name: k.name.clone(),
+            checksum: k.checksum.clone(),
+        })
+        .collect()
+}
+
+/// A SHA-256 digest of an applied set: each script's version as written
+/// (build metadata included) and its checksum, in version order. Names are
+/// left out: the planner does not compare them. Equal fingerprints mean
+/// equal sets, barring a SHA-256 collision.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    /// The fingerprint of `applied`, in whatever order it comes.
+    pub fn of(applied: &[AppliedScript]) -> Fingerprint {
+        // Precedence first; the text breaks ties between versions that
+        // differ only in build metadata.
+        let mut entries: Vec<(&Version, String, Option<&str>)> = applied
+            .iter()
+            .map(|a| (&a.version, a.version.to_string(), a.checksum.as_deref()))
+            .collect();
+        entries.sort();
+        // Each field is length-prefixed, so no text can pass for another
+        // field or the next entry.
+        let mut hash = Sha256::new();
+        let mut field = |bytes: &[u8]| {
+            hash.update((bytes.len() as u64).to_le_bytes());
+            hash.update(bytes);
+        };
+        for (_, text, checksum) in &entries {
+            field(text.as_bytes());
+            match checksum {
+                Some(c) => {
+                    field(b"sql");
+                    field(c.as_bytes());
+                }
+                None => field(b"code"),
+            }
+        }
+        Fingerprint(format!("{:x}", hash.finalize()))
+    }
+
+    /// The fingerprint as stored: 64 lowercase hex digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{PlanOptions, ScriptKind, Target, plan};
+
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap()
+    }
+
+    fn known(s: &str, checksum: Option<&str>) -> KnownScript {
+        KnownScript {
+            version: v(s),
+            name: format!("s{s}"),
+            kind: if checksum.is_some() {
+                ScriptKind::Sql
+            } else {
+                ScriptKind::Code
+            },
+            checksum: checksum.map(str::to_owned),
+            reversible: true,
+        }
+    }
+
+    fn applied(s: &str, checksum: Option<&str>) -> AppliedScript {
+        AppliedScript {
+            version: v(s),
+            name: format!("s{s}"),
+            checksum: checksum.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn settled_holds_the_known_scripts_up_to_the_target_by_precedence() {
+        let scripts = [
+            known("1.0.0", None),
+            known("1.0.9", Some("a")),
+            known("1.0.10", None),
+            known("1.1.0-rc.1", None),
+            known("1.1.0", None),
+        ];
+        let versions: Vec<String> = settled(&v("1.1.0-rc.2"), &scripts)
+            .iter()
+            .map(|a| a.version.to_string())
+            .collect();
+        assert_eq!(versions, ["1.0.0", "1.0.9", "1.0.10", "1.1.0-rc.1"]);
+        assert_eq!(
+            settled(&v("1.0.9"), &scripts)[1].checksum.as_deref(),
+            Some("a")
+        );
+    }
+
+    #[test]
+    fn the_fingerprint_ignores_order_and_names() {
+        let a = [applied("1.0.0", None), applied("1.0.1", Some("c"))];
+        let mut b = [applied("1.0.1", Some("c")), applied("1.0.0", None)];
+        b[0].name = "renamed".into();
+        assert_eq!(Fingerprint::of(&a), Fingerprint::of(&b));
+        assert_eq!(Fingerprint::of(&a).as_str().len(), 64);
+    }
+
+    #[test]
+    fn any_difference_in_versions_or_checksums_changes_the_fingerprint() {
+        let base = [applied("1.0.0", None), applied("1.0.1", Some("c"))];
+        let variants: [&[AppliedScript]; 7] = [
+            &[applied("1.0.0", None)],
+            &[applied("1.0.0", None), applied("1.0.1", Some("d"))],
+            &[applied("1.0.0", None), applied("1.0.1", None)],
+            &[applied("1.0.0", Some("c")), applied("1.0.1", Some("c"))],
+            &[applied("1.0.0", None), applied("1.0.1+build.2", Some("c"))],
+            &[applied("1.0.0", None), applied("1.0.2", Some("c"))],
+            &[
+                applied("1.0.0", None),
+                applied("1.0.1", Some("c")),
+                applied("1.0.2", None),
+            ],
+        ];
+        let fingerprint = Fingerprint::of(&base);
+        for variant in variants {
+            assert_ne!(Fingerprint::of(variant), fingerprint, "{variant:?}");
+        }
+        assert_ne!(Fingerprint::of(&[]), fingerprint);
+    }
+
+    #[test]
+    fn a_checksum_cannot_pass_for_a_code_script_or_the_next_line() {
+        // Fields are length-prefixed: a checksum holding what would follow
+        // it does not hash like the longer set.
+        let a = [applied("1.0.0", Some("x\u{4}\0\0\0\0\0\0\0code"))];
+        let b = [applied("1.0.0", Some("x")), applied("1.0.1", None)];
+        assert_ne!(Fingerprint::of(&a), Fingerprint::of(&b));
+    }
+
+    fn arb_version() -> impl Strategy<Value = Version> {
+        (0u64..3, 0u64..4, 0u64..12, prop::option::of(0u64..3)).prop_map(|(a, b, c, pre)| {
+            let text = match pre {
+                Some(p) => format!("{a}.{b}.{c}-rc.{p}"),
+                None => format!("{a}.{b}.{c}"),
+            };
+            v(&text)
+        })
+    }
+
+    proptest! {
+        /// The fast path's premise: from the settled set, the planner has
+        /// nothing to do, whatever the options.
+        #[test]
+        fn planning_from_the_settled_set_towards_its_version_is_empty(
+            versions in prop::collection::btree_set(arb_version(), 0..30),
+            sql in prop::collection::vec(any::<bool>(), 30),
+            irreversible in prop::collection::vec(any::<bool>(), 30),
+            target in arb_version(),
+            out_of_order in any::<bool>(),
+            skip in any::<bool>(),
+        ) {
+            let known: Vec<KnownScript> = versions
+                .iter()
+                .enumerate()
+                .map(|(i, v)| KnownScript {
+                    reversible: !irreversible[i],
+                    ..known(&v.to_string(), sql[i].then_some("sum"))
+                })
+                .collect();
+            let options = PlanOptions { allow_out_of_order: out_of_order, skip_irreversible: skip };
+            let from = settled(&target, &known);
+            let planned = plan(&Target::Version(target.clone()), &from, &known, options).unwrap();
+            prop_assert!(planned.is_empty(), "{planned}");
+            prop_assert_eq!(planned.to, from.last().map(|a| a.version.clone()));
+        }
+
+        /// And the fingerprint of the settled set is what the database
+        /// records once it got there by any route.
+        #[test]
+        fn the_settled_fingerprint_equals_that_of_the_same_set_in_any_order(
+            versions in prop::collection::btree_set(arb_version(), 0..30),
+            target in arb_version(),
+            seed in any::<u64>(),
+        ) {
+            let known: Vec<KnownScript> = versions.iter().map(|v| known(&v.to_string(), None)).collect();
+            let mut shuffled = settled(&target, &known);
+            let len = shuffled.len().max(1);
+            shuffled.rotate_left((seed as usize) % len);
+            prop_assert_eq!(Fingerprint::of(&shuffled), Fingerprint::of(&settled(&target, &known)));
+        }
+    }
+}
