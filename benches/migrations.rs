@@ -454,9 +454,53 @@ fn memory(n: usize) {
     row("growth while applying", |p| p.1 - p.0);
 }
 
+/// For a profiler: boots a new migrator `rounds` times against a settled
+/// SQLite file, on one warm connection and then each on a fresh one (beside
+/// the one-row query on a fresh connection), and prints the means.
+fn boot_loop(n: usize, rounds: usize) {
+    let place = SqliteDir(tempfile::tempdir().unwrap());
+    let scripts = our_scripts::<SqliteConnection>(n);
+    let url = place.fresh(Who::Ours);
+    let mut conn = SqliteConnection::establish(&url).unwrap();
+    migrator(&scripts, false).run(&mut conn).unwrap();
+    let mean = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1000.0 / rounds as f64);
+    let started = Instant::now();
+    for _ in 0..rounds {
+        let report = migrator(&scripts, false).run(&mut conn).unwrap();
+        assert!(report.fast_path);
+    }
+    println!(
+        "N = {n}: new migrator + check, warm connection: {}",
+        mean(started.elapsed())
+    );
+    let (mut ours, mut one_row) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let mut conn = SqliteConnection::establish(&url).unwrap();
+        conn.batch_execute(SqliteConnection::ONE_ROW).unwrap();
+        one_row += started.elapsed();
+        drop(conn);
+        let started = Instant::now();
+        let mut conn = SqliteConnection::establish(&url).unwrap();
+        assert!(migrator(&scripts, false).run(&mut conn).unwrap().fast_path);
+        ours += started.elapsed();
+    }
+    println!(
+        "N = {n}: fresh connection + one-row query: {}",
+        mean(one_row)
+    );
+    println!(
+        "N = {n}: fresh connection + new migrator + check: {}",
+        mean(ours)
+    );
+}
+
 fn main() {
     if let Ok(spec) = std::env::var(MEMORY_CHILD) {
         return memory_child(&spec);
+    }
+    if let Ok(rounds) = std::env::var("MIGRATE_BENCH_BOOT_LOOP") {
+        return boot_loop(1000, rounds.parse().unwrap());
     }
     let full = std::env::args().any(|a| a == "--bench");
     let (sizes, rounds): (&[usize], usize) = if full {

@@ -887,40 +887,40 @@ fn a_settled_database_is_checked_by_its_state_row_alone<D: TestDb>() {
 fn any_difference_from_the_settled_state_falls_back_to_the_full_check<D: TestDb>() {
     let Some(db) = D::create() else { return };
     let mut conn = db.connect();
-    let run = |conn: &mut D::Conn, app: &str| migrator(app, scripts::<D>()).run(conn);
-    run(&mut conn, "1.0.10").unwrap();
-    assert!(run(&mut conn, "1.0.10").unwrap().fast_path);
+    let run = |conn: &mut D::Conn, app: &str| migrator(app, scripts::<D>()).run(conn).unwrap();
+    run(&mut conn, "1.0.10");
+    assert!(run(&mut conn, "1.0.10").fast_path);
 
     // A new script in the build.
-    let up = run(&mut conn, "1.1.0").unwrap();
+    let up = run(&mut conn, "1.1.0");
     assert_eq!(
         (versions(&up), up.fast_path),
         (vec!["up 1.1.0".to_owned()], false)
     );
     // An older application.
-    let down = run(&mut conn, "1.0.10").unwrap();
+    let down = run(&mut conn, "1.0.10");
     assert_eq!(
         (versions(&down), down.fast_path),
         (vec!["down 1.1.0".to_owned()], false)
     );
-    assert!(run(&mut conn, "1.0.10").unwrap().fast_path);
+    assert!(run(&mut conn, "1.0.10").fast_path);
 
     // The state row edited, then deleted, by hand: full checks, no-ops.
     conn.batch_execute(&format!("UPDATE {STATE} SET fingerprint = 'x'"))
         .unwrap();
-    let edited = run(&mut conn, "1.0.10").unwrap();
+    let edited = run(&mut conn, "1.0.10");
     assert!(!edited.fast_path && edited.steps.is_empty(), "{edited}");
     conn.batch_execute(&format!("DELETE FROM {STATE}")).unwrap();
-    let deleted = run(&mut conn, "1.0.10").unwrap();
+    let deleted = run(&mut conn, "1.0.10");
     assert!(!deleted.fast_path && deleted.steps.is_empty(), "{deleted}");
     // The next run that takes the lock records it again.
-    run(&mut conn, "1.1.0").unwrap();
-    assert!(run(&mut conn, "1.1.0").unwrap().fast_path);
+    run(&mut conn, "1.1.0");
+    assert!(run(&mut conn, "1.1.0").fast_path);
 
     // The last history row deleted by hand: that script runs again.
     conn.batch_execute(&format!("DELETE FROM {T} WHERE version = '1.1.0'"))
         .unwrap();
-    let rerun = run(&mut conn, "1.1.0").unwrap();
+    let rerun = run(&mut conn, "1.1.0");
     assert_eq!(
         (versions(&rerun), rerun.fast_path),
         (vec!["up 1.1.0".to_owned()], false)
@@ -942,7 +942,7 @@ fn any_difference_from_the_settled_state_falls_back_to_the_full_check<D: TestDb>
     rows += 1;
     let status = migrator("1.1.0", scripts::<D>()).status(&mut conn).unwrap();
     assert!(status.rows.iter().any(|r| r.state == State::AppliedUnknown));
-    let added = run(&mut conn, "1.1.0").unwrap();
+    let added = run(&mut conn, "1.1.0");
     assert!(!added.fast_path && added.steps.is_empty(), "{added}");
     assert_eq!(history::<D>(&mut conn, T).len(), rows);
 }

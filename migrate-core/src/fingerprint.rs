@@ -19,7 +19,8 @@ use crate::{AppliedScript, KnownScript, Version};
 
 /// The applied set a database holds once it is settled at `target`: every
 /// known script at or below `target` (by semver precedence, as the planner
-/// compares), with its current checksum.
+/// compares), with its current checksum. Executors compute its fingerprint
+/// straight from their registry; this is the statement the tests prove.
 pub fn settled(target: &Version, known: &[KnownScript]) -> Vec<AppliedScript> {
     known
         .iter()
@@ -42,31 +43,45 @@ pub struct Fingerprint(String);
 impl Fingerprint {
     /// The fingerprint of `applied`, in whatever order it comes.
     pub fn of(applied: &[AppliedScript]) -> Fingerprint {
-        // Precedence first; the text breaks ties between versions that
-        // differ only in build metadata.
-        let mut entries: Vec<(&Version, String, Option<&str>)> = applied
-            .iter()
-            .map(|a| (&a.version, a.version.to_string(), a.checksum.as_deref()))
-            .collect();
-        entries.sort();
-        // Each field is length-prefixed, so no text can pass for another
-        // field or the next entry.
-        let mut hash = Sha256::new();
-        let mut field = |bytes: &[u8]| {
-            hash.update((bytes.len() as u64).to_le_bytes());
-            hash.update(bytes);
+        Fingerprint::of_pairs(applied.iter().map(|a| (&a.version, a.checksum.as_deref())))
+    }
+
+    /// The fingerprint of a set given as (version, checksum) pairs, in
+    /// whatever order they come: what an executor computes from its
+    /// registry without building [`AppliedScript`]s.
+    pub fn of_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a Version, Option<&'a str>)>,
+    ) -> Fingerprint {
+        // Precedence first; build metadata breaks ties between versions
+        // that differ only in it. Registries and histories come sorted.
+        let order = |a: &(&Version, Option<&str>), b: &(&Version, Option<&str>)| {
+            a.0.cmp(b.0)
+                .then_with(|| a.0.as_semver().build.cmp(&b.0.as_semver().build))
         };
-        for (_, text, checksum) in &entries {
-            field(text.as_bytes());
-            match checksum {
-                Some(c) => {
-                    field(b"sql");
-                    field(c.as_bytes());
-                }
-                None => field(b"code"),
-            }
+        let mut entries: Vec<(&Version, Option<&str>)> = pairs.into_iter().collect();
+        if !entries.is_sorted_by(|a, b| order(a, b).is_le()) {
+            entries.sort_by(order);
         }
-        Fingerprint(format!("{:x}", hash.finalize()))
+        // Each text field is length-prefixed, so no text can pass for
+        // another field or the next entry. One buffer, hashed at once.
+        fn field(buffer: &mut Vec<u8>, bytes: &[u8]) {
+            buffer.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            buffer.extend_from_slice(bytes);
+        }
+        let mut buffer = Vec::with_capacity(entries.len() * 128);
+        for (version, checksum) in entries {
+            let v = version.as_semver();
+            for n in [v.major, v.minor, v.patch] {
+                buffer.extend_from_slice(&n.to_le_bytes());
+            }
+            // Code or SQL.
+            buffer.push(u8::from(checksum.is_some()));
+            field(&mut buffer, v.pre.as_str().as_bytes());
+            field(&mut buffer, v.build.as_str().as_bytes());
+            field(&mut buffer, checksum.unwrap_or_default().as_bytes());
+        }
+        let hash = Sha256::digest(&buffer);
+        Fingerprint(format!("{hash:x}"))
     }
 
     /// The fingerprint as stored: 64 lowercase hex digits.

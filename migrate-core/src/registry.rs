@@ -122,9 +122,10 @@ impl Registry {
     /// Builds a registry from scripts. The same script listed twice (for
     /// example registered and also listed by hand) is kept once.
     pub fn new(scripts: impl IntoIterator<Item = Script>) -> Result<Registry, RegistryError> {
-        let mut parsed: Vec<(Version, Script)> = Vec::new();
+        let scripts = scripts.into_iter();
+        let mut parsed: Vec<(Version, Script)> = Vec::with_capacity(scripts.size_hint().0);
         // Each identity's index in `parsed`: listing N scripts stays O(N).
-        let mut seen: HashMap<Identity, usize> = HashMap::new();
+        let mut seen: HashMap<Identity, usize> = HashMap::with_capacity(scripts.size_hint().0);
         for script in scripts {
             let version = Version::parse(script.version()).map_err(|source| {
                 RegistryError::InvalidVersion {
@@ -165,7 +166,9 @@ impl Registry {
         }
         // Link order is arbitrary; sort by precedence, ties by location so the
         // duplicate error is stable.
-        parsed.sort_by(|(a, s), (b, t)| a.cmp(b).then_with(|| s.location().cmp(&t.location())));
+        if !parsed.is_sorted_by(|(a, _), (b, _)| a < b) {
+            parsed.sort_by(|(a, s), (b, t)| a.cmp(b).then_with(|| s.location().cmp(&t.location())));
+        }
         if let Some(pair) = parsed.windows(2).find(|w| w[0].0 == w[1].0) {
             let ((version, first), (_, second)) = (&pair[0], &pair[1]);
             return Err(RegistryError::DuplicateVersion {

@@ -172,10 +172,28 @@ pub struct Script {
 
 /// A script's identity: its struct type (and value, unless it is a unit
 /// struct), or its SQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Identity {
     Code(TypeId, Option<usize>),
     Sql(SqlBody),
+}
+
+impl std::hash::Hash for Identity {
+    /// One word per script (a registry hashes every script at start-up):
+    /// a struct's value address, else its type; SQL by the start of its
+    /// checksum (equal SQL has equal checksums; equality compares all).
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            Identity::Code(_, Some(address)) => state.write_usize(*address),
+            Identity::Code(type_id, None) => type_id.hash(state),
+            Identity::Sql(sql) => {
+                let mut start = [0; 8];
+                let n = sql.checksum.len().min(8);
+                start[..n].copy_from_slice(&sql.checksum.as_bytes()[..n]);
+                state.write_u64(u64::from_le_bytes(start));
+            }
+        }
+    }
 }
 
 /// What a [`Script`] runs.
@@ -188,7 +206,7 @@ pub enum Body {
 }
 
 /// The SQL of an embedded SQL migration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SqlBody {
     /// The contents of `up.sql`.
     pub up: &'static str,

@@ -40,9 +40,7 @@ pub trait Backend: Connection + Sized + 'static {
     /// The fingerprint recorded in the state table
     /// ([`TableName::state`]), or `None` when the table or its row is
     /// missing, or cannot be read: the full check decides then.
-    fn read_state(&mut self, table: &TableName) -> Option<String> {
-        read_state_row(self, table)
-    }
+    fn read_state(&mut self, table: &TableName) -> Option<String>;
     /// Records `fingerprint` as that of the applied set, or with `None`
     /// forgets it (before the history changes). The state table exists:
     /// [`create_table`](Self::create_table) makes both.
@@ -110,8 +108,15 @@ pub trait Backend: Connection + Sized + 'static {
 
 /// The state table's fingerprint, in one query; `None` on any error, and
 /// when the history's last change is not the one recorded with it (a row
-/// added or the last one deleted by hand).
-pub(crate) fn read_state_row<C: Backend>(conn: &mut C, table: &TableName) -> Option<String> {
+/// added or the last one deleted by hand). The statement is prepared once
+/// per connection and kept in diesel's statement cache: the start-up check
+/// neither parses nor plans it again.
+pub(crate) fn read_state_row<C>(conn: &mut C, table: &TableName) -> Option<String>
+where
+    C: Backend,
+    for<'a> CachedQuery: diesel::query_dsl::LoadQuery<'a, C, TextRow>,
+{
+    use diesel::RunQueryDsl;
     let sql = format!(
         "SELECT fingerprint AS s FROM {state}
          WHERE id = 1 AND last_change = (SELECT COALESCE(MAX({change}), 0) FROM {history})",
@@ -119,8 +124,36 @@ pub(crate) fn read_state_row<C: Backend>(conn: &mut C, table: &TableName) -> Opt
         change = C::quote("change"),
         history = C::quote(table.as_str()),
     );
-    conn.strings(&sql).ok()?.pop()
+    let rows: Vec<TextRow> = CachedQuery(sql).load(conn).ok()?;
+    rows.into_iter().next().map(|r| r.s)
 }
+
+/// Raw SQL that diesel may keep prepared, keyed by its text. (`sql_query`
+/// opts out of the statement cache; this does not, so use it only for a
+/// few fixed statements, or the cache grows with each new text.)
+pub(crate) struct CachedQuery(String);
+
+impl<DB: diesel::backend::Backend> diesel::query_builder::QueryFragment<DB> for CachedQuery {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        out.push_sql(&self.0);
+        Ok(())
+    }
+}
+
+/// No static id: the cache key is the SQL text.
+impl diesel::query_builder::QueryId for CachedQuery {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::Query for CachedQuery {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl<C: Connection> diesel::RunQueryDsl<C> for CachedQuery {}
 
 /// Waits for `try_lock` to succeed, polling until `timeout`.
 pub(crate) fn poll_lock(

@@ -103,6 +103,10 @@ impl Backend for SqliteConnection {
         Ok(())
     }
 
+    fn read_state(&mut self, table: &TableName) -> Option<String> {
+        crate::backend::read_state_row(self, table)
+    }
+
     fn read_history(&mut self, table: &TableName) -> Result<Vec<HistoryRow>, Error> {
         sql_query(format!(
             "SELECT change, version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty

@@ -1,0 +1,222 @@
+//! What `#[migration_script]` costs at build time: generated crates with N
+//! code scripts, each built with and without the attribute (the same
+//! structs and impls otherwise), timed with one `cargo build` per sample.
+//!
+//! `cargo bench --bench compile_time` builds N = 100, 500 and 1000 in two
+//! layouts, alternating variants each round, and prints medians and ratios:
+//! - **flat**: every struct at the crate root;
+//! - **glob**: each struct in a module of its own that starts with
+//!   `use super::*;`, which also imports every name the attribute puts at
+//!   the crate root (the duplicate-version check).
+//!
+//! Under `cargo test` (no `--bench` argument) it builds N = 10 in both
+//! layouts once and checks that each binary registered what it should;
+//! nothing about time is asserted.
+//!
+//! The crates depend on `migrate-core` and `migrate-macros` by path and are
+//! built in `target/compile-time-bench`, with the workspace's lock file, in
+//! the dev profile without incremental compilation. The dependencies are
+//! built once, before any sample.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Layout {
+    Flat,
+    Glob,
+}
+
+/// How the crate's scripts reach a registry.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Variant {
+    /// No registry at all: the structs and impls alone.
+    Plain,
+    /// Listed by hand with `Script::new` (no attribute).
+    Listed,
+    /// `#[migration_script]` on each struct.
+    Annotated,
+}
+
+/// The source of a crate with `n` scripts.
+fn source(n: usize, layout: Layout, variant: Variant) -> String {
+    let annotated = variant == Variant::Annotated;
+    let mut s = String::from(
+        "use migrate_core::{BoxError, MigrationScript};\n\
+         #[allow(unused_imports)]\n\
+         use migrate_macros::migration_script;\n\n\
+         pub struct Conn(pub Vec<usize>);\n\n",
+    );
+    for i in 1..=n {
+        let attribute = if annotated {
+            format!("#[migration_script(version = \"1.0.{i}\", description = \"step {i}\")]\n")
+        } else {
+            String::new()
+        };
+        let item = format!(
+            "{attribute}pub struct Step{i};\n\n\
+             impl MigrationScript for Step{i} {{\n    \
+                 type Connection = Conn;\n    \
+                 fn up(&self, conn: &mut Conn) -> Result<(), BoxError> {{\n        \
+                     conn.0.push({i});\n        \
+                     Ok(())\n    \
+                 }}\n\
+             }}\n"
+        );
+        match layout {
+            Layout::Flat => s.push_str(&item),
+            Layout::Glob => {
+                let _ = write!(s, "mod step_{i} {{\nuse super::*;\n{item}}}\n");
+            }
+        }
+        s.push('\n');
+    }
+    if variant == Variant::Listed {
+        s.push_str("fn listed() -> Vec<migrate_core::Script> {\n    vec![\n");
+        for i in 1..=n {
+            let path = match layout {
+                Layout::Flat => format!("Step{i}"),
+                Layout::Glob => format!("step_{i}::Step{i}"),
+            };
+            let _ = writeln!(
+                s,
+                "        migrate_core::Script::new(\"1.0.{i}\", &{path}),"
+            );
+        }
+        s.push_str("    ]\n}\n\nfn main() {\n    println!(\"{}\", migrate_core::Registry::new(listed()).unwrap().len());\n}\n");
+    } else {
+        s.push_str(
+            "fn main() {\n    \
+                 println!(\"{}\", migrate_core::registered().unwrap().len());\n\
+             }\n",
+        );
+    }
+    s
+}
+
+/// The workspace root (this package's manifest directory).
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Writes the crate for one variant and returns its directory.
+fn write_crate(base: &Path, n: usize, layout: Layout, variant: Variant) -> PathBuf {
+    let name = format!("bench_{layout:?}_{n}_{variant:?}").to_lowercase();
+    let dir = base.join("crates").join(&name);
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    let root = root();
+    let manifest = format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
+         [dependencies]\nmigrate-core = {{ path = {:?} }}\nmigrate-macros = {{ path = {:?} }}\n\n\
+         # Not a member of the migrate workspace above it.\n[workspace]\n",
+        root.join("migrate-core"),
+        root.join("migrate-macros"),
+    );
+    std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+    std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    std::fs::write(dir.join("src/main.rs"), source(n, layout, variant)).unwrap();
+    dir
+}
+
+fn cargo(dir: &Path, target: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args(args)
+        .arg("--quiet")
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target)
+        .env("CARGO_INCREMENTAL", "0")
+        // The outer `cargo bench` may have set these for this package.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    cmd
+}
+
+/// Builds the crate in `dir` from scratch (its own code only) and returns
+/// the time taken; then checks that its binary registered `registered`.
+fn build(dir: &Path, target: &Path, registered: usize) -> Duration {
+    // Forget the last build of this crate, not of its dependencies.
+    let package = dir.file_name().unwrap().to_str().unwrap();
+    let clean = cargo(dir, target, &["clean", "-p", package])
+        .status()
+        .unwrap();
+    assert!(clean.success(), "cargo clean -p {package} failed");
+    let started = Instant::now();
+    let out = cargo(dir, target, &["build"]).output().unwrap();
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "building {} failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = cargo(dir, target, &["run"]).output().unwrap();
+    let printed = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(
+        printed.trim(),
+        registered.to_string(),
+        "{} registered the wrong number of scripts: {}",
+        dir.display(),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    took
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (sizes, rounds): (&[usize], usize) = if full {
+        let rounds = std::env::var("MIGRATE_BENCH_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(3);
+        (&[100, 500, 1000], rounds)
+    } else {
+        (&[10], 1)
+    };
+    let base = root().join("target/compile-time-bench");
+    let target = base.join("target");
+    // The dependencies, once, outside any sample.
+    let warm = write_crate(&base, 1, Layout::Flat, Variant::Annotated);
+    let status = cargo(&warm, &target, &["build"]).status().unwrap();
+    assert!(status.success(), "building the dependencies failed");
+
+    println!(
+        "\nBuild time of a crate with N code scripts (cargo build, dev profile, {rounds} rounds, medians in s):"
+    );
+    println!(
+        "| N | layout | plain structs | listed by hand | with #[migration_script] | attribute / plain | attribute / listed | extra per script over plain (ms) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    const VARIANTS: [Variant; 3] = [Variant::Plain, Variant::Listed, Variant::Annotated];
+    for layout in [Layout::Flat, Layout::Glob] {
+        for &n in sizes {
+            let dirs = VARIANTS.map(|v| write_crate(&base, n, layout, v));
+            let mut samples: [Vec<Duration>; 3] = Default::default();
+            for r in 0..rounds {
+                // Rotate which variant goes first.
+                for k in 0..VARIANTS.len() {
+                    let i = (k + r) % VARIANTS.len();
+                    let registered = match VARIANTS[i] {
+                        Variant::Plain => 0,
+                        Variant::Listed | Variant::Annotated => n,
+                    };
+                    samples[i].push(build(&dirs[i], &target, registered));
+                }
+            }
+            let [p, l, a] = samples.map(|mut s| median(&mut s).as_secs_f64());
+            println!(
+                "| {n} | {} | {p:.2} | {l:.2} | {a:.2} | {:.2} | {:.2} | {:.2} |",
+                format!("{layout:?}").to_lowercase(),
+                a / p,
+                a / l,
+                (a - p) * 1000.0 / n as f64
+            );
+        }
+    }
+}
