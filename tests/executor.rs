@@ -314,7 +314,7 @@ fn a_failing_step_after_ddl_is_rolled_back_or_left_marked_in_progress<D: TestDb>
         m.resolve(&mut conn, "1.0.1", Resolution::RolledBack)
             .unwrap();
         assert_eq!(history::<D>(&mut conn, T), ["1.0.0:up"], "{kind}");
-        assert_eq!(D::tables(&mut conn), ["log", T], "{kind}");
+        assert_eq!(D::tables(&mut conn), ["log", T, STATE], "{kind}");
     }
     if !D::Conn::TRANSACTIONAL_DDL {
         // Not only DDL commits implicitly: every step is marked there, and

@@ -61,6 +61,8 @@ struct Derived {
     registry: Registry,
     known: OnceLock<Vec<KnownScript>>,
     settled: Mutex<Option<(Version, Settled)>>,
+    /// The connection type every script was found to accept.
+    accepted: OnceLock<std::any::TypeId>,
 }
 
 /// What a database settled at a target holds: the fingerprint of this
@@ -598,6 +600,7 @@ impl Migrator {
             registry: self.registry()?,
             known: OnceLock::new(),
             settled: Mutex::new(None),
+            accepted: OnceLock::new(),
         });
         // Another thread may have got there first; either result is the same.
         Ok(self.derived.get_or_init(|| derived).clone())
@@ -608,8 +611,13 @@ impl Migrator {
         let table = TableName::new(&self.table)?;
         let app = resolve_app_version(self.app_version.as_deref(), self.package_version)?;
         let derived = self.derived()?;
-        // A script written for another backend is refused before anything runs.
-        derived.registry.check_connection::<C>()?;
+        // A script written for another backend is refused before anything
+        // runs (checked once per connection type).
+        let connection = std::any::TypeId::of::<C>();
+        if derived.accepted.get() != Some(&connection) {
+            derived.registry.check_connection::<C>()?;
+            let _ = derived.accepted.set(connection);
+        }
         Ok(Setup {
             table,
             app,
