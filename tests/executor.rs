@@ -5,6 +5,7 @@ mod support;
 
 use std::time::Duration;
 
+use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use migrate::{
     Action, Backend, Direction, Error, Migrator, PlanError, Resolution, Script, State, StepError,
@@ -1024,6 +1025,45 @@ fn every_change_to_the_history_leaves_the_state_row_true<D: TestDb>() {
     assert!(report.fast_path && report.steps.is_empty(), "{report}");
 }
 
+fn a_table_named_like_the_state_table_is_refused_not_emptied<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    conn.batch_execute(&format!("CREATE TABLE {STATE} (v TEXT NOT NULL)"))
+        .unwrap();
+    conn.batch_execute(&format!("INSERT INTO {STATE} VALUES ('mine')"))
+        .unwrap();
+    let err = migrator("1.0.1", scripts::<D>())
+        .run(&mut conn)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("a table of that name exists without this tool's columns"),
+        "{err}"
+    );
+    assert_eq!(
+        D::strings(&mut conn, &format!("SELECT v AS s FROM {STATE}")),
+        ["mine"]
+    );
+    assert!(history::<D>(&mut conn, T).is_empty());
+}
+
+fn a_run_inside_the_callers_transaction_survives_a_missing_state_table<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let m = migrator("1.0.1", scripts::<D>());
+    m.run(&mut conn).unwrap();
+    // As a database migrated before the state table existed.
+    conn.batch_execute(&format!("DROP TABLE {STATE}")).unwrap();
+    conn.transaction::<_, diesel::result::Error, _>(|c| {
+        let report = m.run(c).unwrap();
+        assert!(!report.fast_path && report.steps.is_empty(), "{report}");
+        // The transaction is still usable: the failed read did not abort it.
+        c.batch_execute("INSERT INTO log VALUES ('inside')")
+    })
+    .unwrap();
+    assert!(log::<D>(&mut conn).contains(&"inside".to_owned()));
+}
+
 on_every_backend!(
     upgrade_from_empty_runs_every_script_up_to_the_app_version_in_semver_order,
     a_second_run_with_the_same_version_is_a_no_op_that_takes_no_lock,
@@ -1050,4 +1090,6 @@ on_every_backend!(
     any_difference_from_the_settled_state_falls_back_to_the_full_check,
     a_changed_script_under_a_settled_state_is_refused_as_before,
     every_change_to_the_history_leaves_the_state_row_true,
+    a_table_named_like_the_state_table_is_refused_not_emptied,
+    a_run_inside_the_callers_transaction_survives_a_missing_state_table,
 );

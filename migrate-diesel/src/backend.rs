@@ -50,7 +50,7 @@ pub trait Backend: Connection + Sized + 'static {
         fingerprint: Option<&Fingerprint>,
     ) -> diesel::QueryResult<()> {
         let state = Self::quote(table.state().as_str());
-        self.batch_execute(&format!("DELETE FROM {state}"))?;
+        self.batch_execute(&format!("DELETE FROM {state} WHERE id = 1"))?;
         match fingerprint {
             // A fingerprint is hex digits only: nothing to escape.
             Some(f) => self.batch_execute(&format!(

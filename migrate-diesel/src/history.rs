@@ -119,6 +119,9 @@ impl State {
                 change: row.change,
                 source,
             })?;
+            // Remove first: `insert` would keep the old key, and with it
+            // the build metadata of an earlier row.
+            last.remove(&version);
             last.insert(version, row);
         }
         let applied = last
@@ -143,5 +146,44 @@ impl State {
 
     pub(crate) fn scripts(&self) -> Vec<AppliedScript> {
         self.applied.iter().map(|a| a.script.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(change: i64, version: &str, direction: &str) -> HistoryRow {
+        HistoryRow {
+            change,
+            version: version.to_owned(),
+            name: "s".to_owned(),
+            description: String::new(),
+            kind: "code".to_owned(),
+            direction: direction.to_owned(),
+            executed: true,
+            applied_at: String::new(),
+            duration_ms: 0,
+            checksum: None,
+            dirty: false,
+        }
+    }
+
+    #[test]
+    fn the_last_row_of_a_version_decides_its_build_metadata_too() {
+        let table = TableName::new("t").unwrap();
+        let rows = vec![
+            row(1, "1.0.0+a", "up"),
+            row(2, "1.0.0+a", "down"),
+            row(3, "1.0.0+b", "up"),
+        ];
+        let state = State::from_history(&table, rows).unwrap();
+        let versions: Vec<String> = state
+            .applied
+            .iter()
+            .map(|a| a.script.version.to_string())
+            .collect();
+        assert_eq!(versions, ["1.0.0+b"]);
+        assert_eq!(state.next_change, 4);
     }
 }

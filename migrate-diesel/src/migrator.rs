@@ -196,6 +196,7 @@ impl Migrator {
         let started = Instant::now();
         self.refuse_atomic_without_transactional_ddl::<C>()?;
         let setup = self.setup::<C>()?;
+        conn.prepare(self.lock_timeout)?;
         let target = target.unwrap_or_else(|| Target::Version(setup.app.version.clone()));
 
         // The fast path: one row says the database is settled here. From
@@ -217,7 +218,6 @@ impl Migrator {
                 total: started.elapsed(),
             });
         }
-        conn.prepare(self.lock_timeout)?;
 
         // The common start-up: nothing pending, so no lock is taken. A step
         // marked in progress may be running in another process right now:
@@ -772,17 +772,28 @@ impl Setup {
 /// Forgets the recorded fingerprint before the history changes: from here
 /// until [`settle`], start-ups read the whole history.
 fn unsettle<C: Backend>(conn: &mut C, table: &TableName) -> Result<(), Error> {
-    conn.write_state(table, None).map_err(Error::db(format!(
-        "clearing the state table `{}`",
-        table.state()
-    )))
+    let state = table.state();
+    // A table of that name that is not ours (the user's, or another
+    // migrator's tracking table) is refused, never emptied.
+    let probe = format!(
+        "SELECT fingerprint AS s FROM {} WHERE id = 1 AND last_change >= 0",
+        C::quote(state.as_str())
+    );
+    conn.strings(&probe).map_err(Error::db(format!(
+        "checking the state table `{state}`: a table of that name exists without this tool's columns (id, fingerprint, last_change); choose another tracking-table name with `table` (the state table is `<name>_state`)"
+    )))?;
+    conn.write_state(table, None)
+        .map_err(Error::db(format!("clearing the state table `{state}`")))
 }
 
 /// Records the fingerprint of the applied set, read back under the lock. If
 /// that fails the state stays cleared, which only costs the next start-up a
 /// full read.
 fn settle<C: Backend>(conn: &mut C, table: &TableName) {
-    let settled = read_history(conn, table).and_then(|history| {
+    // In a transaction of its own (a savepoint inside the caller's), so
+    // that a failure here cannot abort the caller's transaction.
+    let settled = conn.transaction(|conn| {
+        let history = read_history(conn, table)?;
         if history.dirty.is_some() {
             return Ok(());
         }

@@ -81,17 +81,21 @@ impl Backend for PgConnection {
     }
 
     /// One round trip. Inside the caller's transaction a failed statement
-    /// would abort it, so there the table is looked up first.
+    /// (no state table yet, say) would abort it, so there it runs under a
+    /// savepoint.
     fn read_state(&mut self, table: &TableName) -> Option<String> {
         use diesel::connection::{AnsiTransactionManager, TransactionManager};
         let outside = matches!(
             AnsiTransactionManager::transaction_manager_status_mut(self).transaction_depth(),
             Ok(None)
         );
-        if !outside && !self.table_exists(&table.state()).ok()? {
-            return None;
+        if outside {
+            return crate::backend::read_state_row(self, table);
         }
-        crate::backend::read_state_row(self, table)
+        diesel::Connection::transaction(self, |c| {
+            crate::backend::read_state_row(c, table).ok_or(diesel::result::Error::NotFound)
+        })
+        .ok()
     }
 
     fn read_history(&mut self, table: &TableName) -> Result<Vec<HistoryRow>, Error> {
