@@ -914,6 +914,10 @@ fn any_difference_from_the_settled_state_falls_back_to_the_full_check<D: TestDb>
     conn.batch_execute(&format!("DELETE FROM {STATE}")).unwrap();
     let deleted = run(&mut conn, "1.0.10");
     assert!(!deleted.fast_path && deleted.steps.is_empty(), "{deleted}");
+    // That start-up found the database settled and wrote the row again,
+    // under the lock, which was free.
+    assert!(deleted.locked);
+    assert!(run(&mut conn, "1.0.10").fast_path);
     // The next run that takes the lock records it again.
     run(&mut conn, "1.1.0");
     assert!(run(&mut conn, "1.1.0").fast_path);
@@ -945,6 +949,8 @@ fn any_difference_from_the_settled_state_falls_back_to_the_full_check<D: TestDb>
     assert!(status.rows.iter().any(|r| r.state == State::AppliedUnknown));
     let added = run(&mut conn, "1.1.0");
     assert!(!added.fast_path && added.steps.is_empty(), "{added}");
+    // Not settled (a script this build does not know): no lock, no row.
+    assert!(!added.locked);
     assert_eq!(history::<D>(&mut conn, T).len(), rows);
 }
 
@@ -1062,6 +1068,10 @@ fn a_run_inside_the_callers_transaction_survives_a_missing_state_table<D: TestDb
     })
     .unwrap();
     assert!(log::<D>(&mut conn).contains(&"inside".to_owned()));
+    // Outside a transaction, the next start-up writes the row again.
+    let after = m.run(&mut conn).unwrap();
+    assert!(after.locked && !after.fast_path, "{after}");
+    assert!(m.run(&mut conn).unwrap().fast_path);
 }
 
 on_every_backend!(

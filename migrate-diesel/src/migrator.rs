@@ -228,12 +228,24 @@ impl Migrator {
             let first = plan(&target, &history.scripts(), setup.known(), self.options)?;
             log_decisions(&setup, &history, &target, &first);
             if first.is_empty() {
+                // Settled, but the state row is missing (a database this
+                // tool migrated before it kept one) or out of date: record
+                // it, if the lock is free right now, so that the next
+                // start-up reads one row.
+                let locked = if fast
+                    && let Target::Version(version) = &target
+                    && Fingerprint::of(&history.scripts()) == setup.settled(version).fingerprint
+                {
+                    self.settle_when_free(conn, &setup.table)
+                } else {
+                    false
+                };
                 return Ok(Report {
                     app_version: setup.app,
                     from: first.from,
                     to: first.to,
                     steps: Vec::new(),
-                    locked: false,
+                    locked,
                     fast_path: false,
                     total: started.elapsed(),
                 });
@@ -604,6 +616,43 @@ impl Migrator {
         });
         // Another thread may have got there first; either result is the same.
         Ok(self.derived.get_or_init(|| derived).clone())
+    }
+
+    /// Writes the state row under the lock if the lock is free, without
+    /// waiting; whether the lock was taken. Failures only mean the next
+    /// start-up reads the whole history again.
+    /// Never inside the caller's transaction (the state table may need
+    /// creating, and DDL would commit it on MySQL).
+    fn settle_when_free<C: Backend>(&self, conn: &mut C, table: &TableName) -> bool {
+        use diesel::connection::TransactionManager;
+        let outside = matches!(
+            C::TransactionManager::transaction_manager_status_mut(conn).transaction_depth(),
+            Ok(None)
+        );
+        if !outside {
+            return false;
+        }
+        let Ok(lock) = conn.lock(table, Duration::ZERO) else {
+            return false;
+        };
+        tracing::debug!(target: "migrate", table = %table, "migration lock taken to record the state row");
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            conn.create_table(table)?;
+            unsettle(conn, table)?;
+            settle(conn, table);
+            Ok::<(), Error>(())
+        }));
+        if let Err(e) = conn.unlock(table, lock) {
+            tracing::warn!(target: "migrate", "{e}");
+        }
+        match outcome {
+            Err(panic) => resume_unwind(panic),
+            Ok(Err(e)) => {
+                tracing::warn!(target: "migrate", "{e}; the next start-up reads the whole history")
+            }
+            Ok(Ok(())) => {}
+        }
+        true
     }
 
     /// Everything an entry point needs but the database.

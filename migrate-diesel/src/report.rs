@@ -45,7 +45,9 @@ pub struct Report {
     pub to: Option<Version>,
     /// The steps, in the order they ran.
     pub steps: Vec<StepReport>,
-    /// Whether the migration lock was taken (not when nothing was pending).
+    /// Whether the migration lock was taken: when something was pending,
+    /// and briefly, if it was free, when the database was settled but its
+    /// state row missing or out of date (to write it).
     pub locked: bool,
     /// Whether the check read only the state row, which showed the database
     /// settled at the application version (see
