@@ -106,6 +106,16 @@ pub trait Backend: Connection + Sized + 'static {
     }
 }
 
+/// Whether `conn` is inside a transaction diesel opened (the caller's, or
+/// ours).
+pub(crate) fn in_transaction<C: Connection>(conn: &mut C) -> bool {
+    use diesel::connection::TransactionManager;
+    !matches!(
+        C::TransactionManager::transaction_manager_status_mut(conn).transaction_depth(),
+        Ok(None)
+    )
+}
+
 /// The state table's fingerprint, in one query; `None` on any error, and
 /// when the history's last change is not the one recorded with it (a row
 /// added or the last one deleted by hand). The statement is prepared once

@@ -254,27 +254,11 @@ impl Migrator {
 
         let lock = conn.lock(&setup.table, self.lock_timeout)?;
         tracing::debug!(target: "migrate", table = %setup.table, "migration lock taken");
-        // Release the lock on every path: errors, and panics too.
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let (plan, steps) = under_lock(conn, &setup.table, lock, |conn| {
             let done = self.run_locked(conn, &setup, &target, progress)?;
             settle(conn, &setup.table);
             Ok(done)
-        }));
-        let released = conn.unlock(&setup.table, lock);
-        tracing::debug!(target: "migrate", table = %setup.table, "migration lock released");
-        let (plan, steps) = match outcome {
-            Err(panic) => resume_unwind(panic),
-            Ok(Err(e)) => {
-                if let Err(unlock) = released {
-                    tracing::warn!(target: "migrate", "{unlock}");
-                }
-                return Err(e);
-            }
-            Ok(Ok(done)) => {
-                released?;
-                done
-            }
-        };
+        })?;
         Ok(Report {
             app_version: setup.app,
             from: plan.from,
@@ -475,7 +459,7 @@ impl Migrator {
             });
         }
         let lock = conn.lock(&setup.table, self.lock_timeout)?;
-        let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<Vec<StepReport>, Error> {
+        let steps = under_lock(conn, &setup.table, lock, |conn| {
             conn.create_table(&setup.table)?;
             unsettle(conn, &setup.table)?;
             let history = conn.read_history(&setup.table)?;
@@ -497,17 +481,11 @@ impl Migrator {
                 atomic: true,
                 progress: &mut |_| {},
             };
-            let reports =
+            let reports: Vec<StepReport> =
                 conn.step_transaction(|c| steps.iter().map(|s| run.step(c, s)).collect())?;
             settle(conn, &setup.table);
             Ok(reports)
-        }));
-        let released = conn.unlock(&setup.table, lock);
-        let steps = match outcome {
-            Err(panic) => resume_unwind(panic),
-            Ok(result) => result?,
-        };
-        released?;
+        })?;
         Ok(Report {
             app_version: setup.app,
             from: None,
@@ -535,7 +513,7 @@ impl Migrator {
         })?;
         let setup = self.prepare(conn)?;
         let lock = conn.lock(&setup.table, self.lock_timeout)?;
-        let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<HistoryRow, Error> {
+        under_lock(conn, &setup.table, lock, |conn| {
             let history = read_history(conn, &setup.table)?;
             if history.dirty.is_some() {
                 // A dirty mark implies a cleared state; clear it anyway, in
@@ -569,14 +547,7 @@ impl Migrator {
             tracing::info!(target: "migrate", "{} `{}` ({}) resolved as {resolution:?}", row.version, row.name, row.direction);
             settle(conn, &setup.table);
             Ok(row)
-        }));
-        let released = conn.unlock(&setup.table, lock);
-        let row = match outcome {
-            Err(panic) => resume_unwind(panic),
-            Ok(result) => result?,
-        };
-        released?;
-        Ok(row)
+        })
     }
 
     /// Atomic mode on a backend whose DDL commits implicitly (MySQL) is
@@ -624,33 +595,21 @@ impl Migrator {
     /// Never inside the caller's transaction (the state table may need
     /// creating, and DDL would commit it on MySQL).
     fn settle_when_free<C: Backend>(&self, conn: &mut C, table: &TableName) -> bool {
-        use diesel::connection::TransactionManager;
-        let outside = matches!(
-            C::TransactionManager::transaction_manager_status_mut(conn).transaction_depth(),
-            Ok(None)
-        );
-        if !outside {
+        if crate::backend::in_transaction(conn) {
             return false;
         }
         let Ok(lock) = conn.lock(table, Duration::ZERO) else {
             return false;
         };
         tracing::debug!(target: "migrate", table = %table, "migration lock taken to record the state row");
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let recorded = under_lock(conn, table, lock, |conn| {
             conn.create_table(table)?;
             unsettle(conn, table)?;
             settle(conn, table);
-            Ok::<(), Error>(())
-        }));
-        if let Err(e) = conn.unlock(table, lock) {
-            tracing::warn!(target: "migrate", "{e}");
-        }
-        match outcome {
-            Err(panic) => resume_unwind(panic),
-            Ok(Err(e)) => {
-                tracing::warn!(target: "migrate", "{e}; the next start-up reads the whole history")
-            }
-            Ok(Ok(())) => {}
+            Ok(())
+        });
+        if let Err(e) = recorded {
+            tracing::warn!(target: "migrate", "{e}; the next start-up reads the whole history");
         }
         true
     }
@@ -815,6 +774,30 @@ impl Setup {
         };
         *cache = Some((target.clone(), settled.clone()));
         settled
+    }
+}
+
+/// Runs `f` holding the migration lock `lock`, and releases the lock on
+/// every path: errors, and panics too. An error of `f` wins over a failed
+/// release, which is then logged.
+fn under_lock<C: Backend, T>(
+    conn: &mut C,
+    table: &TableName,
+    lock: C::Lock,
+    f: impl FnOnce(&mut C) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| f(conn)));
+    let released = conn.unlock(table, lock);
+    tracing::debug!(target: "migrate", table = %table, "migration lock released");
+    match outcome {
+        Err(panic) => resume_unwind(panic),
+        Ok(Err(e)) => {
+            if let Err(unlock) = released {
+                tracing::warn!(target: "migrate", "{unlock}");
+            }
+            Err(e)
+        }
+        Ok(Ok(done)) => released.map(|()| done),
     }
 }
 

@@ -84,12 +84,7 @@ impl Backend for PgConnection {
     /// (no state table yet, say) would abort it, so there it runs under a
     /// savepoint.
     fn read_state(&mut self, table: &TableName) -> Option<String> {
-        use diesel::connection::{AnsiTransactionManager, TransactionManager};
-        let outside = matches!(
-            AnsiTransactionManager::transaction_manager_status_mut(self).transaction_depth(),
-            Ok(None)
-        );
-        if outside {
+        if !crate::backend::in_transaction(self) {
             return crate::backend::read_state_row(self, table);
         }
         diesel::Connection::transaction(self, |c| {
