@@ -13,8 +13,6 @@
 
 use std::fmt;
 
-use sha2::{Digest, Sha256};
-
 use crate::{AppliedScript, KnownScript, Version};
 
 /// The applied set a database holds once it is settled at `target`: every
@@ -33,10 +31,14 @@ pub fn settled(target: &Version, known: &[KnownScript]) -> Vec<AppliedScript> {
         .collect()
 }
 
-/// A SHA-256 digest of an applied set: each script's version as written
-/// (build metadata included) and its checksum, in version order. Names are
-/// left out: the planner does not compare them. Equal fingerprints mean
-/// equal sets, barring a SHA-256 collision.
+/// A 128-bit digest (XXH3-128) of an applied set: each script's version as
+/// written (build metadata included) and its checksum, in version order.
+/// Names are left out: the planner does not compare them. Equal
+/// fingerprints mean equal sets, barring a 1-in-2^128 accident.
+///
+/// It is a cache key, not a seal: whoever can write the state row can write
+/// the history too. So it is a fast non-cryptographic hash (every start-up
+/// computes it over the whole registry) and SQL checksums stay SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Fingerprint(String);
 
@@ -80,11 +82,11 @@ impl Fingerprint {
             field(&mut buffer, v.build.as_str().as_bytes());
             field(&mut buffer, checksum.unwrap_or_default().as_bytes());
         }
-        let hash = Sha256::digest(&buffer);
-        Fingerprint(format!("{hash:x}"))
+        let hash = xxhash_rust::xxh3::xxh3_128(&buffer);
+        Fingerprint(format!("{hash:032x}"))
     }
 
-    /// The fingerprint as stored: 64 lowercase hex digits.
+    /// The fingerprint as stored: 32 lowercase hex digits.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -155,7 +157,7 @@ mod tests {
         let mut b = [applied("1.0.1", Some("c")), applied("1.0.0", None)];
         b[0].name = "renamed".into();
         assert_eq!(Fingerprint::of(&a), Fingerprint::of(&b));
-        assert_eq!(Fingerprint::of(&a).as_str().len(), 64);
+        assert_eq!(Fingerprint::of(&a).as_str().len(), 32);
     }
 
     #[test]

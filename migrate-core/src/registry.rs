@@ -1,7 +1,9 @@
 //! The registry: every `#[migration_script]` linked into the binary, plus
 //! the scripts listed by hand, validated and sorted by version.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry as Slot;
+
+use rustc_hash::FxHashMap;
 
 use crate::plan::KnownScript;
 use crate::script::Identity;
@@ -125,7 +127,10 @@ impl Registry {
         let scripts = scripts.into_iter();
         let mut parsed: Vec<(Version, Script)> = Vec::with_capacity(scripts.size_hint().0);
         // Each identity's index in `parsed`: listing N scripts stays O(N).
-        let mut seen: HashMap<Identity, usize> = HashMap::with_capacity(scripts.size_hint().0);
+        // Identities hash as one word, and no one picks them to collide, so
+        // a fast hasher is enough.
+        let mut seen: FxHashMap<Identity, usize> =
+            FxHashMap::with_capacity_and_hasher(scripts.size_hint().0, Default::default());
         for script in scripts {
             let version = Version::parse(script.version()).map_err(|source| {
                 RegistryError::InvalidVersion {
@@ -147,9 +152,12 @@ impl Registry {
                     });
                 }
             }
-            match seen.get(&script.identity()).map(|&i| &parsed[i]) {
-                Some((v, _)) if *v == version => continue,
-                Some((v, first)) => {
+            match seen.entry(script.identity()) {
+                Slot::Occupied(first) => {
+                    let (v, first) = &parsed[*first.get()];
+                    if *v == version {
+                        continue;
+                    }
                     return Err(RegistryError::SameScriptTwice {
                         name: script.name().to_owned(),
                         first: v.clone(),
@@ -158,26 +166,27 @@ impl Registry {
                         second_location: script.location(),
                     });
                 }
-                None => {
-                    seen.insert(script.identity(), parsed.len());
+                Slot::Vacant(slot) => {
+                    slot.insert(parsed.len());
                     parsed.push((version, script));
                 }
             }
         }
         // Link order is arbitrary; sort by precedence, ties by location so the
-        // duplicate error is stable.
+        // duplicate error is stable. Input that comes strictly ascending (as
+        // a list written in order does) is sorted and free of duplicates.
         if !parsed.is_sorted_by(|(a, _), (b, _)| a < b) {
             parsed.sort_by(|(a, s), (b, t)| a.cmp(b).then_with(|| s.location().cmp(&t.location())));
-        }
-        if let Some(pair) = parsed.windows(2).find(|w| w[0].0 == w[1].0) {
-            let ((version, first), (_, second)) = (&pair[0], &pair[1]);
-            return Err(RegistryError::DuplicateVersion {
-                version: version.clone(),
-                first: first.name().to_owned(),
-                first_location: first.location(),
-                second: second.name().to_owned(),
-                second_location: second.location(),
-            });
+            if let Some(pair) = parsed.windows(2).find(|w| w[0].0 == w[1].0) {
+                let ((version, first), (_, second)) = (&pair[0], &pair[1]);
+                return Err(RegistryError::DuplicateVersion {
+                    version: version.clone(),
+                    first: first.name().to_owned(),
+                    first_location: first.location(),
+                    second: second.name().to_owned(),
+                    second_location: second.location(),
+                });
+            }
         }
         Ok(Registry { scripts: parsed })
     }
@@ -190,6 +199,18 @@ impl Registry {
     /// The scripts, in ascending version order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Entry<'_>> {
         self.scripts
+            .iter()
+            .map(|(version, script)| Entry { version, script })
+    }
+
+    /// The scripts at or below `version` (by precedence), in ascending
+    /// order: found by binary search, not by comparing every version.
+    pub fn up_to(
+        &self,
+        version: &Version,
+    ) -> impl DoubleEndedIterator<Item = Entry<'_>> + ExactSizeIterator {
+        let end = self.scripts.partition_point(|(v, _)| v <= version);
+        self.scripts[..end]
             .iter()
             .map(|(version, script)| Entry { version, script })
     }
@@ -250,5 +271,41 @@ impl Registry {
                 reversible: e.script.reversible(),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn up_to_keeps_exactly_the_scripts_at_or_below_the_version() {
+        let registry = Registry::new(
+            [
+                ("1.0.0-rc.1", "SELECT 1;"),
+                ("1.0.0+b", "SELECT 2;"),
+                ("1.0.1", "SELECT 3;"),
+                ("1.10.0", "SELECT 4;"),
+                ("1.9.0", "SELECT 5;"),
+            ]
+            .map(|(v, sql)| Script::sql(v, "s", sql, None)),
+        )
+        .unwrap();
+        let up_to = |v: &str| -> Vec<String> {
+            let version = Version::parse(v).unwrap();
+            let fast: Vec<String> = registry
+                .up_to(&version)
+                .map(|e| e.version.to_string())
+                .collect();
+            let slow: Vec<String> = (registry.iter().filter(|e| *e.version <= version))
+                .map(|e| e.version.to_string())
+                .collect();
+            assert_eq!(fast, slow, "up to {v}");
+            fast
+        };
+        assert_eq!(up_to("0.1.0"), Vec::<String>::new());
+        assert_eq!(up_to("1.0.0"), ["1.0.0-rc.1", "1.0.0+b"]);
+        assert_eq!(up_to("1.9.5"), ["1.0.0-rc.1", "1.0.0+b", "1.0.1", "1.9.0"]);
+        assert_eq!(up_to("2.0.0").len(), 5);
     }
 }

@@ -28,6 +28,9 @@ impl Version {
     /// Parses a strict semantic version: no `v` prefix, no missing parts, no
     /// leading zeros, no surrounding whitespace.
     pub fn parse(input: &str) -> Result<Self, VersionError> {
+        if let Some(release) = plain_release(input) {
+            return Ok(Version(release));
+        }
         semver::Version::parse(input)
             .map(Version)
             .map_err(|e| VersionError {
@@ -40,6 +43,36 @@ impl Version {
     pub fn as_semver(&self) -> &semver::Version {
         &self.0
     }
+}
+
+/// `MAJOR.MINOR.PATCH` and nothing else, as most migration versions are,
+/// read without semver's general parser: every start-up parses every
+/// script's version. It follows semver's rules (ASCII digits, no leading
+/// zero, each part fits in a `u64`), and returns `None` for anything else,
+/// errors included, which then go to `semver` itself. A property test
+/// checks that the two agree.
+fn plain_release(input: &str) -> Option<semver::Version> {
+    let mut parts = [0u64; 3];
+    let mut bytes = input.bytes();
+    for (i, part) in parts.iter_mut().enumerate() {
+        let mut digits = 0;
+        loop {
+            match bytes.next() {
+                Some(b @ b'0'..=b'9') => {
+                    // A leading zero is allowed only as the whole number.
+                    if digits == 1 && *part == 0 {
+                        return None;
+                    }
+                    *part = part.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+                    digits += 1;
+                }
+                Some(b'.') if i < 2 && digits > 0 => break,
+                None if i == 2 && digits > 0 => break,
+                _ => return None,
+            }
+        }
+    }
+    Some(semver::Version::new(parts[0], parts[1], parts[2]))
 }
 
 /// Why an SQL migration folder's name is not `<version>_<name>`.
@@ -190,6 +223,42 @@ mod tests {
                 "1.0.0"
             ]
         );
+    }
+
+    #[test]
+    fn plain_releases_read_without_semver_match_semver() {
+        for text in ["0.0.0", "1.0.10", "18446744073709551615.0.1"] {
+            assert_eq!(
+                plain_release(text),
+                Some(semver::Version::parse(text).unwrap())
+            );
+        }
+        for text in [
+            "1.0.01",
+            "+1.0.0",
+            "1.0.+1",
+            "1.0",
+            "1.0.0.0",
+            "1..0",
+            "1.0.0-rc.1",
+            "1.0.0+b",
+            "18446744073709551616.0.0",
+            "",
+        ] {
+            assert_eq!(plain_release(text), None, "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { failure_persistence: None, ..Default::default() })]
+        #[test]
+        fn the_plain_release_reader_agrees_with_semver(text in "[0-9+.a-]{0,10}|[0-9]{1,21}\\.[0-9]{1,3}\\.[0-9]{1,3}") {
+            let parsed = semver::Version::parse(&text).ok();
+            match plain_release(&text) {
+                Some(release) => proptest::prop_assert_eq!(Some(release), parsed),
+                None => proptest::prop_assert!(parsed.is_none_or(|v| !v.pre.is_empty() || !v.build.is_empty())),
+            }
+        }
     }
 
     #[test]

@@ -767,10 +767,10 @@ impl Setup {
         {
             return settled.clone();
         }
-        let up_to = || self.derived.registry.iter().filter(|e| e.version <= target);
+        let up_to = || self.derived.registry.up_to(target);
         let settled = Settled {
             fingerprint: Fingerprint::of_pairs(up_to().map(|e| (e.version, e.script.checksum()))),
-            version: up_to().last().map(|e| e.version.clone()),
+            version: up_to().next_back().map(|e| e.version.clone()),
         };
         *cache = Some((target.clone(), settled.clone()));
         settled
