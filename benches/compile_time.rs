@@ -3,7 +3,10 @@
 //! structs and impls otherwise), timed with one `cargo build` per sample.
 //!
 //! `cargo bench --bench compile_time` builds N = 100, 500 and 1000 in two
-//! layouts, alternating variants each round, and prints medians and ratios:
+//! layouts, alternating variants each round, and prints medians and ratios.
+//! Besides the plain structs (whose impls nothing uses, so no code is
+//! generated for them) it builds the same structs with `main` calling each
+//! `up` once: the least any crate whose scripts can run pays. The layouts:
 //! - **flat**: every struct at the crate root;
 //! - **glob**: each struct in a module of its own that starts with
 //!   `use super::*;`, which also imports every name the attribute puts at
@@ -32,8 +35,12 @@ enum Layout {
 /// How the crate's scripts reach a registry.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Variant {
-    /// No registry at all: the structs and impls alone.
+    /// No registry at all: the structs and impls alone. Nothing uses the
+    /// impls, so the compiler generates no code for them.
     Plain,
+    /// No registry: `main` calls each script's `up` once. The least a
+    /// crate whose scripts can run pays: their code is generated.
+    Called,
     /// Listed by hand with `Script::new` (no attribute).
     Listed,
     /// `#[migration_script]` on each struct.
@@ -73,16 +80,23 @@ fn source(n: usize, layout: Layout, variant: Variant) -> String {
         }
         s.push('\n');
     }
-    if variant == Variant::Listed {
+    let path = |i: usize| match layout {
+        Layout::Flat => format!("Step{i}"),
+        Layout::Glob => format!("step_{i}::Step{i}"),
+    };
+    if variant == Variant::Called {
+        s.push_str("fn main() {\n    let mut conn = Conn(Vec::new());\n");
+        for i in 1..=n {
+            let _ = writeln!(s, "    {}.up(&mut conn).unwrap();", path(i));
+        }
+        s.push_str("    println!(\"{}\", conn.0.len());\n}\n");
+    } else if variant == Variant::Listed {
         s.push_str("fn listed() -> Vec<migrate_core::Script> {\n    vec![\n");
         for i in 1..=n {
-            let path = match layout {
-                Layout::Flat => format!("Step{i}"),
-                Layout::Glob => format!("step_{i}::Step{i}"),
-            };
             let _ = writeln!(
                 s,
-                "        migrate_core::Script::new(\"1.0.{i}\", &{path}),"
+                "        migrate_core::Script::new(\"1.0.{i}\", &{}),",
+                path(i)
             );
         }
         s.push_str("    ]\n}\n\nfn main() {\n    println!(\"{}\", migrate_core::Registry::new(listed()).unwrap().len());\n}\n");
@@ -190,32 +204,39 @@ fn main() {
         "\nBuild time of a crate with N code scripts (cargo build, dev profile, {rounds} rounds, medians in s):"
     );
     println!(
-        "| N | layout | plain structs | listed by hand | with #[migration_script] | attribute / plain | attribute / listed | extra per script over plain (ms) |"
+        "| N | layout | plain structs | called directly | listed by hand | with #[migration_script] | attribute / plain | attribute / called | attribute / listed | extra per script over called (ms) |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
-    const VARIANTS: [Variant; 3] = [Variant::Plain, Variant::Listed, Variant::Annotated];
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    const VARIANTS: [Variant; 4] = [
+        Variant::Plain,
+        Variant::Called,
+        Variant::Listed,
+        Variant::Annotated,
+    ];
     for layout in [Layout::Flat, Layout::Glob] {
         for &n in sizes {
             let dirs = VARIANTS.map(|v| write_crate(&base, n, layout, v));
-            let mut samples: [Vec<Duration>; 3] = Default::default();
+            let mut samples: [Vec<Duration>; 4] = Default::default();
             for r in 0..rounds {
                 // Rotate which variant goes first.
                 for k in 0..VARIANTS.len() {
                     let i = (k + r) % VARIANTS.len();
+                    // What the binary prints: scripts registered, or run.
                     let registered = match VARIANTS[i] {
                         Variant::Plain => 0,
-                        Variant::Listed | Variant::Annotated => n,
+                        Variant::Called | Variant::Listed | Variant::Annotated => n,
                     };
                     samples[i].push(build(&dirs[i], &target, registered));
                 }
             }
-            let [p, l, a] = samples.map(|mut s| median(&mut s).as_secs_f64());
+            let [p, c, l, a] = samples.map(|mut s| median(&mut s).as_secs_f64());
             println!(
-                "| {n} | {} | {p:.2} | {l:.2} | {a:.2} | {:.2} | {:.2} | {:.2} |",
+                "| {n} | {} | {p:.2} | {c:.2} | {l:.2} | {a:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
                 format!("{layout:?}").to_lowercase(),
                 a / p,
+                a / c,
                 a / l,
-                (a - p) * 1000.0 / n as f64
+                (a - c) * 1000.0 / n as f64
             );
         }
     }
