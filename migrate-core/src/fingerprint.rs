@@ -31,8 +31,9 @@ pub fn settled(target: &Version, known: &[KnownScript]) -> Vec<AppliedScript> {
         .collect()
 }
 
-/// A 128-bit digest (XXH3-128) of an applied set: each script's version as
-/// written (build metadata included) and its checksum, in version order.
+/// A 128-bit digest (XXH3-128) of an applied set: of each script's
+/// [`entry_digest`] (its version as written, build metadata included, and
+/// its checksum), in version order.
 /// Names are left out: the planner does not compare them. Equal
 /// fingerprints mean equal sets, barring a 1-in-2^128 accident.
 ///
@@ -42,46 +43,65 @@ pub fn settled(target: &Version, known: &[KnownScript]) -> Vec<AppliedScript> {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Fingerprint(String);
 
+/// One script's share of a [`Fingerprint`]: XXH3-128 of its version and
+/// checksum, little-endian.
+pub type Digest = [u8; 16];
+
+/// The digest of one script with `version` (as written, build metadata
+/// included) and `checksum` (`None` for code). `#[migration_script]` and
+/// `embed_sql!` call this at compile time, so that a start-up only combines
+/// digests; a registry computes it for scripts that come without one.
+pub fn entry_digest(version: &semver::Version, checksum: Option<&str>) -> Digest {
+    digest_into(&mut Vec::new(), version, checksum)
+}
+
+/// [`entry_digest`], encoding into `buffer` (cleared first), so that a
+/// history of N rows is digested without N allocations.
+fn digest_into(buffer: &mut Vec<u8>, v: &semver::Version, checksum: Option<&str>) -> Digest {
+    // Each text field is length-prefixed, so no text can pass for another
+    // field.
+    fn field(buffer: &mut Vec<u8>, bytes: &[u8]) {
+        buffer.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        buffer.extend_from_slice(bytes);
+    }
+    buffer.clear();
+    for n in [v.major, v.minor, v.patch] {
+        buffer.extend_from_slice(&n.to_le_bytes());
+    }
+    // Code or SQL.
+    buffer.push(u8::from(checksum.is_some()));
+    field(buffer, v.pre.as_str().as_bytes());
+    field(buffer, v.build.as_str().as_bytes());
+    field(buffer, checksum.unwrap_or_default().as_bytes());
+    xxhash_rust::xxh3::xxh3_128(buffer).to_le_bytes()
+}
+
 impl Fingerprint {
     /// The fingerprint of `applied`, in whatever order it comes.
     pub fn of(applied: &[AppliedScript]) -> Fingerprint {
-        Fingerprint::of_pairs(applied.iter().map(|a| (&a.version, a.checksum.as_deref())))
+        let mut buffer = Vec::new();
+        Fingerprint::of_digests(applied.iter().map(|a| {
+            let digest = digest_into(&mut buffer, a.version.as_semver(), a.checksum.as_deref());
+            (&a.version, digest)
+        }))
     }
 
-    /// The fingerprint of a set given as (version, checksum) pairs, in
-    /// whatever order they come: what an executor computes from its
-    /// registry without building [`AppliedScript`]s.
-    pub fn of_pairs<'a>(
-        pairs: impl IntoIterator<Item = (&'a Version, Option<&'a str>)>,
-    ) -> Fingerprint {
+    /// The fingerprint of a set given as each script's version and
+    /// [`entry_digest`], in whatever order they come: what a registry
+    /// computes from digests made when its scripts were compiled.
+    pub fn of_digests<'a>(entries: impl IntoIterator<Item = (&'a Version, Digest)>) -> Fingerprint {
         // Precedence first; build metadata breaks ties between versions
         // that differ only in it. Registries and histories come sorted.
-        let order = |a: &(&Version, Option<&str>), b: &(&Version, Option<&str>)| {
+        let order = |a: &(&Version, Digest), b: &(&Version, Digest)| {
             a.0.cmp(b.0)
                 .then_with(|| a.0.as_semver().build.cmp(&b.0.as_semver().build))
         };
-        let mut entries: Vec<(&Version, Option<&str>)> = pairs.into_iter().collect();
+        let mut entries: Vec<(&Version, Digest)> = entries.into_iter().collect();
         if !entries.is_sorted_by(|a, b| order(a, b).is_le()) {
             entries.sort_by(order);
         }
-        // Each text field is length-prefixed, so no text can pass for
-        // another field or the next entry. One buffer, hashed at once.
-        fn field(buffer: &mut Vec<u8>, bytes: &[u8]) {
-            buffer.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-            buffer.extend_from_slice(bytes);
-        }
-        let mut buffer = Vec::with_capacity(entries.len() * 128);
-        for (version, checksum) in entries {
-            let v = version.as_semver();
-            for n in [v.major, v.minor, v.patch] {
-                buffer.extend_from_slice(&n.to_le_bytes());
-            }
-            // Code or SQL.
-            buffer.push(u8::from(checksum.is_some()));
-            field(&mut buffer, v.pre.as_str().as_bytes());
-            field(&mut buffer, v.build.as_str().as_bytes());
-            field(&mut buffer, checksum.unwrap_or_default().as_bytes());
-        }
+        // Digests have a fixed length: one buffer of them, hashed at once.
+        let buffer: Vec<u8> = entries.iter().flat_map(|(_, digest)| *digest).collect();
         let hash = xxhash_rust::xxh3::xxh3_128(&buffer);
         Fingerprint(format!("{hash:032x}"))
     }

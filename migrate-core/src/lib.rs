@@ -46,15 +46,15 @@ pub use app_version::{
     APPLICATION_VERSION_VAR, AppVersion, AppVersionError, VersionSource, resolve_app_version,
     resolve_app_version_from,
 };
-pub use fingerprint::{Fingerprint, settled};
+pub use fingerprint::{Digest, Fingerprint, entry_digest, settled};
 pub use plan::{
     Action, AppliedScript, Direction, KnownScript, Plan, PlanError, PlanOptions, ScriptKind,
     ScriptRef, Step, Target, plan,
 };
 pub use registry::{Entry, Registry, RegistryError, registered};
 pub use script::{
-    Body, BoxError, Irreversible, MigrationScript, Script, ScriptError, SqlBody, sql_checksum,
-    sql_has_statement,
+    Body, BoxError, CodeBody, Irreversible, MigrationScript, Script, ScriptError, SqlBody,
+    sql_checksum, sql_has_statement,
 };
 pub use version::{
     FolderNameError, Version, VersionError, diesel_folder_version, parse_folder_name,
@@ -64,6 +64,6 @@ pub use version::{
 #[doc(hidden)]
 pub mod __private {
     pub use crate::registry::MIGRATE_CORE_REGISTERED_SCRIPTS_V1 as SCRIPTS;
-    pub use crate::script::{DynScript, Script};
+    pub use crate::script::{Precomputed, Script};
     pub use linkme;
 }

@@ -1,13 +1,16 @@
 //! The registry: every `#[migration_script]` linked into the binary, plus
 //! the scripts listed by hand, validated and sorted by version.
 
-use std::collections::hash_map::Entry as Slot;
+use std::hash::BuildHasher;
+use std::ops::Deref;
+use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use hashbrown::hash_table::{Entry as Seen, HashTable};
+use rustc_hash::FxBuildHasher;
 
+use crate::fingerprint::{Digest, entry_digest};
 use crate::plan::KnownScript;
-use crate::script::Identity;
-use crate::{Script, Version, VersionError};
+use crate::{Fingerprint, Script, Version, VersionError};
 
 /// The distributed slice the attribute registers into. Its name is long and
 /// specific because linkme section names are global across a binary.
@@ -108,7 +111,43 @@ pub struct Entry<'a> {
 /// Validated code scripts, sorted by version.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
-    scripts: Vec<(Version, Script)>,
+    /// The scripts as given, not copied.
+    scripts: Scripts,
+    /// Their order by version, without the duplicates of a script.
+    order: Vec<Slot>,
+}
+
+/// Where a registry's scripts are: the binary's registered ones, or a list
+/// shared with whoever built it. Never a copy: a start-up builds a registry.
+#[derive(Debug, Clone)]
+enum Scripts {
+    Registered(&'static [Script]),
+    Shared(Arc<[Script]>),
+}
+
+impl Default for Scripts {
+    fn default() -> Self {
+        Scripts::Registered(&[])
+    }
+}
+
+impl Deref for Scripts {
+    type Target = [Script];
+
+    fn deref(&self) -> &[Script] {
+        match self {
+            Scripts::Registered(scripts) => scripts,
+            Scripts::Shared(scripts) => scripts,
+        }
+    }
+}
+
+/// A script's place in `scripts`, with what the registry derived from it.
+#[derive(Debug, Clone)]
+struct Slot {
+    version: Version,
+    digest: Digest,
+    index: u32,
 }
 
 /// Every script registered with `#[migration_script]` in this binary,
@@ -117,29 +156,53 @@ pub struct Registry {
 /// Scripts in a library crate are only linked when the binary uses that
 /// crate: add `use my_migrations as _;` to the binary.
 pub fn registered() -> Result<Registry, RegistryError> {
-    Registry::new(MIGRATE_CORE_REGISTERED_SCRIPTS_V1.iter().copied())
+    Registry::build(Scripts::Registered(&MIGRATE_CORE_REGISTERED_SCRIPTS_V1[..]))
 }
 
 impl Registry {
     /// Builds a registry from scripts. The same script listed twice (for
     /// example registered and also listed by hand) is kept once.
     pub fn new(scripts: impl IntoIterator<Item = Script>) -> Result<Registry, RegistryError> {
-        let scripts = scripts.into_iter();
-        let mut parsed: Vec<(Version, Script)> = Vec::with_capacity(scripts.size_hint().0);
-        // Each identity's index in `parsed`: listing N scripts stays O(N).
+        Registry::shared(scripts.into_iter().collect())
+    }
+
+    /// [`new`](Self::new) over scripts the caller keeps too, without
+    /// copying them.
+    pub fn shared(scripts: Arc<[Script]>) -> Result<Registry, RegistryError> {
+        Registry::build(Scripts::Shared(scripts))
+    }
+
+    fn build(scripts: Scripts) -> Result<Registry, RegistryError> {
+        let mut order: Vec<Slot> = Vec::with_capacity(scripts.len());
+        // Each identity's place in `order`: listing N scripts stays O(N).
         // Identities hash as one word, and no one picks them to collide, so
         // a fast hasher is enough.
-        let mut seen: FxHashMap<Identity, usize> =
-            FxHashMap::with_capacity_and_hasher(scripts.size_hint().0, Default::default());
-        for script in scripts {
-            let version = Version::parse(script.version()).map_err(|source| {
-                RegistryError::InvalidVersion {
+        let mut seen: HashTable<u32> = HashTable::with_capacity(scripts.len());
+        let identity_at =
+            |order: &[Slot], at: u32| scripts[order[at as usize].index as usize].identity();
+        for (index, script) in scripts.iter().enumerate() {
+            let index = u32::try_from(index).expect("fewer than 2^32 scripts");
+            let parse = || {
+                Version::parse(script.version()).map_err(|source| RegistryError::InvalidVersion {
                     name: script.name().to_owned(),
                     location: script.location(),
                     source,
+                })
+            };
+            // What the attribute, `embed_sql!` or the script's constructor
+            // worked out and checked already is not done again.
+            let (version, digest) = match script.precomputed() {
+                Some(p) => match p.release() {
+                    Some(release) => (Version::release(release), p.digest()),
+                    None => (parse()?, p.digest()),
+                },
+                None => {
+                    let version = parse()?;
+                    let digest = entry_digest(version.as_semver(), script.checksum());
+                    (version, digest)
                 }
-            })?;
-            if let crate::Body::Sql(sql) = script.body() {
+            };
+            if let (crate::Body::Sql(sql), None) = (script.body(), script.precomputed()) {
                 let empty = [("up", Some(sql.up)), ("down", sql.down)]
                     .into_iter()
                     .find(|(_, text)| text.is_some_and(|t| !crate::sql_has_statement(t)));
@@ -152,35 +215,46 @@ impl Registry {
                     });
                 }
             }
-            match seen.entry(script.identity()) {
-                Slot::Occupied(first) => {
-                    let (v, first) = &parsed[*first.get()];
-                    if *v == version {
+            let identity = script.identity();
+            let hash = FxBuildHasher.hash_one(identity);
+            let same = |&at: &u32| identity_at(&order, at) == identity;
+            let rehash = |&at: &u32| FxBuildHasher.hash_one(identity_at(&order, at));
+            match seen.entry(hash, same, rehash) {
+                Seen::Occupied(first) => {
+                    let first = &order[*first.get() as usize];
+                    if first.version == version {
                         continue;
                     }
                     return Err(RegistryError::SameScriptTwice {
                         name: script.name().to_owned(),
-                        first: v.clone(),
-                        first_location: first.location(),
+                        first: first.version.clone(),
+                        first_location: scripts[first.index as usize].location(),
                         second: version,
                         second_location: script.location(),
                     });
                 }
-                Slot::Vacant(slot) => {
-                    slot.insert(parsed.len());
-                    parsed.push((version, script));
+                Seen::Vacant(slot) => {
+                    slot.insert(order.len() as u32);
+                    order.push(Slot {
+                        version,
+                        digest,
+                        index,
+                    });
                 }
             }
         }
         // Link order is arbitrary; sort by precedence, ties by location so the
         // duplicate error is stable. Input that comes strictly ascending (as
         // a list written in order does) is sorted and free of duplicates.
-        if !parsed.is_sorted_by(|(a, _), (b, _)| a < b) {
-            parsed.sort_by(|(a, s), (b, t)| a.cmp(b).then_with(|| s.location().cmp(&t.location())));
-            if let Some(pair) = parsed.windows(2).find(|w| w[0].0 == w[1].0) {
-                let ((version, first), (_, second)) = (&pair[0], &pair[1]);
+        let at = |slot: &Slot| &scripts[slot.index as usize];
+        if !order.is_sorted_by(|a, b| a.version < b.version) {
+            order.sort_by(|a, b| {
+                (a.version.cmp(&b.version)).then_with(|| at(a).location().cmp(&at(b).location()))
+            });
+            if let Some(pair) = order.windows(2).find(|w| w[0].version == w[1].version) {
+                let (first, second) = (at(&pair[0]), at(&pair[1]));
                 return Err(RegistryError::DuplicateVersion {
-                    version: version.clone(),
+                    version: pair[0].version.clone(),
                     first: first.name().to_owned(),
                     first_location: first.location(),
                     second: second.name().to_owned(),
@@ -188,19 +262,24 @@ impl Registry {
                 });
             }
         }
-        Ok(Registry { scripts: parsed })
+        Ok(Registry { scripts, order })
     }
 
     /// Adds scripts listed by hand; a script already present is kept once.
     pub fn with(self, extra: impl IntoIterator<Item = Script>) -> Result<Registry, RegistryError> {
-        Registry::new(self.scripts.into_iter().map(|(_, s)| s).chain(extra))
+        Registry::new(self.scripts.iter().copied().chain(extra))
     }
 
     /// The scripts, in ascending version order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Entry<'_>> {
-        self.scripts
-            .iter()
-            .map(|(version, script)| Entry { version, script })
+        self.order.iter().map(|slot| self.entry(slot))
+    }
+
+    fn entry<'a>(&'a self, slot: &'a Slot) -> Entry<'a> {
+        Entry {
+            version: &slot.version,
+            script: &self.scripts[slot.index as usize],
+        }
     }
 
     /// The scripts at or below `version` (by precedence), in ascending
@@ -209,28 +288,42 @@ impl Registry {
         &self,
         version: &Version,
     ) -> impl DoubleEndedIterator<Item = Entry<'_>> + ExactSizeIterator {
-        let end = self.scripts.partition_point(|(v, _)| v <= version);
-        self.scripts[..end]
+        self.order[..self.end_of(version)]
             .iter()
-            .map(|(version, script)| Entry { version, script })
+            .map(|slot| self.entry(slot))
+    }
+
+    /// The index past the last script at or below `version`.
+    fn end_of(&self, version: &Version) -> usize {
+        self.order.partition_point(|s| s.version <= *version)
+    }
+
+    /// What a database settled at `target` records (see
+    /// [`settled`](crate::settled)): the fingerprint of the scripts at or
+    /// below `target`, combined from the digests computed with the
+    /// registry, and the highest of their versions.
+    pub fn settled_at(&self, target: &Version) -> (Fingerprint, Option<&Version>) {
+        let up_to = &self.order[..self.end_of(target)];
+        let fingerprint = Fingerprint::of_digests(up_to.iter().map(|s| (&s.version, s.digest)));
+        (fingerprint, up_to.last().map(|s| &s.version))
     }
 
     /// The number of scripts.
     pub fn len(&self) -> usize {
-        self.scripts.len()
+        self.order.len()
     }
 
     /// Whether there are no scripts.
     pub fn is_empty(&self) -> bool {
-        self.scripts.is_empty()
+        self.order.is_empty()
     }
 
     /// The script with this version (build metadata ignored).
     pub fn get(&self, version: &Version) -> Option<&Script> {
-        self.scripts
-            .binary_search_by(|(v, _)| v.cmp(version))
+        self.order
+            .binary_search_by(|s| s.version.cmp(version))
             .ok()
-            .map(|i| &self.scripts[i].1)
+            .map(|i| &self.scripts[self.order[i].index as usize])
     }
 
     /// Checks that every script runs on connections of type `C`, naming
@@ -307,5 +400,40 @@ mod tests {
         assert_eq!(up_to("1.0.0"), ["1.0.0-rc.1", "1.0.0+b"]);
         assert_eq!(up_to("1.9.5"), ["1.0.0-rc.1", "1.0.0+b", "1.0.1", "1.9.0"]);
         assert_eq!(up_to("2.0.0").len(), 5);
+    }
+
+    struct Seed;
+
+    impl crate::MigrationScript for Seed {
+        type Connection = ();
+        fn up(&self, _: &mut ()) -> Result<(), crate::BoxError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_settled_fingerprint_is_that_of_the_settled_set_whether_digests_were_precomputed_or_not()
+    {
+        let registry = Registry::new([
+            Script::sql("1.0.0-rc.1", "pre", "SELECT 1;", None),
+            Script::new("1.0.0+b", &Seed),
+            Script::sql("1.0.1", "plain", "SELECT 2;", None),
+            // As an expansion without a precomputed part: digested here.
+            Script::__sql("1.9.0", "late", "SELECT 3;", None, "c3", true, "m", 0, None),
+        ])
+        .unwrap();
+        assert!(
+            registry
+                .iter()
+                .take(3)
+                .all(|e| e.script.precomputed().is_some())
+        );
+        for target in ["0.1.0", "1.0.0", "1.0.1", "1.9.0", "2.0.0"] {
+            let target = Version::parse(target).unwrap();
+            let settled = crate::settled(&target, &registry.known());
+            let (fingerprint, highest) = registry.settled_at(&target);
+            assert_eq!(fingerprint, Fingerprint::of(&settled), "at {target}");
+            assert_eq!(highest, settled.last().map(|a| &a.version), "at {target}");
+        }
     }
 }

@@ -3,7 +3,8 @@
 use std::any::{Any, TypeId};
 use std::fmt;
 
-use crate::ScriptKind;
+use crate::fingerprint::{Digest, entry_digest};
+use crate::{Direction, ScriptKind, Version};
 
 /// The error type a script's `up` or `down` returns: any error, boxed.
 ///
@@ -97,59 +98,93 @@ pub enum ScriptError {
     NotCode,
 }
 
-/// Object-safe view of a [`MigrationScript`], implemented for every script.
-///
-/// This is what lets scripts for any connection type sit in one registry. It
-/// is public only so that [`Script`] can be built in constant context by the
-/// attribute's expansion; use the methods of [`Script`] instead.
-#[doc(hidden)]
-pub trait DynScript: Sync {
-    fn script_type(&self) -> (TypeId, &'static str);
-    fn connection_type(&self) -> (TypeId, &'static str);
-    fn reversible(&self) -> bool;
-    fn is_zero_sized(&self) -> bool;
-    fn up(&self, conn: &mut dyn Any, found: &'static str) -> Result<(), ScriptError>;
-    fn down(&self, conn: &mut dyn Any, found: &'static str) -> Result<(), ScriptError>;
+/// A Rust script as a registry holds it: the value, and what its type says,
+/// worked out when the entry is built (at compile time, for the attribute).
+/// So a start-up reads data and calls none of the script's code, and each
+/// script type compiles to one function ([`ScriptType::run`]) rather than a
+/// vtable of them.
+#[derive(Clone, Copy)]
+pub struct CodeBody {
+    value: &'static (dyn Any + Sync),
+    of_type: &'static ScriptType,
 }
 
-impl<T: MigrationScript> DynScript for T {
-    fn script_type(&self) -> (TypeId, &'static str) {
-        (TypeId::of::<T>(), std::any::type_name::<T>())
-    }
+/// What a script's type says: one constant per type.
+struct ScriptType {
+    type_id: TypeId,
+    zero_sized: bool,
+    reversible: bool,
+    connection: TypeId,
+    connection_name: fn() -> &'static str,
+    /// Runs `up` or `down` of the value, on the connection if it is the
+    /// script's type.
+    run: RunFn,
+}
 
-    fn connection_type(&self) -> (TypeId, &'static str) {
-        (
-            TypeId::of::<T::Connection>(),
-            std::any::type_name::<T::Connection>(),
-        )
-    }
+/// [`ScriptType::run`]: the value, the direction, the connection and the
+/// name of its type (for the error when it is not the script's).
+type RunFn =
+    fn(&'static (dyn Any + Sync), Direction, &mut dyn Any, &'static str) -> Result<(), ScriptError>;
 
-    fn reversible(&self) -> bool {
-        T::REVERSIBLE
-    }
-
-    fn is_zero_sized(&self) -> bool {
-        size_of::<T>() == 0
-    }
-
-    fn up(&self, conn: &mut dyn Any, found: &'static str) -> Result<(), ScriptError> {
-        MigrationScript::up(self, downcast::<T>(conn, found)?).map_err(ScriptError::Failed)
-    }
-
-    fn down(&self, conn: &mut dyn Any, found: &'static str) -> Result<(), ScriptError> {
-        MigrationScript::down(self, downcast::<T>(conn, found)?).map_err(ScriptError::Failed)
+impl ScriptType {
+    const fn of<T: MigrationScript>() -> ScriptType {
+        ScriptType {
+            type_id: TypeId::of::<T>(),
+            zero_sized: size_of::<T>() == 0,
+            reversible: T::REVERSIBLE,
+            connection: TypeId::of::<T::Connection>(),
+            // One function per connection type, shared by its scripts.
+            connection_name: std::any::type_name::<T::Connection>,
+            run: run::<T>,
+        }
     }
 }
 
-fn downcast<'c, T: MigrationScript>(
-    conn: &'c mut dyn Any,
+/// The one function compiled per script type.
+fn run<T: MigrationScript>(
+    value: &'static (dyn Any + Sync),
+    direction: Direction,
+    conn: &mut dyn Any,
     found: &'static str,
-) -> Result<&'c mut T::Connection, ScriptError> {
-    conn.downcast_mut::<T::Connection>()
+) -> Result<(), ScriptError> {
+    let script = (value as &dyn Any)
+        .downcast_ref::<T>()
+        .expect("a code body's value has the type its constant was made for");
+    let conn = conn
+        .downcast_mut::<T::Connection>()
         .ok_or(ScriptError::WrongConnection {
             expected: std::any::type_name::<T::Connection>(),
             found,
-        })
+        })?;
+    match direction {
+        Direction::Up => script.up(conn),
+        Direction::Down => script.down(conn),
+    }
+    .map_err(ScriptError::Failed)
+}
+
+impl CodeBody {
+    /// The entry of `value`, in constant context.
+    const fn of<T: MigrationScript>(value: &'static T) -> CodeBody {
+        CodeBody {
+            value,
+            of_type: &const { ScriptType::of::<T>() },
+        }
+    }
+
+    /// Runs `up` or `down` on `conn`, refusing a connection of another type.
+    fn run<C: 'static>(&self, direction: Direction, conn: &mut C) -> Result<(), ScriptError> {
+        (self.of_type.run)(self.value, direction, conn, std::any::type_name::<C>())
+    }
+}
+
+impl fmt::Debug for CodeBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodeBody")
+            .field("connection", &(self.of_type.connection_name)())
+            .field("reversible", &self.of_type.reversible)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A migration (code or SQL) together with what the attribute, the SQL
@@ -162,12 +197,59 @@ fn downcast<'c, T: MigrationScript>(
 #[derive(Clone, Copy)]
 pub struct Script {
     version: &'static str,
-    name: Option<&'static str>,
+    name: &'static str,
     description: Option<&'static str>,
     transaction: bool,
     file: &'static str,
     line: u32,
     body: Body,
+    precomputed: Option<Precomputed>,
+}
+
+/// What a registry would otherwise work out from a script's version at
+/// every start-up, worked out once: by `#[migration_script]` and
+/// `embed_sql!` at compile time, by [`Script::new`] and [`Script::sql`] when
+/// they are called. Only a script that passed the checks the registry makes
+/// of each script has one: its version parses and, for SQL, its `up` and
+/// `down` hold statements. Without one, the registry checks and reports.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Precomputed {
+    /// The version's numbers, when it is a plain `MAJOR.MINOR.PATCH` (no
+    /// pre-release, no build metadata): no parse at start-up.
+    release: Option<[u64; 3]>,
+    /// The script's [`entry_digest`]: no hashing at start-up.
+    digest: Digest,
+}
+
+impl Precomputed {
+    /// Works it out for a script with `version` and `checksum` (`None` for
+    /// code). The attribute and `embed_sql!` call this at compile time.
+    pub fn compute(version: &str, checksum: Option<&str>) -> Option<Precomputed> {
+        let version = Version::parse(version).ok()?;
+        let v = version.as_semver();
+        Some(Precomputed {
+            release: (v.pre.is_empty() && v.build.is_empty())
+                .then_some([v.major, v.minor, v.patch]),
+            digest: entry_digest(v, checksum),
+        })
+    }
+
+    /// Rebuilds what [`compute`](Self::compute) returned, in constant
+    /// context (the expansions' statics).
+    pub const fn from_parts(release: Option<[u64; 3]>, digest: Digest) -> Precomputed {
+        Precomputed { release, digest }
+    }
+
+    /// The plain release's numbers, if the version is one.
+    pub fn release(&self) -> Option<[u64; 3]> {
+        self.release
+    }
+
+    /// The script's digest.
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
 }
 
 /// A script's identity: its struct type (and value, unless it is a unit
@@ -200,7 +282,7 @@ impl std::hash::Hash for Identity {
 #[derive(Clone, Copy)]
 pub enum Body {
     /// A Rust script, run on the connection type it declares.
-    Code(&'static dyn DynScript),
+    Code(CodeBody),
     /// SQL embedded at build time.
     Sql(SqlBody),
 }
@@ -237,18 +319,23 @@ impl Script {
     #[track_caller]
     pub fn new<T: MigrationScript>(version: &'static str, script: &'static T) -> Script {
         let caller = std::panic::Location::caller();
+        // `path::to::Struct<path::to::Param>` -> `Struct`
+        let full = std::any::type_name::<T>();
+        let base = full.split('<').next().unwrap_or(full);
         Script {
             version,
-            name: None,
+            name: base.rsplit("::").next().unwrap_or(base),
             description: None,
             transaction: true,
             file: caller.file(),
             line: caller.line(),
-            body: Body::Code(script),
+            body: Body::Code(CodeBody::of(script)),
+            precomputed: Precomputed::compute(version, None),
         }
     }
 
     #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)] // called only by the attribute's expansion
     pub const fn __registered<T: MigrationScript>(
         script: &'static T,
         version: &'static str,
@@ -257,15 +344,17 @@ impl Script {
         transaction: bool,
         file: &'static str,
         line: u32,
+        precomputed: Option<Precomputed>,
     ) -> Script {
         Script {
             version,
-            name: Some(name),
+            name,
             description,
             transaction,
             file,
             line,
-            body: Body::Code(script),
+            body: Body::Code(CodeBody::of(script)),
+            precomputed,
         }
     }
 
@@ -285,12 +374,18 @@ impl Script {
         let checksum: &'static str = Box::leak(sql_checksum(up).into_boxed_str());
         Script {
             version,
-            name: Some(name),
+            name,
             description: None,
             transaction: true,
             file: caller.file(),
             line: caller.line(),
             body: Body::Sql(SqlBody { up, down, checksum }),
+            precomputed: [Some(up), down]
+                .into_iter()
+                .flatten()
+                .all(sql_has_statement)
+                .then(|| Precomputed::compute(version, Some(checksum)))
+                .flatten(),
         }
     }
 
@@ -305,21 +400,23 @@ impl Script {
         transaction: bool,
         file: &'static str,
         line: u32,
+        precomputed: Option<Precomputed>,
     ) -> Script {
         Script {
             version,
-            name: Some(name),
+            name,
             description: None,
             transaction,
             file,
             line,
             body: Body::Sql(SqlBody { up, down, checksum }),
+            precomputed,
         }
     }
 
     /// Sets the name shown in plans, status and history.
     pub fn with_name(mut self, name: &'static str) -> Script {
-        self.name = Some(name);
+        self.name = name;
         self
     }
 
@@ -343,15 +440,7 @@ impl Script {
 
     /// The script's name: the attribute's `name`, else the struct's name.
     pub fn name(&self) -> &'static str {
-        self.name.unwrap_or_else(|| match self.body {
-            Body::Code(code) => {
-                // `path::to::Struct<path::to::Param>` -> `Struct`
-                let full = code.script_type().1;
-                let base = full.split('<').next().unwrap_or(full);
-                base.rsplit("::").next().unwrap_or(base)
-            }
-            Body::Sql(_) => "",
-        })
+        self.name
     }
 
     /// The description, if any.
@@ -368,7 +457,7 @@ impl Script {
     /// an SQL folder with a `down.sql`).
     pub fn reversible(&self) -> bool {
         match self.body {
-            Body::Code(code) => code.reversible(),
+            Body::Code(code) => code.of_type.reversible,
             Body::Sql(sql) => sql.down.is_some(),
         }
     }
@@ -379,6 +468,12 @@ impl Script {
             Body::Code(_) => ScriptKind::Code,
             Body::Sql(_) => ScriptKind::Sql,
         }
+    }
+
+    /// What was worked out from the version before start-up, if anything.
+    #[doc(hidden)]
+    pub fn precomputed(&self) -> Option<Precomputed> {
+        self.precomputed
     }
 
     /// What the script runs.
@@ -408,7 +503,7 @@ impl Script {
     /// `"any"` for SQL, which runs on every backend.
     pub fn connection_type_name(&self) -> &'static str {
         match self.body {
-            Body::Code(code) => code.connection_type().1,
+            Body::Code(code) => (code.of_type.connection_name)(),
             Body::Sql(_) => "any",
         }
     }
@@ -416,7 +511,7 @@ impl Script {
     /// Whether the script runs on connections of type `C` (SQL always does).
     pub fn accepts_connection<C: 'static>(&self) -> bool {
         match self.body {
-            Body::Code(code) => code.connection_type().0 == TypeId::of::<C>(),
+            Body::Code(code) => code.of_type.connection == TypeId::of::<C>(),
             Body::Sql(_) => true,
         }
     }
@@ -434,9 +529,9 @@ impl Script {
             // A unit struct is the same script wherever it is referenced; a
             // struct with data is the same script only as the same value.
             Body::Code(code) => Identity::Code(
-                code.script_type().0,
-                (!code.is_zero_sized())
-                    .then(|| (code as *const dyn DynScript).cast::<()>() as usize),
+                code.of_type.type_id,
+                (!code.of_type.zero_sized)
+                    .then(|| (code.value as *const dyn Any).cast::<()>() as usize),
             ),
             Body::Sql(sql) => Identity::Sql(sql),
         }
@@ -447,7 +542,7 @@ impl Script {
     /// executor, from [`body`](Self::body).
     pub fn run_up<C: 'static>(&self, conn: &mut C) -> Result<(), ScriptError> {
         match self.body {
-            Body::Code(code) => code.up(conn, std::any::type_name::<C>()),
+            Body::Code(code) => code.run(Direction::Up, conn),
             Body::Sql(_) => Err(ScriptError::NotCode),
         }
     }
@@ -456,7 +551,7 @@ impl Script {
     /// when `C` is not the script's connection type.
     pub fn run_down<C: 'static>(&self, conn: &mut C) -> Result<(), ScriptError> {
         match self.body {
-            Body::Code(code) => code.down(conn, std::any::type_name::<C>()),
+            Body::Code(code) => code.run(Direction::Down, conn),
             Body::Sql(_) => Err(ScriptError::NotCode),
         }
     }

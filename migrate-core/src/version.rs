@@ -39,6 +39,11 @@ impl Version {
             })
     }
 
+    /// `MAJOR.MINOR.PATCH`, from numbers read at compile time.
+    pub(crate) fn release([major, minor, patch]: [u64; 3]) -> Version {
+        Version(semver::Version::new(major, minor, patch))
+    }
+
     /// The underlying [`semver::Version`], build metadata included.
     pub fn as_semver(&self) -> &semver::Version {
         &self.0

@@ -44,7 +44,8 @@ pub struct Migrator {
     app_version: Option<String>,
     table: String,
     registered: bool,
-    scripts: Vec<Script>,
+    /// Shared with the registry, which does not copy them.
+    scripts: Arc<[Script]>,
     options: PlanOptions,
     lock_timeout: Duration,
     atomic: bool,
@@ -83,7 +84,7 @@ impl Migrator {
             app_version: None,
             table: DEFAULT_TABLE.to_owned(),
             registered: true,
-            scripts: Vec::new(),
+            scripts: Arc::new([]),
             options: PlanOptions::default(),
             lock_timeout: Duration::from_secs(120),
             atomic: false,
@@ -113,7 +114,7 @@ impl Migrator {
 
     /// Adds scripts listed by hand. A script also registered runs once.
     pub fn scripts(mut self, scripts: impl IntoIterator<Item = Script>) -> Migrator {
-        self.scripts.extend(scripts);
+        self.scripts = self.scripts.iter().copied().chain(scripts).collect();
         self.changed()
     }
 
@@ -566,12 +567,11 @@ impl Migrator {
     }
 
     pub(crate) fn registry(&self) -> Result<Registry, Error> {
-        let base = if self.registered {
-            registered()?
-        } else {
-            Registry::default()
-        };
-        Ok(base.with(self.scripts.iter().copied())?)
+        Ok(match (self.registered, self.scripts.is_empty()) {
+            (true, true) => registered()?,
+            (true, false) => registered()?.with(self.scripts.iter().copied())?,
+            (false, _) => Registry::shared(self.scripts.clone())?,
+        })
     }
 
     /// The registry and its planner view, derived at the first use.
@@ -767,10 +767,10 @@ impl Setup {
         {
             return settled.clone();
         }
-        let up_to = || self.derived.registry.up_to(target);
+        let (fingerprint, version) = self.derived.registry.settled_at(target);
         let settled = Settled {
-            fingerprint: Fingerprint::of_pairs(up_to().map(|e| (e.version, e.script.checksum()))),
-            version: up_to().next_back().map(|e| e.version.clone()),
+            fingerprint,
+            version: version.cloned(),
         };
         *cache = Some((target.clone(), settled.clone()));
         settled

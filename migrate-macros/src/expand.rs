@@ -25,6 +25,7 @@ pub(crate) fn expand(script: &Script) -> TokenStream {
         Fields::Unnamed(_) => quote!(#ident()),
     };
 
+    let precomputed = precomputed(&core, &version.value(), None);
     let unique_macro = unique_version_macro(&script.parsed, version.span());
     // Spanned on the struct's name, so that a missing `impl MigrationScript`
     // is reported there.
@@ -37,6 +38,7 @@ pub(crate) fn expand(script: &Script) -> TokenStream {
             #transaction,
             ::core::file!(),
             ::core::line!(),
+            #precomputed,
         )
     };
 
@@ -80,6 +82,7 @@ pub(crate) fn expand_sql(
         let ident = format_ident!("SQL_MIGRATION_{i}");
         let (version, name, up, checksum, transaction, display) =
             (&f.version, &f.name, &f.up_path, &f.checksum, f.transaction, &f.display);
+        let precomputed = precomputed(&core, version, Some(checksum));
         let down = match &f.down_path {
             Some(path) => quote!(::core::option::Option::Some(::core::include_str!(#path))),
             None => quote!(::core::option::Option::None),
@@ -89,6 +92,7 @@ pub(crate) fn expand_sql(
             #[linkme(crate = #core::__private::linkme)]
             static #ident: #core::__private::Script = #core::__private::Script::__sql(
                 #version, #name, ::core::include_str!(#up), #down, #checksum, #transaction, #display, 0,
+                #precomputed,
             );
         }
     });
@@ -98,6 +102,24 @@ pub(crate) fn expand_sql(
     quote! {
         const _: () = { #(#entries)* };
         #(#uniques)*
+    }
+}
+
+/// What the registry would otherwise work out at every start-up, worked out
+/// here by the core's own function, so that the two cannot differ.
+fn precomputed(core: &TokenStream, version: &str, checksum: Option<&str>) -> TokenStream {
+    let option = quote!(::core::option::Option);
+    match migrate_core::__private::Precomputed::compute(version, checksum) {
+        Some(p) => {
+            let release = match p.release() {
+                Some(numbers) => quote!(#option::Some([#(#numbers),*])),
+                None => quote!(#option::None),
+            };
+            let digest = p.digest();
+            quote!(#option::Some(#core::__private::Precomputed::from_parts(#release, [#(#digest),*])))
+        }
+        // Unreachable after validation; the registry would work it out.
+        None => quote!(#option::None),
     }
 }
 

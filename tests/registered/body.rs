@@ -112,6 +112,18 @@ fn the_embedded_checksum_ignores_line_endings_and_matches_the_runtime_one() {
 }
 
 #[test]
+fn what_the_expansions_work_out_at_compile_time_equals_the_runtime_computation() {
+    let registry = migrate::registered().unwrap();
+    assert_eq!(registry.len(), 5);
+    for entry in registry.iter() {
+        let v = entry.version.as_semver();
+        let precomputed = entry.script.precomputed().unwrap_or_else(|| panic!("{v} came without its precomputed part"));
+        assert_eq!(precomputed.digest(), migrate::entry_digest(v, entry.script.checksum()), "{v}");
+        assert_eq!(precomputed.release(), Some([v.major, v.minor, v.patch]), "{v}");
+    }
+}
+
+#[test]
 fn status_and_plan_show_registered_scripts() {
     let Some(db) = Db::create() else { return };
     let mut conn = db.connect();
