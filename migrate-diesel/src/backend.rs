@@ -27,7 +27,8 @@ pub trait Backend: Connection + Sized + 'static {
         format!("\"{name}\"")
     }
 
-    /// Prepares the connection before anything else runs (default: nothing).
+    /// Prepares the connection before anything but the start-up check's one
+    /// read (default: nothing).
     fn prepare(&mut self, lock_timeout: Duration) -> Result<(), Error> {
         let _ = lock_timeout;
         Ok(())

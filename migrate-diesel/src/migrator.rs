@@ -197,12 +197,14 @@ impl Migrator {
         let started = Instant::now();
         self.refuse_atomic_without_transactional_ddl::<C>()?;
         let setup = self.setup::<C>()?;
-        conn.prepare(self.lock_timeout)?;
         let target = target.unwrap_or_else(|| Target::Version(setup.app.version.clone()));
 
         // The fast path: one row says the database is settled here. From
         // the settled set the plan is empty whatever the options (the
-        // planner's property tests prove it), so it is not planned.
+        // planner's property tests prove it), so it is not planned. It runs
+        // before the connection is prepared (SQLite's busy timeout): a read
+        // that finds the database busy fails, and the full check below,
+        // which waits, takes over.
         if fast
             && let Target::Version(version) = &target
             && let settled = setup.settled(version)
@@ -220,6 +222,7 @@ impl Migrator {
             });
         }
 
+        conn.prepare(self.lock_timeout)?;
         // The common start-up: nothing pending, so no lock is taken. A step
         // marked in progress may be running in another process right now:
         // only under the lock does the mark mean that it stopped, and
