@@ -237,8 +237,13 @@ impl Precomputed {
 
     /// Rebuilds what [`compute`](Self::compute) returned, in constant
     /// context (the expansions' statics).
-    pub const fn from_parts(release: Option<[u64; 3]>, digest: Digest) -> Precomputed {
-        Precomputed { release, digest }
+    /// The digest comes as one little-endian integer: one literal in the
+    /// expansion, not sixteen.
+    pub const fn from_parts(release: Option<[u64; 3]>, digest: u128) -> Precomputed {
+        Precomputed {
+            release,
+            digest: digest.to_le_bytes(),
+        }
     }
 
     /// The plain release's numbers, if the version is one.
@@ -318,10 +323,25 @@ impl Script {
     /// ```
     #[track_caller]
     pub fn new<T: MigrationScript>(version: &'static str, script: &'static T) -> Script {
-        let caller = std::panic::Location::caller();
+        // Generic only as far as it must be: this is compiled once per
+        // script type.
+        Script::code(
+            version,
+            std::any::type_name::<T>(),
+            CodeBody::of(script),
+            std::panic::Location::caller(),
+        )
+    }
+
+    /// What [`Script::new`] does that does not depend on the type.
+    fn code(
+        version: &'static str,
+        type_name: &'static str,
+        body: CodeBody,
+        caller: &'static std::panic::Location<'static>,
+    ) -> Script {
         // `path::to::Struct<path::to::Param>` -> `Struct`
-        let full = std::any::type_name::<T>();
-        let base = full.split('<').next().unwrap_or(full);
+        let base = type_name.split('<').next().unwrap_or(type_name);
         Script {
             version,
             name: base.rsplit("::").next().unwrap_or(base),
@@ -329,7 +349,7 @@ impl Script {
             transaction: true,
             file: caller.file(),
             line: caller.line(),
-            body: Body::Code(CodeBody::of(script)),
+            body: Body::Code(body),
             precomputed: Precomputed::compute(version, None),
         }
     }

@@ -115,8 +115,8 @@ fn precomputed(core: &TokenStream, version: &str, checksum: Option<&str>) -> Tok
                 Some(numbers) => quote!(#option::Some([#(#numbers),*])),
                 None => quote!(#option::None),
             };
-            let digest = p.digest();
-            quote!(#option::Some(#core::__private::Precomputed::from_parts(#release, [#(#digest),*])))
+            let digest = u128::from_le_bytes(p.digest());
+            quote!(#option::Some(#core::__private::Precomputed::from_parts(#release, #digest)))
         }
         // Unreachable after validation; the registry would work it out.
         None => quote!(#option::None),
