@@ -159,6 +159,22 @@ pub fn registered() -> Result<Registry, RegistryError> {
     Registry::build(Scripts::Registered(&MIGRATE_CORE_REGISTERED_SCRIPTS_V1[..]))
 }
 
+/// Refuses an SQL script whose `up` or `down` holds no statement.
+fn refuse_empty_sql(script: &Script, sql: crate::SqlBody) -> Result<(), RegistryError> {
+    let empty = [("up", Some(sql.up)), ("down", sql.down)]
+        .into_iter()
+        .find(|(_, text)| text.is_some_and(|t| !crate::sql_has_statement(t)));
+    match empty {
+        Some((direction, _)) => Err(RegistryError::NoStatement {
+            version: script.version().to_owned(),
+            name: script.name().to_owned(),
+            location: script.location(),
+            direction,
+        }),
+        None => Ok(()),
+    }
+}
+
 impl Registry {
     /// Builds a registry from scripts. The same script listed twice (for
     /// example registered and also listed by hand) is kept once.
@@ -198,23 +214,13 @@ impl Registry {
                 },
                 None => {
                     let version = parse()?;
+                    if let crate::Body::Sql(sql) = script.body() {
+                        refuse_empty_sql(script, sql)?;
+                    }
                     let digest = entry_digest(version.as_semver(), script.checksum());
                     (version, digest)
                 }
             };
-            if let (crate::Body::Sql(sql), None) = (script.body(), script.precomputed()) {
-                let empty = [("up", Some(sql.up)), ("down", sql.down)]
-                    .into_iter()
-                    .find(|(_, text)| text.is_some_and(|t| !crate::sql_has_statement(t)));
-                if let Some((direction, _)) = empty {
-                    return Err(RegistryError::NoStatement {
-                        version: script.version().to_owned(),
-                        name: script.name().to_owned(),
-                        location: script.location(),
-                        direction,
-                    });
-                }
-            }
             let identity = script.identity();
             let hash = FxBuildHasher.hash_one(identity);
             let same = |&at: &u32| identity_at(&order, at) == identity;

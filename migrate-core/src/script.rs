@@ -237,6 +237,7 @@ impl Precomputed {
 
     /// Rebuilds what [`compute`](Self::compute) returned, in constant
     /// context (the expansions' statics).
+    ///
     /// The digest comes as one little-endian integer: one literal in the
     /// expansion, not sixteen.
     pub const fn from_parts(release: Option<[u64; 3]>, digest: u128) -> Precomputed {
