@@ -872,11 +872,18 @@ fn a_settled_database_is_checked_by_its_state_row_alone<D: TestDb>() {
     let bumped = migrator("1.0.11", scripts::<D>()).run(&mut conn).unwrap();
     assert!(bumped.fast_path, "{bumped}");
     // Proof that the history is not read on the fast path: a version
-    // garbled by hand goes unnoticed there, while the full check refuses it.
-    conn.batch_execute(&format!(
-        "UPDATE {T} SET version = 'garbled' WHERE version = '1.0.1'"
-    ))
-    .unwrap();
+    // garbled by hand, unseen by the triggers that would forget the state
+    // row, goes unnoticed there, while the full check refuses it.
+    let garble = format!("UPDATE {T} SET version = 'garbled' WHERE version = '1.0.1'");
+    let unseen = match <D::Conn as Backend>::NAME {
+        "PostgreSQL" => format!(
+            "ALTER TABLE {T} DISABLE TRIGGER migrate_forget_state; {garble};
+             ALTER TABLE {T} ENABLE TRIGGER migrate_forget_state"
+        ),
+        "SQLite" => format!("DROP TRIGGER {T}_forget_state_on_update; {garble}"),
+        _ => garble,
+    };
+    conn.batch_execute(&unseen).unwrap();
     let blind = migrator("1.0.10", scripts::<D>()).run(&mut conn).unwrap();
     assert!(blind.fast_path);
     let err = migrator("1.0.10", scripts::<D>())
@@ -952,6 +959,66 @@ fn any_difference_from_the_settled_state_falls_back_to_the_full_check<D: TestDb>
     // Not settled (a script this build does not know): no lock, no row.
     assert!(!added.locked);
     assert_eq!(history::<D>(&mut conn, T).len(), rows);
+}
+
+fn an_edit_of_any_history_row_by_hand_is_noticed_where_a_trigger_guards_the_state<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    // (Boxed: the error is large.)
+    let run = |conn: &mut D::Conn| {
+        migrator("1.0.10", scripts::<D>())
+            .run(conn)
+            .map_err(Box::new)
+    };
+    run(&mut conn).unwrap();
+    assert!(run(&mut conn).unwrap().fast_path);
+    // Not the last row, and no row added or deleted: only a trigger sees it.
+    conn.batch_execute(&format!(
+        "UPDATE {T} SET version = 'garbled' WHERE version = '1.0.1'"
+    ))
+    .unwrap();
+    match run(&mut conn) {
+        Err(err) => {
+            assert!(D::STATE_TRIGGER, "{err}");
+            assert!(matches!(*err, Error::CorruptHistory { .. }), "{err}");
+        }
+        Ok(report) => assert!(!D::STATE_TRIGGER && report.fast_path, "{report}"),
+    }
+    // Mended by hand, and not settled again yet: the full check (the
+    // trigger emptied the state table) writes the row back under the lock.
+    conn.batch_execute(&format!(
+        "UPDATE {T} SET version = '1.0.1' WHERE version = 'garbled'"
+    ))
+    .unwrap();
+    let mended = run(&mut conn).unwrap();
+    assert_eq!(mended.fast_path, !D::STATE_TRIGGER, "{mended}");
+    assert!(run(&mut conn).unwrap().fast_path);
+    // An emptied history (on PostgreSQL by `TRUNCATE`, which its trigger
+    // sees too): noticed on every backend, since the last change is gone as
+    // well. Every script is pending again, and the first fails on the table
+    // it made before.
+    let empty = match <D::Conn as Backend>::NAME {
+        "PostgreSQL" => "TRUNCATE",
+        _ => "DELETE FROM",
+    };
+    conn.batch_execute(&format!("{empty} {T}")).unwrap();
+    let err = run(&mut conn).unwrap_err();
+    assert!(
+        matches!(*err, Error::StepFailed { .. }) && err.to_string().contains("1.0.0"),
+        "{err}"
+    );
+    // Settled again, then the history table dropped (its triggers go with
+    // it) and the state table left: noticed on every backend too.
+    conn.batch_execute(&format!("{empty} {T}")).unwrap();
+    conn.batch_execute("DROP TABLE log").unwrap();
+    run(&mut conn).unwrap();
+    assert!(run(&mut conn).unwrap().fast_path);
+    conn.batch_execute(&format!("DROP TABLE {T}")).unwrap();
+    let err = run(&mut conn).unwrap_err();
+    assert!(
+        matches!(*err, Error::StepFailed { .. }) && err.to_string().contains("1.0.0"),
+        "{err}"
+    );
 }
 
 fn a_changed_script_under_a_settled_state_is_refused_as_before<D: TestDb>() {
@@ -1097,6 +1164,7 @@ on_every_backend!(
     status_reports_every_known_and_applied_script,
     a_script_written_for_another_backend_is_refused_before_anything_runs,
     a_settled_database_is_checked_by_its_state_row_alone,
+    an_edit_of_any_history_row_by_hand_is_noticed_where_a_trigger_guards_the_state,
     any_difference_from_the_settled_state_falls_back_to_the_full_check,
     a_changed_script_under_a_settled_state_is_refused_as_before,
     every_change_to_the_history_leaves_the_state_row_true,

@@ -50,18 +50,7 @@ pub trait Backend: Connection + Sized + 'static {
         table: &TableName,
         fingerprint: Option<&Fingerprint>,
     ) -> diesel::QueryResult<()> {
-        let state = Self::quote(table.state().as_str());
-        self.batch_execute(&format!("DELETE FROM {state} WHERE id = 1"))?;
-        match fingerprint {
-            // A fingerprint is hex digits only: nothing to escape.
-            Some(f) => self.batch_execute(&format!(
-                "INSERT INTO {state} (id, fingerprint, last_change)
-                 SELECT 1, '{f}', COALESCE(MAX({change}), 0) FROM {history}",
-                change = Self::quote("change"),
-                history = Self::quote(table.as_str()),
-            )),
-            None => Ok(()),
-        }
+        write_state_row(self, table, fingerprint)
     }
     /// Every history row, by change number.
     fn read_history(&mut self, table: &TableName) -> Result<Vec<HistoryRow>, Error>;
@@ -117,24 +106,52 @@ pub(crate) fn in_transaction<C: Connection>(conn: &mut C) -> bool {
     )
 }
 
-/// The state table's fingerprint, in one query; `None` on any error, and
-/// when the history's last change is not the one recorded with it (a row
-/// added or the last one deleted by hand). The statement is prepared once
-/// per connection and kept in diesel's statement cache: the start-up check
-/// neither parses nor plans it again.
-pub(crate) fn read_state_row<C>(conn: &mut C, table: &TableName) -> Option<String>
-where
-    C: Backend,
-    for<'a> CachedQuery: diesel::query_dsl::LoadQuery<'a, C, TextRow>,
-{
-    use diesel::RunQueryDsl;
-    let sql = format!(
+/// The state row's statement, (re)written for [`Backend::write_state`]:
+/// the row is deleted, then with a fingerprint inserted again beside the
+/// history's last change.
+pub(crate) fn write_state_row<C: Backend>(
+    conn: &mut C,
+    table: &TableName,
+    fingerprint: Option<&Fingerprint>,
+) -> diesel::QueryResult<()> {
+    let state = C::quote(table.state().as_str());
+    conn.batch_execute(&format!("DELETE FROM {state} WHERE id = 1"))?;
+    match fingerprint {
+        // A fingerprint is hex digits only: nothing to escape.
+        Some(f) => conn.batch_execute(&format!(
+            "INSERT INTO {state} (id, fingerprint, last_change)
+             SELECT 1, '{f}', COALESCE(MAX({change}), 0) FROM {history}",
+            change = C::quote("change"),
+            history = C::quote(table.as_str()),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The start-up check's query where nothing but the query itself guards the
+/// state row: it compares the row's `last_change` with the history's
+/// greatest change number, so a row added, or the last one deleted, by
+/// hand is noticed, and a history table dropped makes it fail.
+pub(crate) fn last_change_state_query<C: Backend>(table: &TableName) -> String {
+    format!(
         "SELECT fingerprint AS s FROM {state}
          WHERE id = 1 AND last_change = (SELECT COALESCE(MAX({change}), 0) FROM {history})",
         state = C::quote(table.state().as_str()),
         change = C::quote("change"),
         history = C::quote(table.as_str()),
-    );
+    )
+}
+
+/// The state table's fingerprint, read by `sql` (one row, one column `s`);
+/// `None` on any error. The statement is prepared once per connection and
+/// kept in diesel's statement cache: the start-up check neither parses nor
+/// plans it again.
+pub(crate) fn read_state_row<C>(conn: &mut C, sql: String) -> Option<String>
+where
+    C: Backend,
+    for<'a> CachedQuery: diesel::query_dsl::LoadQuery<'a, C, TextRow>,
+{
+    use diesel::RunQueryDsl;
     let rows: Vec<TextRow> = CachedQuery(sql).load(conn).ok()?;
     rows.into_iter().next().map(|r| r.s)
 }

@@ -160,8 +160,10 @@ impl Migrator {
     /// state table `<table>_state`. Any other fingerprint, or none, and it
     /// reads the whole history and plans, as [`run_to`](Self::run_to) always
     /// does. Every change this tool makes to the history keeps that row
-    /// true; after editing the tracking table by hand, delete the row (an
-    /// added row, or a deleted last one, is noticed without that).
+    /// true. On SQLite and PostgreSQL triggers on the tracking table empty
+    /// the state table after any other change to the history too (by
+    /// hand, say). On MySQL an added row, or a deleted last one, is noticed;
+    /// after any other edit by hand there, delete the row.
     pub fn run<C: Backend>(&self, conn: &mut C) -> Result<Report, Error> {
         self.migrate(conn, None, &mut |_| {}, true)
     }

@@ -107,7 +107,7 @@ impl Backend for MysqlConnection {
     }
 
     fn read_state(&mut self, table: &TableName) -> Option<String> {
-        crate::backend::read_state_row(self, table)
+        crate::backend::read_state_row(self, crate::backend::last_change_state_query::<Self>(table))
     }
 
     fn read_history(&mut self, table: &TableName) -> Result<Vec<HistoryRow>, Error> {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use diesel::connection::SimpleConnection;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::{PgConnection, QueryableByName, RunQueryDsl, sql_query};
 
@@ -25,6 +26,46 @@ fn lock_key(table: &TableName) -> i64 {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// The statement that installs, unless it is there, a statement-level
+/// trigger `migrate_forget_state` on the tracking table: after any
+/// `INSERT`, `UPDATE`, `DELETE` or `TRUNCATE` of the history, by this tool
+/// or by hand, it empties the state table, and the next start-up reads the
+/// whole history. Its function is `<table>_stale`, in the tracking
+/// table's schema, and names the state table with its schema: a session
+/// with another `search_path` that edits the history empties the right
+/// table.
+fn forget_state_trigger(table: &TableName) -> String {
+    let (history, state) = (table.quoted(), table.state().quoted());
+    let function = format!("{table}_stale");
+    format!(
+        "DO $migrate$
+        DECLARE
+            history text;
+            schema text;
+            state text;
+        BEGIN
+            IF EXISTS (SELECT FROM pg_trigger
+                       WHERE tgrelid = '{history}'::regclass AND tgname = 'migrate_forget_state') THEN
+                RETURN;
+            END IF;
+            SELECT format('%I.%I', n.nspname, c.relname), quote_ident(n.nspname) INTO history, schema
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.oid = '{history}'::regclass;
+            SELECT format('%I.%I', n.nspname, c.relname) INTO state
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.oid = '{state}'::regclass;
+            EXECUTE format('CREATE OR REPLACE FUNCTION %s.%I() RETURNS trigger LANGUAGE plpgsql
+                            AS $body$ BEGIN DELETE FROM %s; RETURN NULL; END $body$',
+                           schema, '{function}', state);
+            EXECUTE format('CREATE TRIGGER migrate_forget_state
+                            AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s
+                            FOR EACH STATEMENT EXECUTE PROCEDURE %s.%I()',
+                           history, schema, '{function}');
+        END
+        $migrate$"
+    )
 }
 
 /// The lock is `pg_advisory_lock` on a key derived from the table name. It
@@ -80,17 +121,40 @@ impl Backend for PgConnection {
         Ok(())
     }
 
-    /// One round trip. Inside the caller's transaction a failed statement
-    /// (no state table yet, say) would abort it, so there it runs under a
-    /// savepoint.
+    /// One round trip, reading the state table alone: the trigger that
+    /// [`write_state`](Backend::write_state) installs forgets the row on any
+    /// change to the history, and dropping the history table (which drops
+    /// the trigger) is seen by `to_regclass`, a catalog-cache lookup. Inside
+    /// the caller's transaction a failed statement (no state table yet, say)
+    /// would abort it, so there it runs under a savepoint.
     fn read_state(&mut self, table: &TableName) -> Option<String> {
+        use crate::backend::read_state_row;
+        // At most one row: `id` is the primary key and must be 1.
+        let sql = format!(
+            "SELECT fingerprint AS s FROM {} WHERE to_regclass('{}') IS NOT NULL",
+            table.state().quoted(),
+            table.quoted()
+        );
         if !crate::backend::in_transaction(self) {
-            return crate::backend::read_state_row(self, table);
+            return read_state_row(self, sql);
         }
         diesel::Connection::transaction(self, |c| {
-            crate::backend::read_state_row(c, table).ok_or(diesel::result::Error::NotFound)
+            read_state_row(c, sql).ok_or(diesel::result::Error::NotFound)
         })
         .ok()
+    }
+
+    /// Before a fingerprint is recorded, makes sure the trigger that
+    /// forgets it is in place (see [`forget_state_trigger`]).
+    fn write_state(
+        &mut self,
+        table: &TableName,
+        fingerprint: Option<&migrate_core::Fingerprint>,
+    ) -> diesel::QueryResult<()> {
+        if fingerprint.is_some() {
+            self.batch_execute(&forget_state_trigger(table))?;
+        }
+        crate::backend::write_state_row(self, table, fingerprint)
     }
 
     fn read_history(&mut self, table: &TableName) -> Result<Vec<HistoryRow>, Error> {

@@ -5,6 +5,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use diesel::connection::SimpleConnection;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::{QueryableByName, RunQueryDsl, SqliteConnection, sql_query};
 
@@ -103,8 +104,40 @@ impl Backend for SqliteConnection {
         Ok(())
     }
 
+    /// The row, guarded by the history's last change (which also fails
+    /// when the history table is gone); the triggers that
+    /// [`write_state`](Backend::write_state) installs notice every other
+    /// change to the history.
     fn read_state(&mut self, table: &TableName) -> Option<String> {
-        crate::backend::read_state_row(self, table)
+        crate::backend::read_state_row(self, crate::backend::last_change_state_query::<Self>(table))
+    }
+
+    /// Before a fingerprint is recorded, makes sure the triggers that
+    /// forget it are in place: `<table>_forget_state_on_insert`, `_update`
+    /// and `_delete`, after each row the history gains, changes or loses,
+    /// by this tool or by hand, empty the state table, and the next
+    /// start-up reads the whole history. (`IF NOT EXISTS`: once they are
+    /// there, the schema is not written again.) The last-change guard
+    /// alone would miss an edit inside the history.
+    fn write_state(
+        &mut self,
+        table: &TableName,
+        fingerprint: Option<&migrate_core::Fingerprint>,
+    ) -> diesel::QueryResult<()> {
+        if fingerprint.is_some() {
+            let (history, state) = (table.quoted(), table.state().quoted());
+            let triggers: String = ["insert", "update", "delete"]
+                .iter()
+                .map(|event| {
+                    format!(
+                        "CREATE TRIGGER IF NOT EXISTS \"{table}_forget_state_on_{event}\"
+                         AFTER {event} ON {history} BEGIN DELETE FROM {state}; END;"
+                    )
+                })
+                .collect();
+            self.batch_execute(&triggers)?;
+        }
+        crate::backend::write_state_row(self, table, fingerprint)
     }
 
     fn read_history(&mut self, table: &TableName) -> Result<Vec<HistoryRow>, Error> {

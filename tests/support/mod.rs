@@ -36,6 +36,10 @@ pub trait TestDb: Sized {
     /// The tracking table's `change` column, quoted (a reserved word on
     /// MySQL).
     const CHANGE: &'static str = "\"change\"";
+    /// Whether a trigger forgets the state row on any change to the
+    /// history (SQLite, PostgreSQL); elsewhere (MySQL) only an added row
+    /// or a deleted last one is noticed.
+    const STATE_TRIGGER: bool = true;
 }
 
 #[derive(QueryableByName)]
@@ -253,6 +257,7 @@ mod my {
         const OUTSIDE_TRANSACTION_SQL: &'static str =
             "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE";
         const CHANGE: &'static str = "`change`";
+        const STATE_TRIGGER: bool = false;
 
         fn create() -> Option<Self> {
             Some(Mysql {
