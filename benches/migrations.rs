@@ -187,11 +187,14 @@ enum Who {
     Floor,
 }
 
+/// The order of a round (rotated each round). Ours and the naive baseline
+/// run back to back, so that their per-round ratio compares runs made under
+/// nearly the same disk load.
 const ALL: [Who; 5] = [
     Who::Ours,
+    Who::Naive,
     Who::OursAtomic,
     Who::Diesel,
-    Who::Naive,
     Who::Floor,
 ];
 
@@ -223,13 +226,32 @@ impl Who {
     }
 }
 
-/// Timings of one contender: apply, no-op fresh, no-op warm, revert.
+/// Timings of one contender: apply, no-op fresh, no-op warm, revert, and
+/// the processor time of apply and revert.
 #[derive(Default)]
 struct Samples {
     apply: Vec<Duration>,
     fresh: Vec<Duration>,
     warm: Vec<Duration>,
     revert: Vec<Duration>,
+    apply_cpu: Vec<Duration>,
+    revert_cpu: Vec<Duration>,
+}
+
+/// The processor time (user and system) this process has used so far. It
+/// leaves out the time spent waiting for the disk, which is where a shared
+/// machine's noise is: it shows what each contender itself does per step.
+fn cpu_time() -> Duration {
+    // SAFETY: `getrusage` only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut usage), 0);
+        usage
+    };
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 fn median(samples: &[Duration]) -> Option<Duration> {
@@ -288,9 +310,10 @@ fn round<C: Db>(
     let n = scripts.len();
     let url = place.fresh(who);
     let mut conn = C::establish(&url).unwrap();
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), cpu_time());
     who.apply(&mut conn, scripts, diesel);
     out.apply.push(started.elapsed());
+    out.apply_cpu.push(cpu_time() - cpu);
     drop(conn);
     // What a process pays at boot: open, build the migrator, check, done.
     let started = Instant::now();
@@ -315,7 +338,7 @@ fn round<C: Db>(
     let started = Instant::now();
     check(&mut conn);
     out.warm.push(started.elapsed());
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), cpu_time());
     match who {
         Who::Ours | Who::OursAtomic => {
             let report = boot.run_to(&mut conn, Some(Target::DownSteps(n))).unwrap();
@@ -329,6 +352,7 @@ fn round<C: Db>(
         Who::Floor => floor_revert(&mut conn, n),
     }
     out.revert.push(started.elapsed());
+    out.revert_cpu.push(cpu_time() - cpu);
 }
 
 /// Which of a contender's samples a table row shows.
@@ -354,6 +378,7 @@ fn bench<C: Db>(place: &dyn Place, n: usize, rounds: usize) {
     let scripts = our_scripts::<C>(n);
     let diesel = diesel_migrations(n);
     let mut samples: Vec<Samples> = ALL.iter().map(|_| Samples::default()).collect();
+    assert_eq!((ALL[0], ALL[1]), (Who::Ours, Who::Naive));
     for r in 0..rounds {
         // Alternate the order, so that no contender always goes first.
         for k in 0..ALL.len() {
@@ -367,11 +392,13 @@ fn bench<C: Db>(place: &dyn Place, n: usize, rounds: usize) {
         "| | ours | ours, atomic | diesel_migrations | naive | floor | ours / diesel_migrations | ours / naive | ours / floor | atomic / floor |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    let rows: [(&str, Pick); 4] = [
+    let rows: [(&str, Pick); 6] = [
         ("apply all", |s| &s.apply),
         ("no-op check, fresh connection", |s| &s.fresh),
         ("no-op check, warm connection", |s| &s.warm),
         ("revert all", |s| &s.revert),
+        ("apply all, processor time", |s| &s.apply_cpu),
+        ("revert all, processor time", |s| &s.revert_cpu),
     ];
     for (label, f) in rows {
         let (o, a, d, nv, fl) = (
@@ -397,6 +424,25 @@ fn bench<C: Db>(place: &dyn Place, n: usize, rounds: usize) {
     println!(
         "(the floor's no-op columns are `{}`, on a fresh and on the warm connection)",
         C::ONE_ROW
+    );
+    // The disk's noise moves whole rounds; a ratio taken within each round,
+    // of runs made one after the other, cancels much of it.
+    let paired = |f: Pick| {
+        let (ours, naive) = (f(&samples[0]), f(&samples[1]));
+        let ratios: Vec<f64> = ours
+            .iter()
+            .zip(naive)
+            .map(|(o, n)| o.as_secs_f64() / n.as_secs_f64())
+            .collect();
+        let mut sorted = ratios.clone();
+        sorted.sort_by(f64::total_cmp);
+        let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        format!("{:.2} ({})", sorted[sorted.len() / 2], each.join(", "))
+    };
+    println!(
+        "ours / naive within each round, median (each round): apply {}; revert {}",
+        paired(|s| &s.apply),
+        paired(|s| &s.revert)
     );
 }
 
@@ -431,21 +477,27 @@ fn memory(n: usize) {
     println!("\nPeak resident memory, applying N = {n} on a SQLite file, MiB:");
     println!("| | ours | ours, atomic | diesel_migrations | naive | floor |");
     println!("|---|---|---|---|---|---|");
-    let peaks: Vec<(f64, f64)> = ALL
-        .iter()
-        .map(|who| {
-            let out = std::process::Command::new(std::env::current_exe().unwrap())
-                .env(MEMORY_CHILD, format!("{who:?}:{n}"))
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{out:?}");
-            let text = String::from_utf8(out.stdout).unwrap();
-            let mut kib = text
-                .split_whitespace()
-                .map(|k| k.parse::<f64>().unwrap() / 1024.0);
-            (kib.next().unwrap(), kib.next().unwrap())
-        })
-        .collect();
+    let peaks: Vec<(f64, f64)> = [
+        Who::Ours,
+        Who::OursAtomic,
+        Who::Diesel,
+        Who::Naive,
+        Who::Floor,
+    ]
+    .iter()
+    .map(|who| {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .env(MEMORY_CHILD, format!("{who:?}:{n}"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut kib = text
+            .split_whitespace()
+            .map(|k| k.parse::<f64>().unwrap() / 1024.0);
+        (kib.next().unwrap(), kib.next().unwrap())
+    })
+    .collect();
     let row = |label: &str, f: fn(&(f64, f64)) -> f64| {
         let cells: Vec<String> = peaks.iter().map(|p| format!("{:.1}", f(p))).collect();
         println!("| {label} | {} |", cells.join(" | "));
