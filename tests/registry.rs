@@ -229,6 +229,69 @@ fn a_script_without_down_is_irreversible_and_its_default_down_says_so() {
     assert!(audit.reversible());
 }
 
+/// Writes `down` but forgets `REVERSIBLE`.
+struct DownWithoutReversible;
+
+impl MigrationScript for DownWithoutReversible {
+    type Connection = Journal;
+    fn up(&self, conn: &mut Journal) -> Result<(), BoxError> {
+        conn.0.push("up".into());
+        Ok(())
+    }
+    fn down(&self, conn: &mut Journal) -> Result<(), BoxError> {
+        conn.0.push("down".into());
+        Ok(())
+    }
+}
+
+#[test]
+fn a_down_written_without_reversible_is_never_run() {
+    let script = Script::new("1.0.0", &DownWithoutReversible);
+    assert!(!script.reversible());
+    let mut journal = Journal::default();
+    let err = script.run_down(&mut journal).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("set `const REVERSIBLE: bool = true`"),
+        "{err}"
+    );
+    assert!(journal.0.is_empty(), "{:?}", journal.0);
+}
+
+/// A script with data: each value is its own script.
+struct Insert(&'static str);
+
+impl MigrationScript for Insert {
+    type Connection = Journal;
+    const REVERSIBLE: bool = true;
+    fn up(&self, conn: &mut Journal) -> Result<(), BoxError> {
+        conn.0.push(format!("insert {}", self.0));
+        Ok(())
+    }
+    fn down(&self, conn: &mut Journal) -> Result<(), BoxError> {
+        conn.0.push(format!("delete {}", self.0));
+        Ok(())
+    }
+}
+
+static FIRST: Insert = Insert("first");
+static SECOND: Insert = Insert("second");
+
+#[test]
+fn a_script_with_data_runs_on_its_own_value_and_is_the_same_script_only_as_that_value() {
+    let (first, second) = (Script::new("1.0.0", &FIRST), Script::new("1.1.0", &SECOND));
+    let mut journal = Journal::default();
+    first.run_up(&mut journal).unwrap();
+    second.run_up(&mut journal).unwrap();
+    second.run_down(&mut journal).unwrap();
+    assert_eq!(
+        journal.0,
+        ["insert first", "insert second", "delete second"]
+    );
+    assert!(first.is_same_script(&Script::new("2.0.0", &FIRST)));
+    assert!(!first.is_same_script(&second));
+}
+
 #[test]
 fn the_registry_feeds_the_planner() {
     let registry = migrate::registered().unwrap();

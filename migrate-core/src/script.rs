@@ -56,7 +56,10 @@ pub trait MigrationScript: Sync + 'static {
 
     /// Whether [`down`](Self::down) is implemented. Defaults to `false`: a
     /// downgrade across this script is refused (or skipped, when the user
-    /// opts in) instead of running a `down` that does not exist.
+    /// opts in) instead of running a `down` that does not exist. While it
+    /// is `false`, `down` is never called, even if written
+    /// ([`Script::run_down`] reports [`Irreversible`]), and the default
+    /// `down` is not compiled for the script.
     const REVERSIBLE: bool = false;
 
     /// Applies the migration.
@@ -105,9 +108,22 @@ pub enum ScriptError {
 /// vtable of them.
 #[derive(Clone, Copy)]
 pub struct CodeBody {
-    value: &'static (dyn Any + Sync),
+    value: Erased,
     of_type: &'static ScriptType,
 }
+
+/// A `&'static T` with `T` forgotten; only [`run::<T>`](run) reads it, and
+/// only the `ScriptType` made for the same `T` holds that function.
+/// (A `&dyn Any` would do the same, checked, at the price of a vtable and
+/// a downcast compiled for every script type.)
+#[derive(Clone, Copy)]
+struct Erased(*const ());
+
+// SAFETY: an `Erased` is only made from a `&'static T` with `T:
+// MigrationScript`, which is `Sync`: sharing the pointer across threads
+// shares a `&T`, which `T: Sync` allows.
+unsafe impl Send for Erased {}
+unsafe impl Sync for Erased {}
 
 /// What a script's type says: one constant per type.
 struct ScriptType {
@@ -123,8 +139,7 @@ struct ScriptType {
 
 /// [`ScriptType::run`]: the value, the direction, the connection and the
 /// name of its type (for the error when it is not the script's).
-type RunFn =
-    fn(&'static (dyn Any + Sync), Direction, &mut dyn Any, &'static str) -> Result<(), ScriptError>;
+type RunFn = fn(Erased, Direction, &mut dyn Any, &'static str) -> Result<(), ScriptError>;
 
 impl ScriptType {
     const fn of<T: MigrationScript>() -> ScriptType {
@@ -142,14 +157,15 @@ impl ScriptType {
 
 /// The one function compiled per script type.
 fn run<T: MigrationScript>(
-    value: &'static (dyn Any + Sync),
+    value: Erased,
     direction: Direction,
     conn: &mut dyn Any,
     found: &'static str,
 ) -> Result<(), ScriptError> {
-    let script = (value as &dyn Any)
-        .downcast_ref::<T>()
-        .expect("a code body's value has the type its constant was made for");
+    // SAFETY: this function is reached only through the `ScriptType` of
+    // `T`, which `CodeBody::of::<T>` pairs with an `Erased` made from a
+    // `&'static T` (see `Erased`): the pointer is to a live `T`.
+    let script = unsafe { &*value.0.cast::<T>() };
     let conn = conn
         .downcast_mut::<T::Connection>()
         .ok_or(ScriptError::WrongConnection {
@@ -158,7 +174,16 @@ fn run<T: MigrationScript>(
         })?;
     match direction {
         Direction::Up => script.up(conn),
-        Direction::Down => script.down(conn),
+        // Without `REVERSIBLE` the planner never runs `down`; the branch is
+        // left out after monomorphization, and so is the trait's default
+        // `down` for each such script.
+        Direction::Down => {
+            if T::REVERSIBLE {
+                script.down(conn)
+            } else {
+                Err(Box::new(Irreversible) as BoxError)
+            }
+        }
     }
     .map_err(ScriptError::Failed)
 }
@@ -167,7 +192,7 @@ impl CodeBody {
     /// The entry of `value`, in constant context.
     const fn of<T: MigrationScript>(value: &'static T) -> CodeBody {
         CodeBody {
-            value,
+            value: Erased((value as *const T).cast::<()>()),
             of_type: &const { ScriptType::of::<T>() },
         }
     }
@@ -551,8 +576,7 @@ impl Script {
             // struct with data is the same script only as the same value.
             Body::Code(code) => Identity::Code(
                 code.of_type.type_id,
-                (!code.of_type.zero_sized)
-                    .then(|| (code.value as *const dyn Any).cast::<()>() as usize),
+                (!code.of_type.zero_sized).then_some(code.value.0 as usize),
             ),
             Body::Sql(sql) => Identity::Sql(sql),
         }
@@ -569,7 +593,9 @@ impl Script {
     }
 
     /// Runs a code script's `down` on `conn`. Fails without running anything
-    /// when `C` is not the script's connection type.
+    /// when `C` is not the script's connection type, and with
+    /// [`Irreversible`] when the script's
+    /// [`REVERSIBLE`](MigrationScript::REVERSIBLE) is `false`.
     pub fn run_down<C: 'static>(&self, conn: &mut C) -> Result<(), ScriptError> {
         match self.body {
             Body::Code(code) => code.run(Direction::Down, conn),
