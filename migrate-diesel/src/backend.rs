@@ -128,20 +128,6 @@ pub(crate) fn write_state_row<C: Backend>(
     }
 }
 
-/// The start-up check's query where nothing but the query itself guards the
-/// state row: it compares the row's `last_change` with the history's
-/// greatest change number, so a row added, or the last one deleted, by
-/// hand is noticed, and a history table dropped makes it fail.
-pub(crate) fn last_change_state_query<C: Backend>(table: &TableName) -> String {
-    format!(
-        "SELECT fingerprint AS s FROM {state}
-         WHERE id = 1 AND last_change = (SELECT COALESCE(MAX({change}), 0) FROM {history})",
-        state = C::quote(table.state().as_str()),
-        change = C::quote("change"),
-        history = C::quote(table.as_str()),
-    )
-}
-
 /// The state table's fingerprint, read by `sql` (one row, one column `s`);
 /// `None` on any error. The statement is prepared once per connection and
 /// kept in diesel's statement cache: the start-up check neither parses nor

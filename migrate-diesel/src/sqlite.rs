@@ -104,12 +104,17 @@ impl Backend for SqliteConnection {
         Ok(())
     }
 
-    /// The row, guarded by the history's last change (which also fails
-    /// when the history table is gone); the triggers that
-    /// [`write_state`](Backend::write_state) installs notice every other
-    /// change to the history.
+    /// The row alone: the triggers that [`write_state`](Backend::write_state)
+    /// installs forget it on any change to the history, and a dropped (or
+    /// renamed) history table makes the statement fail to prepare, through
+    /// a subquery that names it but reads nothing.
     fn read_state(&mut self, table: &TableName) -> Option<String> {
-        crate::backend::read_state_row(self, crate::backend::last_change_state_query::<Self>(table))
+        let sql = format!(
+            "SELECT fingerprint AS s FROM {} WHERE NOT EXISTS (SELECT 1 FROM {} WHERE 0)",
+            table.state().quoted(),
+            table.quoted()
+        );
+        crate::backend::read_state_row(self, sql)
     }
 
     /// Before a fingerprint is recorded, makes sure the triggers that
@@ -117,8 +122,7 @@ impl Backend for SqliteConnection {
     /// and `_delete`, after each row the history gains, changes or loses,
     /// by this tool or by hand, empty the state table, and the next
     /// start-up reads the whole history. (`IF NOT EXISTS`: once they are
-    /// there, the schema is not written again.) The last-change guard
-    /// alone would miss an edit inside the history.
+    /// there, the schema is not written again.)
     fn write_state(
         &mut self,
         table: &TableName,
