@@ -35,7 +35,8 @@ fn lock_key(table: &TableName) -> i64 {
 /// whole history. Its function is `<table>_stale`, in the tracking
 /// table's schema, and names the state table with its schema: a session
 /// with another `search_path` that edits the history empties the right
-/// table.
+/// table. It also adds the state table's `history` column (the OID of the
+/// history table the row describes) to a state table made before it.
 fn forget_state_trigger(table: &TableName) -> String {
     let (history, state) = (table.quoted(), table.state().quoted());
     let function = format!("{table}_stale");
@@ -46,6 +47,10 @@ fn forget_state_trigger(table: &TableName) -> String {
             schema text;
             state text;
         BEGIN
+            IF NOT EXISTS (SELECT FROM pg_attribute
+                           WHERE attrelid = '{state}'::regclass AND attname = 'history' AND NOT attisdropped) THEN
+                ALTER TABLE {state} ADD COLUMN history OID;
+            END IF;
             IF EXISTS (SELECT FROM pg_trigger
                        WHERE tgrelid = '{history}'::regclass AND tgname = 'migrate_forget_state') THEN
                 RETURN;
@@ -109,7 +114,8 @@ impl Backend for PgConnection {
             "CREATE TABLE IF NOT EXISTS {} (
                 id INTEGER PRIMARY KEY CHECK (id = 1),
                 fingerprint TEXT NOT NULL,
-                last_change BIGINT NOT NULL
+                last_change BIGINT NOT NULL,
+                history OID
             )",
             table.state().quoted()
         ))
@@ -123,15 +129,18 @@ impl Backend for PgConnection {
 
     /// One round trip, reading the state table alone: the trigger that
     /// [`write_state`](Backend::write_state) installs forgets the row on any
-    /// change to the history, and dropping the history table (which drops
-    /// the trigger) is seen by `to_regclass`, a catalog-cache lookup. Inside
-    /// the caller's transaction a failed statement (no state table yet, say)
+    /// change to the history, and the row names the history table it
+    /// describes by its OID, which `to_regclass` (a catalog-cache lookup)
+    /// compares with the table of that name now: a history table dropped,
+    /// or dropped and made again (by a run killed before it cleared the
+    /// row, or by hand, without the trigger), does not match. Inside the
+    /// caller's transaction a failed statement (no state table yet, say)
     /// would abort it, so there it runs under a savepoint.
     fn read_state(&mut self, table: &TableName) -> Option<String> {
         use crate::backend::read_state_row;
         // At most one row: `id` is the primary key and must be 1.
         let sql = format!(
-            "SELECT fingerprint AS s FROM {} WHERE to_regclass('{}') IS NOT NULL",
+            "SELECT fingerprint AS s FROM {} WHERE history = to_regclass('{}')::oid",
             table.state().quoted(),
             table.quoted()
         );
@@ -145,7 +154,8 @@ impl Backend for PgConnection {
     }
 
     /// Before a fingerprint is recorded, makes sure the trigger that
-    /// forgets it is in place (see [`forget_state_trigger`]).
+    /// forgets it is in place (see [`forget_state_trigger`]); the row then
+    /// names the history table it describes.
     fn write_state(
         &mut self,
         table: &TableName,
@@ -154,7 +164,15 @@ impl Backend for PgConnection {
         if fingerprint.is_some() {
             self.batch_execute(&forget_state_trigger(table))?;
         }
-        crate::backend::write_state_row(self, table, fingerprint)
+        crate::backend::write_state_row(self, table, fingerprint)?;
+        if fingerprint.is_some() {
+            self.batch_execute(&format!(
+                "UPDATE {} SET history = to_regclass('{}')::oid WHERE id = 1",
+                table.state().quoted(),
+                table.quoted()
+            ))?;
+        }
+        Ok(())
     }
 
     fn read_history(&mut self, table: &TableName) -> Result<Vec<HistoryRow>, Error> {

@@ -104,13 +104,15 @@ impl Backend for SqliteConnection {
         Ok(())
     }
 
-    /// The row alone: the triggers that [`write_state`](Backend::write_state)
-    /// installs forget it on any change to the history, and a dropped (or
-    /// renamed) history table makes the statement fail to prepare, through
-    /// a subquery that names it but reads nothing.
+    /// The row, if it was written at the history's last change: that
+    /// notices a dropped history table, or one made again empty (by a run
+    /// killed before it cleared the row, or by hand, without the
+    /// triggers); the triggers that [`write_state`](Backend::write_state)
+    /// installs notice every change inside the history.
     fn read_state(&mut self, table: &TableName) -> Option<String> {
         let sql = format!(
-            "SELECT fingerprint AS s FROM {} WHERE NOT EXISTS (SELECT 1 FROM {} WHERE 0)",
+            "SELECT fingerprint AS s FROM {}
+             WHERE id = 1 AND last_change = (SELECT COALESCE(MAX(change), 0) FROM {})",
             table.state().quoted(),
             table.quoted()
         );
