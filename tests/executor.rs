@@ -562,12 +562,41 @@ fn atomic_mode_rolls_back_the_whole_plan<D: TestDb>() {
         "{err}"
     );
     assert_eq!(D::tables(&mut conn), Vec::<String>::new());
-    // And succeeds as a whole.
+    // And succeeds as a whole. Its history rows, written together at the
+    // end, are those a run step by step writes, and a downgrade adds its own.
     let report = migrator("1.0.2", scripts::<D>())
         .atomic(true)
         .run(&mut conn)
         .unwrap();
     assert_eq!(versions(&report), ["up 1.0.0", "up 1.0.1", "up 1.0.2"]);
+    let down = migrator("1.0.1", scripts::<D>())
+        .atomic(true)
+        .run(&mut conn)
+        .unwrap();
+    assert_eq!(versions(&down), ["down 1.0.2"]);
+    let Some(other) = D::create() else { return };
+    let mut stepwise = other.connect();
+    migrator("1.0.2", scripts::<D>())
+        .run(&mut stepwise)
+        .unwrap();
+    migrator("1.0.1", scripts::<D>())
+        .run(&mut stepwise)
+        .unwrap();
+    let rows = |conn: &mut D::Conn| {
+        D::strings(
+            conn,
+            &format!(
+                "SELECT CONCAT({c}, ' ', version, ' ', name, ' ', description, ' ', kind, ' ', direction, ' ',
+                               CASE WHEN executed THEN 'run' ELSE 'skipped' END, ' ',
+                               COALESCE(checksum, '-'), ' ', CASE WHEN dirty THEN 'dirty' ELSE 'clean' END) AS s
+                 FROM {T} ORDER BY {c}",
+                c = D::CHANGE
+            ),
+        )
+    };
+    let atomic = rows(&mut conn);
+    assert_eq!(atomic.len(), 4, "{atomic:?}");
+    assert_eq!(atomic, rows(&mut stepwise));
 }
 
 fn an_edited_sql_migration_is_refused_but_line_endings_do_not_count<D: TestDb>() {

@@ -110,6 +110,18 @@ fn run_api<C: Backend>(migrator: Migrator) -> ExitCode {
 /// script that fails or panics.
 fn deploy<C: Backend + SimpleConnection>() -> ExitCode {
     let round: u32 = var("REL_ROUND").unwrap().parse().unwrap();
+    // A wave starts together: each replica waits for the parent's signal,
+    // so that a slow spawn cannot let one finish before the next starts.
+    if let Some(go) = var("REL_GO") {
+        let waited = Instant::now();
+        while !Path::new(&go).exists() {
+            assert!(
+                waited.elapsed() < Duration::from_secs(120),
+                "no start signal at {go}"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
     let mut scripts = vec![Script::sql(
         "1.0.0",
         "create_log",
@@ -524,6 +536,9 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 // 1. Concurrent deploys.
 
 fn spawn_wave(backend: &str, url: &str, round: u32, processes: usize) -> Result<Vec<Run>, String> {
+    // Every replica waits for this file, written once all are spawned.
+    let gate = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let go = gate.path().join("go");
     let children: Vec<Proc> = (0..processes)
         .map(|_| {
             command(
@@ -532,11 +547,13 @@ fn spawn_wave(backend: &str, url: &str, round: u32, processes: usize) -> Result<
                 &[
                     ("REL_URL", url.to_owned()),
                     ("REL_ROUND", round.to_string()),
+                    ("REL_GO", go.display().to_string()),
                 ],
             )
             .proc()
         })
         .collect::<Result<_, _>>()?;
+    std::fs::write(&go, "").map_err(|e| e.to_string())?;
     children
         .into_iter()
         .map(|c| finish(c, Duration::from_secs(300)))

@@ -56,6 +56,11 @@ pub trait Backend: Connection + Sized + 'static {
     fn read_history(&mut self, table: &TableName) -> Result<Vec<HistoryRow>, Error>;
     /// Appends one history row.
     fn record(&mut self, table: &TableName, row: &NewRow<'_>) -> diesel::QueryResult<()>;
+    /// Appends history rows in order (atomic mode, at the end of the plan);
+    /// default: one [`record`](Self::record) each.
+    fn record_all(&mut self, table: &TableName, rows: &[NewRow<'_>]) -> diesel::QueryResult<()> {
+        rows.iter().try_for_each(|row| self.record(table, row))
+    }
     /// Marks the in-progress row `change` as finished, with its duration.
     fn finish(
         &mut self,
@@ -141,6 +146,98 @@ where
     let rows: Vec<TextRow> = CachedQuery(sql).load(conn).ok()?;
     rows.into_iter().next().map(|r| r.s)
 }
+
+/// [`Backend::record_all`] as multi-row `INSERT`s of at most 500 rows (5500
+/// bound values, under SQLite's and PostgreSQL's limits), `now` being the
+/// SQL of the current time for `applied_at`.
+pub(crate) fn insert_history_rows<C>(
+    conn: &mut C,
+    table: &TableName,
+    rows: &[NewRow<'_>],
+    now: &'static str,
+) -> diesel::QueryResult<()>
+where
+    C: Backend,
+    for<'a> HistoryRows<'a>: diesel::query_builder::QueryFragment<C::Backend>,
+{
+    use diesel::RunQueryDsl;
+    let head = format!(
+        "INSERT INTO {} ({}, version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty) VALUES ",
+        C::quote(table.as_str()),
+        C::quote("change"),
+    );
+    for chunk in rows.chunks(500) {
+        let words: Vec<[String; 2]> = chunk
+            .iter()
+            .map(|row| [row.kind.to_string(), row.direction.to_string()])
+            .collect();
+        HistoryRows {
+            head: &head,
+            rows: chunk,
+            words: &words,
+            now,
+        }
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// One multi-row `INSERT` of history rows, every value bound.
+pub(crate) struct HistoryRows<'a> {
+    head: &'a str,
+    rows: &'a [NewRow<'a>],
+    /// Each row's kind and direction, as text.
+    words: &'a [[String; 2]],
+    now: &'static str,
+}
+
+impl<DB> diesel::query_builder::QueryFragment<DB> for HistoryRows<'_>
+where
+    DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<diesel::sql_types::BigInt>
+        + diesel::sql_types::HasSqlType<diesel::sql_types::Text>
+        + diesel::sql_types::HasSqlType<diesel::sql_types::Bool>,
+    i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
+    str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+    bool: diesel::serialize::ToSql<diesel::sql_types::Bool, DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+        // Each text differs: keeping it prepared would only fill the cache.
+        out.unsafe_to_cache_prepared();
+        out.push_sql(self.head);
+        for (i, (row, [kind, direction])) in self.rows.iter().zip(self.words).enumerate() {
+            out.push_sql(if i == 0 { "(" } else { ", (" });
+            out.push_bind_param::<BigInt, _>(&row.change)?;
+            for text in [row.version, row.name, row.description, kind, direction] {
+                out.push_sql(", ");
+                out.push_bind_param::<Text, _>(text)?;
+            }
+            out.push_sql(", ");
+            out.push_bind_param::<Bool, _>(&row.executed)?;
+            out.push_sql(", ");
+            out.push_sql(self.now);
+            out.push_sql(", ");
+            out.push_bind_param::<BigInt, _>(&row.duration_ms)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Text>, _>(&row.checksum)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Bool, _>(&row.dirty)?;
+            out.push_sql(")");
+        }
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::QueryId for HistoryRows<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<C: Connection> diesel::RunQueryDsl<C> for HistoryRows<'_> {}
 
 /// Raw SQL that diesel may keep prepared, keyed by its text. (`sql_query`
 /// opts out of the statement cache; this does not, so use it only for a

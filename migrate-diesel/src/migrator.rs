@@ -678,10 +678,7 @@ impl Migrator {
             conn.transaction(|c| {
                 c.create_table(&setup.table)?;
                 unsettle(c, &setup.table)?;
-                plan.steps
-                    .iter()
-                    .map(|step| run.step(c, step))
-                    .collect::<Result<Vec<_>, Error>>()
+                run.atomic_steps(c, &plan.steps)
             })?
         } else {
             let mut reports = Vec::with_capacity(plan.steps.len());
@@ -872,7 +869,7 @@ struct Runner<'a> {
     progress: &'a mut dyn FnMut(Progress<'_>),
 }
 
-impl Runner<'_> {
+impl<'a> Runner<'a> {
     fn check_atomic(&self, plan: &Plan) -> Result<(), Error> {
         let outside: Vec<String> = plan
             .steps
@@ -934,8 +931,11 @@ impl Runner<'_> {
         }
     }
 
-    fn row<'s>(&'s self, step: &'s Step, duration: Duration, dirty: bool) -> NewRow<'s> {
-        let script = &self.scripts[step.known_index];
+    fn row<'s>(&self, step: &'s Step, duration: Duration, dirty: bool) -> NewRow<'s>
+    where
+        'a: 's,
+    {
+        let script: &'a Script = &self.scripts[step.known_index];
         NewRow {
             change: self.next_change,
             version: script.version(),
@@ -968,14 +968,51 @@ impl Runner<'_> {
     /// on whatever transaction the caller opened.
     fn step<C: Backend>(&mut self, conn: &mut C, step: &Step) -> Result<StepReport, Error> {
         let transactional = self.atomic || self.scripts[step.known_index].transactional();
+        let duration = self.timed_body(conn, step, transactional)?;
+        conn.record(self.table, &self.row(step, duration, false))
+            .map_err(|e| self.fail(step, transactional, false, StepError::Record(e)))?;
+        Ok(self.finished(step, duration))
+    }
+
+    /// Runs the steps of a plan in the one transaction the caller opened
+    /// (atomic mode), and appends their history rows together at the end:
+    /// nothing commits before the whole plan, so the rows are the same, and
+    /// the database prepares one `INSERT` per batch rather than one per
+    /// step.
+    fn atomic_steps<'s, C: Backend>(
+        &mut self,
+        conn: &mut C,
+        steps: &'s [Step],
+    ) -> Result<Vec<StepReport>, Error>
+    where
+        'a: 's,
+    {
+        let mut rows = Vec::with_capacity(steps.len());
+        let mut reports = Vec::with_capacity(steps.len());
+        for step in steps {
+            let duration = self.timed_body(conn, step, true)?;
+            rows.push(self.row(step, duration, false));
+            reports.push(self.finished(step, duration));
+        }
+        if let Some(last) = steps.last() {
+            conn.record_all(self.table, &rows)
+                .map_err(|e| self.fail(last, true, false, StepError::Record(e)))?;
+        }
+        Ok(reports)
+    }
+
+    /// Reports the step started and runs its body; how long it took.
+    fn timed_body<C: Backend>(
+        &mut self,
+        conn: &mut C,
+        step: &Step,
+        transactional: bool,
+    ) -> Result<Duration, Error> {
         let started = Instant::now();
         (self.progress)(Progress::Started(step));
         self.body(conn, step)
             .map_err(|e| self.fail(step, transactional, false, e))?;
-        let duration = started.elapsed();
-        conn.record(self.table, &self.row(step, duration, false))
-            .map_err(|e| self.fail(step, transactional, false, StepError::Record(e)))?;
-        Ok(self.finished(step, duration))
+        Ok(started.elapsed())
     }
 
     /// Runs a step that the database cannot roll back as a whole (it runs

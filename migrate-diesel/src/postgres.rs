@@ -207,6 +207,11 @@ impl Backend for PgConnection {
         .map(drop)
     }
 
+    /// One multi-row `INSERT` per 500 rows.
+    fn record_all(&mut self, table: &TableName, rows: &[NewRow<'_>]) -> diesel::QueryResult<()> {
+        crate::backend::insert_history_rows(self, table, rows, "now()")
+    }
+
     fn finish(
         &mut self,
         table: &TableName,

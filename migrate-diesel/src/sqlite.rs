@@ -176,6 +176,16 @@ impl Backend for SqliteConnection {
         .map(drop)
     }
 
+    /// One multi-row `INSERT` per 500 rows.
+    fn record_all(&mut self, table: &TableName, rows: &[NewRow<'_>]) -> diesel::QueryResult<()> {
+        crate::backend::insert_history_rows(
+            self,
+            table,
+            rows,
+            "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+        )
+    }
+
     fn finish(
         &mut self,
         table: &TableName,
