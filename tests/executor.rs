@@ -1028,41 +1028,36 @@ fn an_edit_of_any_history_row_by_hand_is_noticed_where_a_trigger_guards_the_stat
     // well. Every script is pending again, and the first fails on the table
     // it made before.
     let empty = match <D::Conn as Backend>::NAME {
-        "PostgreSQL" => "TRUNCATE",
-        _ => "DELETE FROM",
+        "PostgreSQL" => format!("TRUNCATE {T}"),
+        _ => format!("DELETE FROM {T}"),
     };
-    conn.batch_execute(&format!("{empty} {T}")).unwrap();
-    let err = run(&mut conn).unwrap_err();
-    assert!(
-        matches!(*err, Error::StepFailed { .. }) && err.to_string().contains("1.0.0"),
-        "{err}"
-    );
+    let all_pending = |conn: &mut D::Conn| {
+        let err = run(conn).unwrap_err();
+        assert!(
+            matches!(*err, Error::StepFailed { .. }) && err.to_string().contains("1.0.0"),
+            "{err}"
+        );
+    };
+    let settle_afresh = |conn: &mut D::Conn| {
+        conn.batch_execute(&empty).unwrap();
+        conn.batch_execute("DROP TABLE log").unwrap();
+        run(conn).unwrap();
+        assert!(run(conn).unwrap().fast_path);
+    };
+    conn.batch_execute(&empty).unwrap();
+    all_pending(&mut conn);
     // Settled again, then the history table dropped (its triggers go with
     // it) and the state table left: noticed on every backend too.
-    conn.batch_execute(&format!("{empty} {T}")).unwrap();
-    conn.batch_execute("DROP TABLE log").unwrap();
-    run(&mut conn).unwrap();
-    assert!(run(&mut conn).unwrap().fast_path);
+    settle_afresh(&mut conn);
     conn.batch_execute(&format!("DROP TABLE {T}")).unwrap();
-    let err = run(&mut conn).unwrap_err();
-    assert!(
-        matches!(*err, Error::StepFailed { .. }) && err.to_string().contains("1.0.0"),
-        "{err}"
-    );
+    all_pending(&mut conn);
     // Settled again, then the history table dropped and made again empty
     // beside the old state row, without triggers: what a run killed
     // between making the table and clearing the row leaves. Noticed too.
-    conn.batch_execute(&format!("{empty} {T}")).unwrap();
-    conn.batch_execute("DROP TABLE log").unwrap();
-    run(&mut conn).unwrap();
-    assert!(run(&mut conn).unwrap().fast_path);
+    settle_afresh(&mut conn);
     conn.batch_execute(&format!("DROP TABLE {T}")).unwrap();
     conn.create_table(&TableName::new(T).unwrap()).unwrap();
-    let err = run(&mut conn).unwrap_err();
-    assert!(
-        matches!(*err, Error::StepFailed { .. }) && err.to_string().contains("1.0.0"),
-        "{err}"
-    );
+    all_pending(&mut conn);
 }
 
 fn a_changed_script_under_a_settled_state_is_refused_as_before<D: TestDb>() {
