@@ -133,6 +133,20 @@ pub(crate) fn write_state_row<C: Backend>(
     }
 }
 
+/// The start-up check's query where the query itself must notice a history
+/// table dropped or made again (SQLite, MySQL): the row counts only if it
+/// was written at the history's last change.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(crate) fn last_change_state_query<C: Backend>(table: &TableName) -> String {
+    format!(
+        "SELECT fingerprint AS s FROM {state}
+         WHERE id = 1 AND last_change = (SELECT COALESCE(MAX({change}), 0) FROM {history})",
+        state = C::quote(table.state().as_str()),
+        change = C::quote("change"),
+        history = C::quote(table.as_str()),
+    )
+}
+
 /// The state table's fingerprint, read by `sql` (one row, one column `s`);
 /// `None` on any error. The statement is prepared once per connection and
 /// kept in diesel's statement cache: the start-up check neither parses nor
@@ -150,6 +164,7 @@ where
 /// [`Backend::record_all`] as multi-row `INSERT`s of at most 500 rows (5500
 /// bound values, under SQLite's and PostgreSQL's limits), `now` being the
 /// SQL of the current time for `applied_at`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn insert_history_rows<C>(
     conn: &mut C,
     table: &TableName,
@@ -183,6 +198,7 @@ where
 }
 
 /// One multi-row `INSERT` of history rows, every value bound.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) struct HistoryRows<'a> {
     head: &'a str,
     rows: &'a [NewRow<'a>],
@@ -191,6 +207,7 @@ pub(crate) struct HistoryRows<'a> {
     now: &'static str,
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl<DB> diesel::query_builder::QueryFragment<DB> for HistoryRows<'_>
 where
     DB: diesel::backend::Backend
@@ -232,11 +249,13 @@ where
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl diesel::query_builder::QueryId for HistoryRows<'_> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl<C: Connection> diesel::RunQueryDsl<C> for HistoryRows<'_> {}
 
 /// Raw SQL that diesel may keep prepared, keyed by its text. (`sql_query`

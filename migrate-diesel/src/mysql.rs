@@ -112,13 +112,7 @@ impl Backend for MysqlConnection {
     /// way, and a dropped history table makes the query fail; an edit
     /// inside the history is not noticed.
     fn read_state(&mut self, table: &TableName) -> Option<String> {
-        let sql = format!(
-            "SELECT fingerprint AS s FROM {}
-             WHERE id = 1 AND last_change = (SELECT COALESCE(MAX(`change`), 0) FROM {})",
-            table.state().backquoted(),
-            table.backquoted()
-        );
-        crate::backend::read_state_row(self, sql)
+        crate::backend::read_state_row(self, crate::backend::last_change_state_query::<Self>(table))
     }
 
     fn read_history(&mut self, table: &TableName) -> Result<Vec<HistoryRow>, Error> {

@@ -26,6 +26,9 @@ struct DatabaseFile {
     file: String,
 }
 
+/// The current time as `applied_at` keeps it: UTC, ISO 8601, milliseconds.
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
 /// Two processes on one file are serialised by an exclusive `flock` on
 /// `<database>-migrate.lock`, which the kernel releases when the process
 /// ends, however it ends. (Locking the database file itself would not do:
@@ -110,13 +113,7 @@ impl Backend for SqliteConnection {
     /// triggers); the triggers that [`write_state`](Backend::write_state)
     /// installs notice every change inside the history.
     fn read_state(&mut self, table: &TableName) -> Option<String> {
-        let sql = format!(
-            "SELECT fingerprint AS s FROM {}
-             WHERE id = 1 AND last_change = (SELECT COALESCE(MAX(change), 0) FROM {})",
-            table.state().quoted(),
-            table.quoted()
-        );
-        crate::backend::read_state_row(self, sql)
+        crate::backend::read_state_row(self, crate::backend::last_change_state_query::<Self>(table))
     }
 
     /// Before a fingerprint is recorded, makes sure the triggers that
@@ -159,7 +156,7 @@ impl Backend for SqliteConnection {
     fn record(&mut self, table: &TableName, row: &NewRow<'_>) -> diesel::QueryResult<()> {
         sql_query(format!(
             "INSERT INTO {} (change, version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty)
-             VALUES (?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, {NOW}, ?, ?, ?)",
             table.quoted()
         ))
         .bind::<BigInt, _>(row.change)
@@ -178,12 +175,7 @@ impl Backend for SqliteConnection {
 
     /// One multi-row `INSERT` per 500 rows.
     fn record_all(&mut self, table: &TableName, rows: &[NewRow<'_>]) -> diesel::QueryResult<()> {
-        crate::backend::insert_history_rows(
-            self,
-            table,
-            rows,
-            "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-        )
+        crate::backend::insert_history_rows(self, table, rows, NOW)
     }
 
     fn finish(
@@ -193,7 +185,7 @@ impl Backend for SqliteConnection {
         duration_ms: i64,
     ) -> diesel::QueryResult<()> {
         sql_query(format!(
-            "UPDATE {} SET dirty = FALSE, duration_ms = ?, applied_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE change = ?",
+            "UPDATE {} SET dirty = FALSE, duration_ms = ?, applied_at = {NOW} WHERE change = ?",
             table.quoted()
         ))
         .bind::<BigInt, _>(duration_ms)
