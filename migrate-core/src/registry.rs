@@ -150,6 +150,37 @@ struct Slot {
     index: u32,
 }
 
+/// Sorts slots whose versions are all plain releases (no pre-release) by
+/// their numbers alone: a few times faster than comparing versions, and
+/// every start-up sorts the registered scripts, which come in link order.
+/// Leaves `order` as it was and returns `false` when a version has a
+/// pre-release or two versions are equal; the general sort handles those
+/// (and reports the duplicate).
+fn sort_releases(order: &mut Vec<Slot>) -> bool {
+    let keys: Option<Vec<([u64; 3], u32)>> = (0u32..)
+        .zip(order.iter())
+        .map(|(at, slot)| {
+            let v = slot.version.as_semver();
+            v.pre
+                .is_empty()
+                .then_some(([v.major, v.minor, v.patch], at))
+        })
+        .collect();
+    let Some(mut keys) = keys else {
+        return false;
+    };
+    keys.sort_unstable();
+    if keys.windows(2).any(|w| w[0].0 == w[1].0) {
+        return false;
+    }
+    let mut slots: Vec<Option<Slot>> = std::mem::take(order).into_iter().map(Some).collect();
+    *order = keys
+        .iter()
+        .map(|&(_, at)| slots[at as usize].take().expect("each slot is taken once"))
+        .collect();
+    true
+}
+
 /// Every script registered with `#[migration_script]` in this binary,
 /// validated and sorted by version.
 ///
@@ -253,8 +284,8 @@ impl Registry {
         // duplicate error is stable. Input that comes strictly ascending (as
         // a list written in order does) is sorted and free of duplicates.
         let at = |slot: &Slot| &scripts[slot.index as usize];
-        if !order.is_sorted_by(|a, b| a.version < b.version) {
-            order.sort_by(|a, b| {
+        if !order.is_sorted_by(|a, b| a.version < b.version) && !sort_releases(&mut order) {
+            order.sort_unstable_by(|a, b| {
                 (a.version.cmp(&b.version)).then_with(|| at(a).location().cmp(&at(b).location()))
             });
             if let Some(pair) = order.windows(2).find(|w| w[0].version == w[1].version) {
@@ -376,6 +407,52 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn leak(s: String) -> &'static str {
+        Box::leak(s.into_boxed_str())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Both sorts: releases alone take the numbers-only sort, and any
+        /// pre-release the general one.
+        #[test]
+        fn scripts_in_any_order_come_out_in_precedence_order_or_a_duplicate_is_named(
+            versions in prop::collection::vec(
+                (0u64..3, 0u64..3, 0u64..100, prop::option::weighted(0.05, "(rc|a)\\.[0-9]"), prop::option::of("b[0-9]")),
+                0..25,
+            ),
+        ) {
+            let versions: Vec<String> = versions
+                .into_iter()
+                .map(|(major, minor, patch, pre, build)| {
+                    let pre = pre.map(|p| format!("-{p}")).unwrap_or_default();
+                    let build = build.map(|b| format!("+{b}")).unwrap_or_default();
+                    format!("{major}.{minor}.{patch}{pre}{build}")
+                })
+                .collect();
+            let scripts = versions.iter().enumerate().map(|(i, v)| {
+                Script::sql(leak(v.clone()), leak(format!("s{i}")), leak(format!("SELECT {i};")), None)
+            });
+            let mut expected: Vec<semver::Version> =
+                versions.iter().map(|v| semver::Version::parse(v).unwrap()).collect();
+            expected.sort_by(|a, b| a.cmp_precedence(b));
+            let duplicate = expected.windows(2).find(|w| w[0].cmp_precedence(&w[1]).is_eq());
+            match (Registry::new(scripts), duplicate) {
+                (Ok(registry), None) => {
+                    let got: Vec<&semver::Version> =
+                        registry.iter().map(|e| e.version.as_semver()).collect();
+                    prop_assert_eq!(got, expected.iter().collect::<Vec<_>>());
+                }
+                (Err(RegistryError::DuplicateVersion { version, .. }), Some(pair)) => {
+                    prop_assert!(version.as_semver().cmp_precedence(&pair[0]).is_eq(), "{version} against {}", pair[0]);
+                }
+                (other, duplicate) => prop_assert!(false, "{other:?} against {duplicate:?}"),
+            }
+        }
+    }
 
     #[test]
     fn up_to_keeps_exactly_the_scripts_at_or_below_the_version() {

@@ -111,6 +111,10 @@ pub(crate) fn read(args: &EmbedArgs) -> syn::Result<(Vec<SqlFolder>, proc_macro2
             Err(msg) => push(err(msg)),
         }
     }
+    // In precedence order (the folders' names sort as text: `1.0.10` before
+    // `1.0.2`), so that the registry, which sorts every entry at start-up,
+    // meets this crate's SQL as one ascending run.
+    out.sort_by(|a, b| a.parsed.cmp_precedence(&b.parsed));
     match errors {
         Some(e) => Err(e),
         None => Ok((out, span)),
