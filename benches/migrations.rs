@@ -12,7 +12,13 @@
 //! migrations and half code scripts. The contenders, alternated in every
 //! round, each on a fresh database:
 //! - **ours**: `Migrator::run` (a transaction and a history row per step),
-//!   and in atomic mode (the whole plan in one transaction);
+//!   and in atomic mode (the whole plan in one transaction), over the
+//!   scripts listed by hand (built at run time, as N varies);
+//! - **ours, registered** (SQLite only): the same, over the migrations of
+//!   the `bench-scripts` crate, which an application's path registers:
+//!   generated `#[migration_script]` structs and `embed_sql!` folders,
+//!   1000 of them, of which the application version `1.0.N` takes the
+//!   first N;
 //! - **diesel_migrations**: `MigrationHarness::run_pending_migrations` on
 //!   the same SQL, embedded as `embed_migrations!` embeds it;
 //! - **naive**: one transaction per migration with an insert into a
@@ -32,6 +38,9 @@ use diesel_migrations::{
 };
 use migrate::{Backend, BoxError, MigrationScript, Migrator, Script, Target};
 
+// Links the registered migrations (`#[migration_script]` and `embed_sql!`).
+use bench_scripts as _;
+
 /// What the benchmark needs from a database.
 trait Db: Backend + SimpleConnection + MigrationHarness<<Self as Connection>::Backend> {
     /// For the table's title.
@@ -39,17 +48,22 @@ trait Db: Backend + SimpleConnection + MigrationHarness<<Self as Connection>::Ba
     /// The cheapest query that returns one row, as an application's first
     /// query would (on SQLite it reads the schema, as every first query does).
     const ONE_ROW: &'static str;
+    /// Whether `bench-scripts` registered its migrations for this
+    /// connection type.
+    const REGISTERED: bool;
 }
 
 impl Db for SqliteConnection {
     const LABEL: &'static str = "SQLite file";
     const ONE_ROW: &'static str = "SELECT 1 FROM sqlite_schema LIMIT 1";
+    const REGISTERED: bool = true;
 }
 
 #[cfg(feature = "postgres")]
 impl Db for diesel::PgConnection {
     const LABEL: &'static str = "PostgreSQL";
     const ONE_ROW: &'static str = "SELECT 1";
+    const REGISTERED: bool = false;
 }
 
 /// A code script creating (and dropping) table `t_i`.
@@ -107,13 +121,17 @@ fn our_scripts<C: Db>(n: usize) -> Vec<Script> {
         .collect()
 }
 
-/// What an application builds at boot: a new migrator for its scripts.
-fn migrator(scripts: &[Script], atomic: bool) -> Migrator {
-    Migrator::new("0.0.0")
-        .only_listed_scripts()
-        .app_version(format!("1.0.{}", scripts.len()))
-        .scripts(scripts.iter().copied())
-        .atomic(atomic)
+/// What an application builds at boot: a new migrator for its scripts,
+/// listed by hand, or registered (`who` is [`Who::Registered`]).
+fn migrator(who: Who, scripts: &[Script]) -> Migrator {
+    let app = Migrator::new("0.0.0").app_version(format!("1.0.{}", scripts.len()));
+    match who {
+        Who::Registered => app,
+        _ => app
+            .only_listed_scripts()
+            .scripts(scripts.iter().copied())
+            .atomic(who == Who::OursAtomic),
+    }
 }
 
 /// The same migrations as diesel_migrations' `embed_migrations!` embeds
@@ -185,20 +203,28 @@ enum Who {
     Diesel,
     Naive,
     Floor,
+    /// Ours over the registered migrations of `bench-scripts`.
+    Registered,
 }
 
 /// The order of a round (rotated each round). Ours and the naive baseline
 /// run back to back, so that their per-round ratio compares runs made under
 /// nearly the same disk load.
-const ALL: [Who; 5] = [
+const ALL: [Who; 6] = [
     Who::Ours,
     Who::Naive,
     Who::OursAtomic,
     Who::Diesel,
     Who::Floor,
+    Who::Registered,
 ];
 
 impl Who {
+    /// Whether this contender runs on `C` at size `n`.
+    fn runs_on<C: Db>(self, n: usize) -> bool {
+        self != Who::Registered || (C::REGISTERED && n <= bench_scripts::N)
+    }
+
     fn parse(name: &str) -> Who {
         *ALL.iter()
             .find(|w| format!("{w:?}") == name)
@@ -208,10 +234,8 @@ impl Who {
     fn apply<C: Db>(self, conn: &mut C, scripts: &[Script], diesel: &'static [EmbeddedMigration]) {
         let n = scripts.len();
         match self {
-            Who::Ours | Who::OursAtomic => {
-                let report = migrator(scripts, self == Who::OursAtomic)
-                    .run(conn)
-                    .unwrap();
+            Who::Ours | Who::OursAtomic | Who::Registered => {
+                let report = migrator(self, scripts).run(conn).unwrap();
                 assert_eq!(report.steps.len(), n);
             }
             Who::Diesel => {
@@ -318,9 +342,9 @@ fn round<C: Db>(
     // What a process pays at boot: open, build the migrator, check, done.
     let started = Instant::now();
     let mut conn = C::establish(&url).unwrap();
-    let boot = migrator(scripts, who == Who::OursAtomic);
+    let boot = migrator(who, scripts);
     let check = |conn: &mut C| match who {
-        Who::Ours | Who::OursAtomic => {
+        Who::Ours | Who::OursAtomic | Who::Registered => {
             let report = boot.run(conn).unwrap();
             assert!(report.steps.is_empty() && report.fast_path, "{report}");
         }
@@ -340,7 +364,7 @@ fn round<C: Db>(
     out.warm.push(started.elapsed());
     let (started, cpu) = (Instant::now(), cpu_time());
     match who {
-        Who::Ours | Who::OursAtomic => {
+        Who::Ours | Who::OursAtomic | Who::Registered => {
             let report = boot.run_to(&mut conn, Some(Target::DownSteps(n))).unwrap();
             assert_eq!(report.steps.len(), n);
         }
@@ -383,7 +407,9 @@ fn bench<C: Db>(place: &dyn Place, n: usize, rounds: usize) {
         // Alternate the order, so that no contender always goes first.
         for k in 0..ALL.len() {
             let i = (k + r) % ALL.len();
-            round::<C>(ALL[i], place, &scripts, diesel, &mut samples[i]);
+            if ALL[i].runs_on::<C>(n) {
+                round::<C>(ALL[i], place, &scripts, diesel, &mut samples[i]);
+            }
         }
     }
     let m = |who: Who, f: Pick| median(f(&samples[ALL.iter().position(|w| *w == who).unwrap()]));
@@ -400,7 +426,8 @@ fn bench<C: Db>(place: &dyn Place, n: usize, rounds: usize) {
         ("apply all, processor time", |s| &s.apply_cpu),
         ("revert all, processor time", |s| &s.revert_cpu),
     ];
-    for (label, f) in rows {
+    for (label, f) in &rows {
+        let f = *f;
         let (o, a, d, nv, fl) = (
             m(Who::Ours, f),
             m(Who::OursAtomic, f),
@@ -425,6 +452,28 @@ fn bench<C: Db>(place: &dyn Place, n: usize, rounds: usize) {
         "(the floor's no-op columns are `{}`, on a fresh and on the warm connection)",
         C::ONE_ROW
     );
+    if Who::Registered.runs_on::<C>(n) {
+        println!(
+            "\nThe same N migrations registered by `#[migration_script]` and `embed_sql!` \
+             ({} in the binary), medians in ms:",
+            bench_scripts::N
+        );
+        println!(
+            "| | ours, registered | registered / ours | registered / diesel_migrations | registered / naive | registered / floor |"
+        );
+        println!("|---|---|---|---|---|---|");
+        for (label, f) in rows {
+            let g = m(Who::Registered, f);
+            println!(
+                "| {label} | {} | {} | {} | {} | {} |",
+                ms(g),
+                ratio(g, m(Who::Ours, f)),
+                ratio(g, m(Who::Diesel, f)),
+                ratio(g, m(Who::Naive, f)),
+                ratio(g, m(Who::Floor, f))
+            );
+        }
+    }
     // The disk's noise moves whole rounds; a ratio taken within each round,
     // of runs made one after the other, cancels much of it.
     let paired = |f: Pick| {
@@ -475,14 +524,15 @@ fn memory_child(spec: &str) {
 /// process of its own (the same binary, so the same baseline).
 fn memory(n: usize) {
     println!("\nPeak resident memory, applying N = {n} on a SQLite file, MiB:");
-    println!("| | ours | ours, atomic | diesel_migrations | naive | floor |");
-    println!("|---|---|---|---|---|---|");
+    println!("| | ours | ours, atomic | diesel_migrations | naive | floor | ours, registered |");
+    println!("|---|---|---|---|---|---|---|");
     let peaks: Vec<(f64, f64)> = [
         Who::Ours,
         Who::OursAtomic,
         Who::Diesel,
         Who::Naive,
         Who::Floor,
+        Who::Registered,
     ]
     .iter()
     .map(|who| {
@@ -508,58 +558,67 @@ fn memory(n: usize) {
 
 /// For a profiler: boots a new migrator `rounds` times against a settled
 /// SQLite file, on one warm connection and then each on a fresh one (beside
-/// the one-row query on a fresh connection), and prints the means.
+/// the one-row query on a fresh connection), and prints the means; with
+/// the scripts listed by hand, then registered.
 fn boot_loop(n: usize, rounds: usize) {
     let place = SqliteDir(tempfile::tempdir().unwrap());
     let scripts = our_scripts::<SqliteConnection>(n);
-    let url = place.fresh(Who::Ours);
-    let mut conn = SqliteConnection::establish(&url).unwrap();
-    migrator(&scripts, false).run(&mut conn).unwrap();
     let mean = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1000.0 / rounds as f64);
-    let started = Instant::now();
-    for _ in 0..rounds {
-        let report = migrator(&scripts, false).run(&mut conn).unwrap();
-        assert!(report.fast_path);
+    let who = [Who::Ours, Who::Registered];
+    let urls = who.map(|w| place.fresh(w));
+    for (w, url) in who.iter().zip(&urls) {
+        let mut conn = SqliteConnection::establish(url).unwrap();
+        migrator(*w, &scripts).run(&mut conn).unwrap();
+        let started = Instant::now();
+        for _ in 0..rounds {
+            let report = migrator(*w, &scripts).run(&mut conn).unwrap();
+            assert!(report.fast_path);
+        }
+        println!(
+            "N = {n}, {w:?}: new migrator + check, warm connection: {}",
+            mean(started.elapsed())
+        );
+        let same = migrator(*w, &scripts);
+        let started = Instant::now();
+        for _ in 0..rounds {
+            assert!(same.run(&mut conn).unwrap().fast_path);
+        }
+        println!(
+            "N = {n}, {w:?}: the same migrator's check, warm connection: {}",
+            mean(started.elapsed())
+        );
     }
-    println!(
-        "N = {n}: new migrator + check, warm connection: {}",
-        mean(started.elapsed())
-    );
-    let same = migrator(&scripts, false);
-    let started = Instant::now();
-    for _ in 0..rounds {
-        assert!(same.run(&mut conn).unwrap().fast_path);
-    }
-    println!(
-        "N = {n}: the same migrator's check, warm connection: {}",
-        mean(started.elapsed())
-    );
-    let (mut ours, mut one_row) = (Duration::ZERO, Duration::ZERO);
+    let (mut ours, mut one_row) = ([Duration::ZERO; 2], Duration::ZERO);
     for _ in 0..rounds {
         let started = Instant::now();
-        let mut conn = SqliteConnection::establish(&url).unwrap();
+        let mut conn = SqliteConnection::establish(&urls[0]).unwrap();
         conn.batch_execute(SqliteConnection::ONE_ROW).unwrap();
         one_row += started.elapsed();
         drop(conn);
-        let started = Instant::now();
-        let mut conn = SqliteConnection::establish(&url).unwrap();
-        assert!(migrator(&scripts, false).run(&mut conn).unwrap().fast_path);
-        ours += started.elapsed();
+        for (k, w) in who.iter().enumerate() {
+            let started = Instant::now();
+            let mut conn = SqliteConnection::establish(&urls[k]).unwrap();
+            assert!(migrator(*w, &scripts).run(&mut conn).unwrap().fast_path);
+            ours[k] += started.elapsed();
+        }
     }
     println!(
         "N = {n}: fresh connection + one-row query: {}",
         mean(one_row)
     );
-    println!(
-        "N = {n}: fresh connection + new migrator + check: {}",
-        mean(ours)
-    );
+    for (k, w) in who.iter().enumerate() {
+        println!(
+            "N = {n}, {w:?}: fresh connection + new migrator + check: {} ({:.3}x the one-row query)",
+            mean(ours[k]),
+            ours[k].as_secs_f64() / one_row.as_secs_f64()
+        );
+    }
     #[cfg(feature = "postgres")]
     if let Ok(url) = std::env::var("MIGRATE_BENCH_POSTGRES_URL") {
         use diesel::PgConnection;
         let scripts = our_scripts::<PgConnection>(n);
         let mut conn = PgConnection::establish(&PgServer(url).fresh(Who::Ours)).unwrap();
-        let same = migrator(&scripts, false);
+        let same = migrator(Who::Ours, &scripts);
         same.run(&mut conn).unwrap();
         let (mut ours, mut one_row) = (Duration::ZERO, Duration::ZERO);
         for _ in 0..rounds {
