@@ -164,12 +164,20 @@ where
 /// [`Backend::record_all`] as multi-row `INSERT`s of at most 500 rows (5500
 /// bound values, under SQLite's and PostgreSQL's limits), `now` being the
 /// SQL of the current time for `applied_at`.
+///
+/// With `keep_prepared`, diesel keeps the statement prepared, keyed by its
+/// text: only for one row at a time, whose text is the same for every call
+/// on a table. PostgreSQL keeps such a statement valid across other
+/// tables' DDL, so each step then sends only its values; SQLite would
+/// prepare it again after every schema change, which costs more than
+/// preparing it afresh.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn insert_history_rows<C>(
     conn: &mut C,
     table: &TableName,
     rows: &[NewRow<'_>],
     now: &'static str,
+    keep_prepared: bool,
 ) -> diesel::QueryResult<()>
 where
     C: Backend,
@@ -191,6 +199,7 @@ where
             rows: chunk,
             words: &words,
             now,
+            keep_prepared,
         }
         .execute(conn)?;
     }
@@ -205,6 +214,9 @@ pub(crate) struct HistoryRows<'a> {
     /// Each row's kind and direction, as text.
     words: &'a [[String; 2]],
     now: &'static str,
+    /// Whether diesel may keep the statement prepared (see
+    /// [`insert_history_rows`]).
+    keep_prepared: bool,
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -223,8 +235,9 @@ where
         mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
     ) -> diesel::QueryResult<()> {
         use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-        // Each text differs: keeping it prepared would only fill the cache.
-        out.unsafe_to_cache_prepared();
+        if !self.keep_prepared {
+            out.unsafe_to_cache_prepared();
+        }
         out.push_sql(self.head);
         for (i, (row, [kind, direction])) in self.rows.iter().zip(self.words).enumerate() {
             out.push_sql(if i == 0 { "(" } else { ", (" });

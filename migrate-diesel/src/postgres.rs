@@ -187,29 +187,15 @@ impl Backend for PgConnection {
         .map_err(Error::db(format!("reading the tracking table `{table}`")))
     }
 
+    /// Kept prepared: each step sends only its values, and the server
+    /// neither parses nor plans the `INSERT` again.
     fn record(&mut self, table: &TableName, row: &NewRow<'_>) -> diesel::QueryResult<()> {
-        sql_query(format!(
-            "INSERT INTO {} (change, version, name, description, kind, direction, executed, duration_ms, checksum, dirty)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            table.quoted()
-        ))
-        .bind::<BigInt, _>(row.change)
-        .bind::<Text, _>(row.version)
-        .bind::<Text, _>(row.name)
-        .bind::<Text, _>(row.description)
-        .bind::<Text, _>(row.kind.to_string())
-        .bind::<Text, _>(row.direction.to_string())
-        .bind::<Bool, _>(row.executed)
-        .bind::<BigInt, _>(row.duration_ms)
-        .bind::<Nullable<Text>, _>(row.checksum)
-        .bind::<Bool, _>(row.dirty)
-        .execute(self)
-        .map(drop)
+        crate::backend::insert_history_rows(self, table, std::slice::from_ref(row), "now()", true)
     }
 
     /// One multi-row `INSERT` per 500 rows.
     fn record_all(&mut self, table: &TableName, rows: &[NewRow<'_>]) -> diesel::QueryResult<()> {
-        crate::backend::insert_history_rows(self, table, rows, "now()")
+        crate::backend::insert_history_rows(self, table, rows, "now()", false)
     }
 
     fn finish(

@@ -175,7 +175,7 @@ impl Backend for SqliteConnection {
 
     /// One multi-row `INSERT` per 500 rows.
     fn record_all(&mut self, table: &TableName, rows: &[NewRow<'_>]) -> diesel::QueryResult<()> {
-        crate::backend::insert_history_rows(self, table, rows, NOW)
+        crate::backend::insert_history_rows(self, table, rows, NOW, false)
     }
 
     fn finish(
