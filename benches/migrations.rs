@@ -207,17 +207,31 @@ enum Who {
     Registered,
 }
 
-/// The order of a round (rotated each round). Ours and the naive baseline
-/// run back to back, so that their per-round ratio compares runs made under
-/// nearly the same disk load.
+/// Every contender; its samples are kept at its place here.
 const ALL: [Who; 6] = [
     Who::Ours,
     Who::Naive,
+    Who::Registered,
     Who::OursAtomic,
     Who::Diesel,
     Who::Floor,
-    Who::Registered,
 ];
+
+/// The order of round `r`. Ours (listed, then registered) run back to back
+/// with the naive baseline between them, so that their per-round ratios
+/// compare runs made under nearly the same disk load; that block flips
+/// each round, so that neither side always goes first, and takes each
+/// place among the other contenders in turn.
+fn round_order(r: usize) -> Vec<Who> {
+    let mut block = vec![Who::Ours, Who::Naive, Who::Registered];
+    if r % 2 == 1 {
+        block.reverse();
+    }
+    let mut order = vec![Who::OursAtomic, Who::Diesel, Who::Floor];
+    let at = r % (order.len() + 1);
+    order.splice(at..at, block);
+    order
+}
 
 impl Who {
     /// Whether this contender runs on `C` at size `n`.
@@ -402,17 +416,15 @@ fn bench<C: Db>(place: &dyn Place, n: usize, rounds: usize) {
     let scripts = our_scripts::<C>(n);
     let diesel = diesel_migrations(n);
     let mut samples: Vec<Samples> = ALL.iter().map(|_| Samples::default()).collect();
-    assert_eq!((ALL[0], ALL[1]), (Who::Ours, Who::Naive));
+    let at = |who: Who| ALL.iter().position(|w| *w == who).unwrap();
     for r in 0..rounds {
-        // Alternate the order, so that no contender always goes first.
-        for k in 0..ALL.len() {
-            let i = (k + r) % ALL.len();
-            if ALL[i].runs_on::<C>(n) {
-                round::<C>(ALL[i], place, &scripts, diesel, &mut samples[i]);
+        for who in round_order(r) {
+            if who.runs_on::<C>(n) {
+                round::<C>(who, place, &scripts, diesel, &mut samples[at(who)]);
             }
         }
     }
-    let m = |who: Who, f: Pick| median(f(&samples[ALL.iter().position(|w| *w == who).unwrap()]));
+    let m = |who: Who, f: Pick| median(f(&samples[at(who)]));
     println!("\n{}, N = {n}, {rounds} rounds, medians in ms:", C::LABEL);
     println!(
         "| | ours | ours, atomic | diesel_migrations | naive | floor | ours / diesel_migrations | ours / naive | ours / floor | atomic / floor |"
@@ -476,8 +488,8 @@ fn bench<C: Db>(place: &dyn Place, n: usize, rounds: usize) {
     }
     // The disk's noise moves whole rounds; a ratio taken within each round,
     // of runs made one after the other, cancels much of it.
-    let paired = |f: Pick| {
-        let (ours, naive) = (f(&samples[0]), f(&samples[1]));
+    let paired = |who: Who, f: Pick| {
+        let (ours, naive) = (f(&samples[at(who)]), f(&samples[at(Who::Naive)]));
         let ratios: Vec<f64> = ours
             .iter()
             .zip(naive)
@@ -490,9 +502,16 @@ fn bench<C: Db>(place: &dyn Place, n: usize, rounds: usize) {
     };
     println!(
         "ours / naive within each round, median (each round): apply {}; revert {}",
-        paired(|s| &s.apply),
-        paired(|s| &s.revert)
+        paired(Who::Ours, |s| &s.apply),
+        paired(Who::Ours, |s| &s.revert)
     );
+    if Who::Registered.runs_on::<C>(n) {
+        println!(
+            "registered / naive within each round, median (each round): apply {}; revert {}",
+            paired(Who::Registered, |s| &s.apply),
+            paired(Who::Registered, |s| &s.revert)
+        );
+    }
 }
 
 /// The child process of the memory measurement: applies N migrations with
