@@ -433,7 +433,13 @@ mod tests {
         #[test]
         fn scripts_in_any_order_come_out_in_precedence_order_or_a_duplicate_is_named(
             versions in prop::collection::vec(
-                (0u64..3, prop_oneof![20 => 0u64..3, 1 => Just(u64::from(u32::MAX)), 1 => Just(1 << 32)], 0u64..100, prop::option::weighted(0.05, "(rc|a)\\.[0-9]"), prop::option::of("b[0-9]")),
+                (
+                    0u64..3,
+                    prop_oneof![20 => 0u64..3, 1 => Just(u64::from(u32::MAX)), 1 => Just(1 << 32)],
+                    0u64..100,
+                    prop::option::weighted(0.05, "(rc|a)\\.[0-9]"),
+                    prop::option::of("b[0-9]"),
+                ),
                 0..25,
             ),
         ) {
@@ -446,7 +452,8 @@ mod tests {
                 })
                 .collect();
             let scripts = versions.iter().enumerate().map(|(i, v)| {
-                Script::sql(leak(v.clone()), leak(format!("s{i}")), leak(format!("SELECT {i};")), None)
+                let (name, sql) = (leak(format!("s{i}")), leak(format!("SELECT {i};")));
+                Script::sql(leak(v.clone()), name, sql, None)
             });
             let mut expected: Vec<semver::Version> =
                 versions.iter().map(|v| semver::Version::parse(v).unwrap()).collect();
@@ -459,7 +466,8 @@ mod tests {
                     prop_assert_eq!(got, expected.iter().collect::<Vec<_>>());
                 }
                 (Err(RegistryError::DuplicateVersion { version, .. }), Some(pair)) => {
-                    prop_assert!(version.as_semver().cmp_precedence(&pair[0]).is_eq(), "{version} against {}", pair[0]);
+                    let same = version.as_semver().cmp_precedence(&pair[0]).is_eq();
+                    prop_assert!(same, "{version} against {}", pair[0]);
                 }
                 (other, duplicate) => prop_assert!(false, "{other:?} against {duplicate:?}"),
             }

@@ -235,6 +235,8 @@ where
         mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
     ) -> diesel::QueryResult<()> {
         use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+        // Many rows make a text of their own: keeping it would only fill
+        // the cache.
         if !self.keep_prepared {
             out.unsafe_to_cache_prepared();
         }
