@@ -577,8 +577,8 @@ fn memory(n: usize) {
 
 /// For a profiler: boots a new migrator `rounds` times against a settled
 /// SQLite file, on one warm connection and then each on a fresh one (beside
-/// the one-row query on a fresh connection), and prints the means; with
-/// the scripts listed by hand, then registered.
+/// the one-row query and diesel_migrations' check on a fresh connection),
+/// and prints the means; with the scripts listed by hand, then registered.
 fn boot_loop(n: usize, rounds: usize) {
     let place = SqliteDir(tempfile::tempdir().unwrap());
     let scripts = our_scripts::<SqliteConnection>(n);
@@ -607,12 +607,27 @@ fn boot_loop(n: usize, rounds: usize) {
             mean(started.elapsed())
         );
     }
-    let (mut ours, mut one_row) = ([Duration::ZERO; 2], Duration::ZERO);
+    let diesel = diesel_migrations(n);
+    let diesel_url = place.fresh(Who::Diesel);
+    let mut conn = SqliteConnection::establish(&diesel_url).unwrap();
+    conn.run_pending_migrations(EmbeddedMigrations::new(diesel))
+        .unwrap();
+    drop(conn);
+    let (mut ours, mut one_row, mut theirs) = ([Duration::ZERO; 2], Duration::ZERO, Duration::ZERO);
     for _ in 0..rounds {
         let started = Instant::now();
         let mut conn = SqliteConnection::establish(&urls[0]).unwrap();
         conn.batch_execute(SqliteConnection::ONE_ROW).unwrap();
         one_row += started.elapsed();
+        drop(conn);
+        let started = Instant::now();
+        let mut conn = SqliteConnection::establish(&diesel_url).unwrap();
+        assert!(
+            !conn
+                .has_pending_migration(EmbeddedMigrations::new(diesel))
+                .unwrap()
+        );
+        theirs += started.elapsed();
         drop(conn);
         for (k, w) in who.iter().enumerate() {
             let started = Instant::now();
@@ -625,11 +640,16 @@ fn boot_loop(n: usize, rounds: usize) {
         "N = {n}: fresh connection + one-row query: {}",
         mean(one_row)
     );
+    println!(
+        "N = {n}: fresh connection + diesel_migrations' check: {}",
+        mean(theirs)
+    );
     for (k, w) in who.iter().enumerate() {
         println!(
-            "N = {n}, {w:?}: fresh connection + new migrator + check: {} ({:.3}x the one-row query)",
+            "N = {n}, {w:?}: fresh connection + new migrator + check: {} ({:.3}x the one-row query, {:.3}x diesel_migrations)",
             mean(ours[k]),
-            ours[k].as_secs_f64() / one_row.as_secs_f64()
+            ours[k].as_secs_f64() / one_row.as_secs_f64(),
+            ours[k].as_secs_f64() / theirs.as_secs_f64()
         );
     }
     #[cfg(feature = "postgres")]
