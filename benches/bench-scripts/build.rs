@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// How many migrations; `src/lib.rs` exports the same number as `N`.
+/// How many migrations (the generated code exports it as `N`).
 const N: usize = 1000;
 
 fn up_sql(i: usize) -> String {
@@ -24,7 +24,8 @@ fn main() {
     let sql = out.join("migrations");
     // Start clean, so that a smaller N leaves no folder behind.
     let _ = std::fs::remove_dir_all(&sql);
-    let mut code = String::new();
+    let mut code =
+        format!("/// How many migrations this crate registers.\npub const N: usize = {N};\n\n");
     writeln!(
         code,
         "migrate::embed_sql!({:?});\n",

@@ -157,8 +157,8 @@ impl PartialOrd for Version {
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {
         let (a, b) = (&self.0, &other.0);
-        // The numbers decide nearly every comparison, here, inline; sorting
-        // a registry at start-up makes some ten thousand of them.
+        // The numbers decide nearly every comparison: compare them inline,
+        // and leave pre-releases to semver.
         (a.major, a.minor, a.patch)
             .cmp(&(b.major, b.minor, b.patch))
             .then_with(|| a.cmp_precedence(b))

@@ -112,8 +112,8 @@ pub(crate) fn read(args: &EmbedArgs) -> syn::Result<(Vec<SqlFolder>, proc_macro2
         }
     }
     // In precedence order (the folders' names sort as text: `1.0.10` before
-    // `1.0.2`), so that the registry, which sorts every entry at start-up,
-    // meets this crate's SQL as one ascending run.
+    // `1.0.2`): a binary whose migrations are all SQL then registers them
+    // sorted, and the registry finds nothing to sort at start-up.
     out.sort_by(|a, b| a.parsed.cmp_precedence(&b.parsed));
     match errors {
         Some(e) => Err(e),

@@ -7,7 +7,4 @@
 
 use diesel::connection::SimpleConnection as _;
 
-/// How many migrations this crate registers.
-pub const N: usize = 1000;
-
 include!(concat!(env!("OUT_DIR"), "/scripts.rs"));
