@@ -153,24 +153,10 @@ impl Backend for SqliteConnection {
         .map_err(Error::db(format!("reading the tracking table `{table}`")))
     }
 
+    /// Prepared afresh each time: every step's DDL changes the schema, and
+    /// SQLite would prepare a kept statement again anyway.
     fn record(&mut self, table: &TableName, row: &NewRow<'_>) -> diesel::QueryResult<()> {
-        sql_query(format!(
-            "INSERT INTO {} (change, version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty)
-             VALUES (?, ?, ?, ?, ?, ?, ?, {NOW}, ?, ?, ?)",
-            table.quoted()
-        ))
-        .bind::<BigInt, _>(row.change)
-        .bind::<Text, _>(row.version)
-        .bind::<Text, _>(row.name)
-        .bind::<Text, _>(row.description)
-        .bind::<Text, _>(row.kind.to_string())
-        .bind::<Text, _>(row.direction.to_string())
-        .bind::<Bool, _>(row.executed)
-        .bind::<BigInt, _>(row.duration_ms)
-        .bind::<Nullable<Text>, _>(row.checksum)
-        .bind::<Bool, _>(row.dirty)
-        .execute(self)
-        .map(drop)
+        crate::backend::insert_history_rows(self, table, std::slice::from_ref(row), NOW, false)
     }
 
     /// One multi-row `INSERT` per 500 rows.
