@@ -24,14 +24,19 @@ impl ScriptKind {
             _ => None,
         }
     }
+
+    /// `code` or `sql`, as the tracking table records it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScriptKind::Code => "code",
+            ScriptKind::Sql => "sql",
+        }
+    }
 }
 
 impl fmt::Display for ScriptKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(match self {
-            ScriptKind::Code => "code",
-            ScriptKind::Sql => "sql",
-        })
+        f.pad(self.as_str())
     }
 }
 
@@ -106,12 +111,19 @@ pub enum Direction {
     Down,
 }
 
-impl fmt::Display for Direction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(match self {
+impl Direction {
+    /// `up` or `down`, as the tracking table records it.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Direction::Up => "up",
             Direction::Down => "down",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
     }
 }
 

@@ -161,9 +161,22 @@ where
     rows.into_iter().next().map(|r| r.s)
 }
 
+/// How the history rows' `applied_at` is written.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[derive(Clone, Copy)]
+pub(crate) enum AppliedAt<'a> {
+    /// SQL the database evaluates (PostgreSQL's `now()`).
+    #[cfg(feature = "postgres")]
+    Sql(&'a str),
+    /// The time, already written out, bound as text (SQLite). The database
+    /// would read the same clock, but every step prepares its `INSERT`
+    /// afresh, and a bound value is cheaper to prepare than a call.
+    #[cfg(feature = "sqlite")]
+    Bound(&'a str),
+}
+
 /// [`Backend::record_all`] as multi-row `INSERT`s of at most 500 rows (5500
-/// bound values, under SQLite's and PostgreSQL's limits), `now` being the
-/// SQL of the current time for `applied_at`.
+/// bound values, under SQLite's and PostgreSQL's limits).
 ///
 /// With `keep_prepared`, diesel keeps the statement prepared, keyed by its
 /// text: only for one row at a time, whose text is the same for every call
@@ -176,7 +189,7 @@ pub(crate) fn insert_history_rows<C>(
     conn: &mut C,
     table: &TableName,
     rows: &[NewRow<'_>],
-    now: &'static str,
+    applied_at: AppliedAt<'_>,
     keep_prepared: bool,
 ) -> diesel::QueryResult<()>
 where
@@ -190,15 +203,10 @@ where
         C::quote("change"),
     );
     for chunk in rows.chunks(500) {
-        let words: Vec<[String; 2]> = chunk
-            .iter()
-            .map(|row| [row.kind.to_string(), row.direction.to_string()])
-            .collect();
         HistoryRows {
             head: &head,
             rows: chunk,
-            words: &words,
-            now,
+            applied_at,
             keep_prepared,
         }
         .execute(conn)?;
@@ -211,9 +219,7 @@ where
 pub(crate) struct HistoryRows<'a> {
     head: &'a str,
     rows: &'a [NewRow<'a>],
-    /// Each row's kind and direction, as text.
-    words: &'a [[String; 2]],
-    now: &'static str,
+    applied_at: AppliedAt<'a>,
     /// Whether diesel may keep the statement prepared (see
     /// [`insert_history_rows`]).
     keep_prepared: bool,
@@ -241,17 +247,26 @@ where
             out.unsafe_to_cache_prepared();
         }
         out.push_sql(self.head);
-        for (i, (row, [kind, direction])) in self.rows.iter().zip(self.words).enumerate() {
+        for (i, row) in self.rows.iter().enumerate() {
             out.push_sql(if i == 0 { "(" } else { ", (" });
             out.push_bind_param::<BigInt, _>(&row.change)?;
-            for text in [row.version, row.name, row.description, kind, direction] {
+            let words = [row.kind.as_str(), row.direction.as_str()];
+            for text in [row.version, row.name, row.description]
+                .into_iter()
+                .chain(words)
+            {
                 out.push_sql(", ");
                 out.push_bind_param::<Text, _>(text)?;
             }
             out.push_sql(", ");
             out.push_bind_param::<Bool, _>(&row.executed)?;
             out.push_sql(", ");
-            out.push_sql(self.now);
+            match self.applied_at {
+                #[cfg(feature = "postgres")]
+                AppliedAt::Sql(sql) => out.push_sql(sql),
+                #[cfg(feature = "sqlite")]
+                AppliedAt::Bound(text) => out.push_bind_param::<Text, _>(text)?,
+            }
             out.push_sql(", ");
             out.push_bind_param::<BigInt, _>(&row.duration_ms)?;
             out.push_sql(", ");

@@ -6,7 +6,7 @@ use diesel::connection::SimpleConnection;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::{PgConnection, QueryableByName, RunQueryDsl, sql_query};
 
-use crate::backend::{Backend, poll_lock};
+use crate::backend::{AppliedAt, Backend, poll_lock};
 use crate::history::{HistoryRow, NewRow};
 use crate::schema::{ColumnSchema, Schema, TableSchema};
 use crate::{Error, TableName};
@@ -190,12 +190,18 @@ impl Backend for PgConnection {
     /// Kept prepared: each step sends only its values, and the server
     /// neither parses nor plans the `INSERT` again.
     fn record(&mut self, table: &TableName, row: &NewRow<'_>) -> diesel::QueryResult<()> {
-        crate::backend::insert_history_rows(self, table, std::slice::from_ref(row), "now()", true)
+        crate::backend::insert_history_rows(
+            self,
+            table,
+            std::slice::from_ref(row),
+            AppliedAt::Sql("now()"),
+            true,
+        )
     }
 
     /// One multi-row `INSERT` per 500 rows.
     fn record_all(&mut self, table: &TableName, rows: &[NewRow<'_>]) -> diesel::QueryResult<()> {
-        crate::backend::insert_history_rows(self, table, rows, "now()", false)
+        crate::backend::insert_history_rows(self, table, rows, AppliedAt::Sql("now()"), false)
     }
 
     fn finish(

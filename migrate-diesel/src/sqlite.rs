@@ -9,7 +9,7 @@ use diesel::connection::SimpleConnection;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::{QueryableByName, RunQueryDsl, SqliteConnection, sql_query};
 
-use crate::backend::{Backend, poll_lock};
+use crate::backend::{AppliedAt, Backend, poll_lock};
 use crate::history::{HistoryRow, NewRow};
 use crate::schema::{ColumnSchema, Schema, TableSchema};
 use crate::{Error, TableName};
@@ -26,8 +26,12 @@ struct DatabaseFile {
     file: String,
 }
 
-/// The current time as `applied_at` keeps it: UTC, ISO 8601, milliseconds.
-const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+/// The current time as `applied_at` keeps it: UTC, ISO 8601, milliseconds
+/// (`2026-11-22T13:49:52.123Z`), as SQLite's `strftime('%Y-%m-%dT%H:%M:%fZ',
+/// 'now')` writes it, from the same clock.
+fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
 
 /// Two processes on one file are serialised by an exclusive `flock` on
 /// `<database>-migrate.lock`, which the kernel releases when the process
@@ -156,12 +160,15 @@ impl Backend for SqliteConnection {
     /// Prepared afresh each time: every step's DDL changes the schema, and
     /// SQLite would prepare a kept statement again anyway.
     fn record(&mut self, table: &TableName, row: &NewRow<'_>) -> diesel::QueryResult<()> {
-        crate::backend::insert_history_rows(self, table, std::slice::from_ref(row), NOW, false)
+        let now = now();
+        let rows = std::slice::from_ref(row);
+        crate::backend::insert_history_rows(self, table, rows, AppliedAt::Bound(&now), false)
     }
 
     /// One multi-row `INSERT` per 500 rows.
     fn record_all(&mut self, table: &TableName, rows: &[NewRow<'_>]) -> diesel::QueryResult<()> {
-        crate::backend::insert_history_rows(self, table, rows, NOW, false)
+        let now = now();
+        crate::backend::insert_history_rows(self, table, rows, AppliedAt::Bound(&now), false)
     }
 
     fn finish(
@@ -171,10 +178,11 @@ impl Backend for SqliteConnection {
         duration_ms: i64,
     ) -> diesel::QueryResult<()> {
         sql_query(format!(
-            "UPDATE {} SET dirty = FALSE, duration_ms = ?, applied_at = {NOW} WHERE change = ?",
+            "UPDATE {} SET dirty = FALSE, duration_ms = ?, applied_at = ? WHERE change = ?",
             table.quoted()
         ))
         .bind::<BigInt, _>(duration_ms)
+        .bind::<Text, _>(now())
         .bind::<BigInt, _>(change)
         .execute(self)
         .map(drop)
@@ -381,5 +389,45 @@ impl Backend for SqliteConnection {
         // Take the write lock up front, so that a concurrent writer makes us
         // wait (busy timeout) instead of failing mid-step.
         self.immediate_transaction(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::sql_types::Text;
+    use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection, sql_query};
+
+    use super::now;
+
+    #[derive(QueryableByName)]
+    struct Time {
+        #[diesel(sql_type = Text)]
+        t: String,
+    }
+
+    fn sqlite_now(conn: &mut SqliteConnection) -> String {
+        let row: Time = sql_query("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS t")
+            .get_result(conn)
+            .unwrap();
+        row.t
+    }
+
+    /// `applied_at` is written from Rust, but must read exactly as the
+    /// `strftime` it replaced wrote it: the same shape, from the same clock.
+    #[test]
+    fn the_time_is_written_as_sqlite_strftime_writes_it() {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        let before = sqlite_now(&mut conn);
+        let ours = now();
+        let after = sqlite_now(&mut conn);
+        let shape = |t: &str| -> String {
+            t.chars()
+                .map(|c| if c.is_ascii_digit() { '9' } else { c })
+                .collect()
+        };
+        assert_eq!(shape(&ours), "9999-99-99T99:99:99.999Z");
+        assert_eq!(shape(&ours), shape(&before));
+        // Texts of that shape order as the times do.
+        assert!(before <= ours && ours <= after, "{before} {ours} {after}");
     }
 }
