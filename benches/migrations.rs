@@ -27,6 +27,11 @@
 //!
 //! The no-op check is measured on a fresh connection with a new `Migrator`
 //! (what a process pays at boot), then again on that warm connection.
+//!
+//! Two loops take one measurement each, with more samples, for a profiler
+//! or a noisy machine: `MIGRATE_BENCH_BOOT_LOOP=<rounds>` (the no-op check
+//! at boot) and `MIGRATE_BENCH_APPLY_LOOP=<rounds>` (applying N = 1000 on
+//! SQLite, ours against naive within each round).
 
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
@@ -217,19 +222,26 @@ const ALL: [Who; 6] = [
     Who::Floor,
 ];
 
-/// The order of round `r`. Ours (listed, then registered) run back to back
-/// with the naive baseline between them, so that their per-round ratios
-/// compare runs made under nearly the same disk load; that block flips
-/// each round, so that neither side always goes first, and takes each
-/// place among the other contenders in turn.
-fn round_order(r: usize) -> Vec<Who> {
-    let mut block = vec![Who::Ours, Who::Naive, Who::Registered];
-    if r % 2 == 1 {
-        block.reverse();
+/// Ours (listed), naive and ours (registered) in round `r`: the six orders
+/// in turn, so that over six rounds each runs first, between and last
+/// equally often. (With naive always between the two, as before, only ours
+/// ever followed a different contender.)
+fn paired_order(r: usize) -> [Who; 3] {
+    let mut three = [Who::Ours, Who::Naive, Who::Registered];
+    three.rotate_left(r % 3);
+    if (r / 3) % 2 == 1 {
+        three.reverse();
     }
+    three
+}
+
+/// The order of round `r`: the three of [`paired_order`] back to back, so
+/// that their per-round ratios compare runs made under nearly the same
+/// disk load, taking each place among the other contenders in turn.
+fn round_order(r: usize) -> Vec<Who> {
     let mut order = vec![Who::OursAtomic, Who::Diesel, Who::Floor];
     let at = r % (order.len() + 1);
-    order.splice(at..at, block);
+    order.splice(at..at, paired_order(r));
     order
 }
 
@@ -676,12 +688,73 @@ fn boot_loop(n: usize, rounds: usize) {
     }
 }
 
+/// For the apply target on a noisy disk: applies N migrations on fresh
+/// SQLite files `rounds` times with ours (listed), naive and ours
+/// (registered), in [`paired_order`], and prints the ratios to naive taken
+/// within each round: their median and quartiles, of the wall time and of
+/// the processor time.
+fn apply_loop(n: usize, rounds: usize) {
+    let place = SqliteDir(tempfile::tempdir().unwrap());
+    let scripts = our_scripts::<SqliteConnection>(n);
+    let diesel = diesel_migrations(n);
+    let three = [Who::Ours, Who::Naive, Who::Registered];
+    // Per contender (in `three`'s order): each round's (wall, processor).
+    let mut times: Vec<Vec<(f64, f64)>> = vec![Vec::new(); three.len()];
+    for r in 0..rounds {
+        for who in paired_order(r) {
+            let mut conn = SqliteConnection::establish(&place.fresh(who)).unwrap();
+            let (started, cpu) = (Instant::now(), cpu_time());
+            who.apply(&mut conn, &scripts, diesel);
+            let k = three.iter().position(|w| *w == who).unwrap();
+            times[k].push((
+                started.elapsed().as_secs_f64(),
+                (cpu_time() - cpu).as_secs_f64(),
+            ));
+        }
+    }
+    let quartiles = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let at = |q: usize| v[(v.len() - 1) * q / 4];
+        (at(1), at(2), at(3))
+    };
+    println!(
+        "SQLite file, apply N = {n}, {rounds} rounds (median ms; ratios within each round: median, quartiles):"
+    );
+    let naive = &times[1];
+    for (k, who) in three.iter().enumerate() {
+        let (_, wall, _) = quartiles(times[k].iter().map(|t| t.0 * 1000.0).collect());
+        let (_, cpu, _) = quartiles(times[k].iter().map(|t| t.1 * 1000.0).collect());
+        let mut line = format!("{who:?}: wall {wall:.1} ms, processor {cpu:.1} ms");
+        if k != 1 {
+            let per_round = |f: fn(&(f64, f64)) -> f64| {
+                let ratios: Vec<f64> = times[k]
+                    .iter()
+                    .zip(naive)
+                    .map(|(a, b)| f(a) / f(b))
+                    .collect();
+                let within = ratios.iter().filter(|r| **r <= 1.1).count();
+                let (q1, m, q3) = quartiles(ratios);
+                format!("{m:.3} ({q1:.3}-{q3:.3}; {within} of {rounds} rounds at most 1.1)")
+            };
+            line += &format!(
+                "; / naive: wall {}, processor {}",
+                per_round(|t| t.0),
+                per_round(|t| t.1)
+            );
+        }
+        println!("{line}");
+    }
+}
+
 fn main() {
     if let Ok(spec) = std::env::var(MEMORY_CHILD) {
         return memory_child(&spec);
     }
     if let Ok(rounds) = std::env::var("MIGRATE_BENCH_BOOT_LOOP") {
         return boot_loop(1000, rounds.parse().unwrap());
+    }
+    if let Ok(rounds) = std::env::var("MIGRATE_BENCH_APPLY_LOOP") {
+        return apply_loop(1000, rounds.parse().unwrap());
     }
     let full = std::env::args().any(|a| a == "--bench");
     let (sizes, rounds): (&[usize], usize) = if full {
@@ -692,6 +765,7 @@ fn main() {
         (&[100, 1000], rounds)
     } else {
         // The smoke test: every contender works; no time is asserted.
+        apply_loop(20, 6);
         (&[20], 1)
     };
     let sqlite = SqliteDir(tempfile::tempdir().unwrap());
