@@ -688,21 +688,20 @@ fn boot_loop(n: usize, rounds: usize) {
     }
 }
 
-/// For the apply target on a noisy disk: applies N migrations on fresh
-/// SQLite files `rounds` times with ours (listed), naive and ours
+/// For the apply target on a noisy machine: applies N migrations on fresh
+/// databases `rounds` times with ours (listed), naive and, on SQLite, ours
 /// (registered), in [`paired_order`], and prints the ratios to naive taken
 /// within each round: their median and quartiles, of the wall time and of
 /// the processor time.
-fn apply_loop(n: usize, rounds: usize) {
-    let place = SqliteDir(tempfile::tempdir().unwrap());
-    let scripts = our_scripts::<SqliteConnection>(n);
+fn apply_loop<C: Db>(place: &dyn Place, n: usize, rounds: usize) {
+    let scripts = our_scripts::<C>(n);
     let diesel = diesel_migrations(n);
     let three = [Who::Ours, Who::Naive, Who::Registered];
     // Per contender (in `three`'s order): each round's (wall, processor).
     let mut times: Vec<Vec<(f64, f64)>> = vec![Vec::new(); three.len()];
     for r in 0..rounds {
-        for who in paired_order(r) {
-            let mut conn = SqliteConnection::establish(&place.fresh(who)).unwrap();
+        for who in paired_order(r).into_iter().filter(|w| w.runs_on::<C>(n)) {
+            let mut conn = C::establish(&place.fresh(who)).unwrap();
             let (started, cpu) = (Instant::now(), cpu_time());
             who.apply(&mut conn, &scripts, diesel);
             let k = three.iter().position(|w| *w == who).unwrap();
@@ -718,10 +717,14 @@ fn apply_loop(n: usize, rounds: usize) {
         (at(1), at(2), at(3))
     };
     println!(
-        "SQLite file, apply N = {n}, {rounds} rounds (median ms; ratios within each round: median, quartiles):"
+        "{}, apply N = {n}, {rounds} rounds (median ms; ratios within each round: median, quartiles):",
+        C::LABEL
     );
     let naive = &times[1];
     for (k, who) in three.iter().enumerate() {
+        if times[k].is_empty() {
+            continue;
+        }
         let (_, wall, _) = quartiles(times[k].iter().map(|t| t.0 * 1000.0).collect());
         let (_, cpu, _) = quartiles(times[k].iter().map(|t| t.1 * 1000.0).collect());
         let mut line = format!("{who:?}: wall {wall:.1} ms, processor {cpu:.1} ms");
@@ -746,7 +749,23 @@ fn apply_loop(n: usize, rounds: usize) {
     }
 }
 
+/// [`apply_loop`] on SQLite, and on PostgreSQL when a URL is given.
+fn apply_loops(n: usize, rounds: usize) {
+    let sqlite = SqliteDir(tempfile::tempdir().unwrap());
+    apply_loop::<SqliteConnection>(&sqlite, n, rounds);
+    #[cfg(feature = "postgres")]
+    if let Ok(url) = std::env::var("MIGRATE_BENCH_POSTGRES_URL") {
+        apply_loop::<diesel::PgConnection>(&PgServer(url), n, rounds);
+    }
+}
+
 fn main() {
+    #[cfg(not(feature = "postgres"))]
+    if let Ok(url) = std::env::var("MIGRATE_BENCH_POSTGRES_URL") {
+        panic!(
+            "MIGRATE_BENCH_POSTGRES_URL is set ({url}) but this build has no PostgreSQL: add `--features postgres`"
+        );
+    }
     if let Ok(spec) = std::env::var(MEMORY_CHILD) {
         return memory_child(&spec);
     }
@@ -754,7 +773,7 @@ fn main() {
         return boot_loop(1000, rounds.parse().unwrap());
     }
     if let Ok(rounds) = std::env::var("MIGRATE_BENCH_APPLY_LOOP") {
-        return apply_loop(1000, rounds.parse().unwrap());
+        return apply_loops(1000, rounds.parse().unwrap());
     }
     let full = std::env::args().any(|a| a == "--bench");
     let (sizes, rounds): (&[usize], usize) = if full {
@@ -765,22 +784,18 @@ fn main() {
         (&[100, 1000], rounds)
     } else {
         // The smoke test: every contender works; no time is asserted.
-        apply_loop(20, 6);
+        apply_loops(20, 6);
         (&[20], 1)
     };
     let sqlite = SqliteDir(tempfile::tempdir().unwrap());
     for &n in sizes {
         bench::<SqliteConnection>(&sqlite, n, rounds);
     }
+    #[cfg(feature = "postgres")]
     if let Ok(url) = std::env::var("MIGRATE_BENCH_POSTGRES_URL") {
-        #[cfg(feature = "postgres")]
         for &n in sizes {
             bench::<diesel::PgConnection>(&PgServer(url.clone()), n, rounds);
         }
-        #[cfg(not(feature = "postgres"))]
-        panic!(
-            "MIGRATE_BENCH_POSTGRES_URL is set ({url}) but this build has no PostgreSQL: add `--features postgres`"
-        );
     }
     memory(*sizes.last().unwrap());
 }
