@@ -250,11 +250,8 @@ where
         for (i, row) in self.rows.iter().enumerate() {
             out.push_sql(if i == 0 { "(" } else { ", (" });
             out.push_bind_param::<BigInt, _>(&row.change)?;
-            let words = [row.kind.as_str(), row.direction.as_str()];
-            for text in [row.version, row.name, row.description]
-                .into_iter()
-                .chain(words)
-            {
+            let (kind, direction) = (row.kind.as_str(), row.direction.as_str());
+            for text in [row.version, row.name, row.description, kind, direction] {
                 out.push_sql(", ");
                 out.push_bind_param::<Text, _>(text)?;
             }
