@@ -3,10 +3,11 @@
 
 mod support;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use diesel::Connection;
-use diesel::connection::SimpleConnection;
+use diesel::connection::{InstrumentationEvent, SimpleConnection, TransactionManager};
 use migrate::{
     Action, Backend, Direction, Error, Migrator, PlanError, Resolution, Script, State, StepError,
     TableName,
@@ -1180,6 +1181,173 @@ fn a_run_inside_the_callers_transaction_survives_a_missing_state_table<D: TestDb
     assert!(m.run(&mut conn).unwrap().fast_path);
 }
 
+/// What every query a connection sends looks like, as diesel reports it.
+fn sent_queries<C: Connection>(conn: &mut C) -> Arc<Mutex<Vec<String>>> {
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&sent);
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            log.lock().unwrap().push(query.to_string());
+        }
+    });
+    sent
+}
+
+/// Where the backend can (PostgreSQL), an SQL step and its history row go
+/// to the database as one message, one round trip; elsewhere, and inside a
+/// caller's transaction, statement by statement. Either way the same is
+/// recorded: names and descriptions with quotes and backslashes exactly,
+/// and a last line that is a comment without its `;` takes in nothing.
+/// A step that fails, in its SQL or at its `COMMIT`, keeps nothing, and the
+/// connection goes on working, diesel's transactions included.
+fn an_sql_step_is_one_message_where_the_backend_allows<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let sent = sent_queries(&mut conn);
+    let odd = Script::sql(
+        "1.0.1",
+        "it's a \\ name",
+        "INSERT INTO log VALUES ('1.0.1');\nINSERT INTO log VALUES ('1.0.1b') -- the last line, no `;`",
+        Some("DELETE FROM log WHERE v LIKE '1.0.1%'"),
+    )
+    .with_description("quotes ' '' and \\' backslashes \\\\");
+    let list = vec![base(), odd, scripts::<D>()[2]];
+    let report = migrator("1.0.2", list.clone()).run(&mut conn).unwrap();
+    assert_eq!(versions(&report), ["up 1.0.0", "up 1.0.1", "up 1.0.2"]);
+    assert_eq!(log::<D>(&mut conn), ["1.0.1", "1.0.1b", "1.0.2"]);
+    let rows = D::strings(
+        &mut conn,
+        &format!(
+            "SELECT CONCAT(version, '|', name, '|', description, '|', kind, '|', direction, '|', duration_ms >= 0) AS s FROM {T} ORDER BY {}",
+            D::CHANGE
+        ),
+    );
+    let yes = D::strings(&mut conn, "SELECT CONCAT(1 = 1) AS s")[0].clone();
+    assert_eq!(
+        rows,
+        [
+            format!("1.0.0|create_log||sql|up|{yes}"),
+            format!("1.0.1|it's a \\ name|quotes ' '' and \\' backslashes \\\\|sql|up|{yes}"),
+            format!("1.0.2|Exec||code|up|{yes}"),
+        ]
+    );
+    let with_step = |sent: &[String], marker: &str| -> Vec<String> {
+        sent.iter()
+            .filter(|q| q.contains(marker))
+            .cloned()
+            .collect()
+    };
+    let queries = sent.lock().unwrap().clone();
+    let step = with_step(&queries, "('1.0.1b')");
+    assert_eq!(step.len(), 1, "{queries:#?}");
+    let history_insert = format!("INSERT INTO \"{T}\"");
+    assert_eq!(
+        step[0].starts_with("BEGIN;")
+            && step[0].contains(&history_insert)
+            && step[0].ends_with("COMMIT"),
+        D::Conn::NAME == "PostgreSQL",
+        "{}",
+        step[0]
+    );
+    if D::Conn::SQL_STEP_IN_ONE_MESSAGE {
+        // Nothing else was sent for it: the query before is the step before,
+        // itself one message.
+        let at = queries.iter().position(|q| q == &step[0]).unwrap();
+        assert!(
+            queries[at - 1].starts_with("BEGIN;\nCREATE TABLE log")
+                && queries[at - 1].ends_with("COMMIT"),
+            "{queries:#?}"
+        );
+    }
+
+    // Inside the caller's transaction the step runs under a savepoint, one
+    // statement at a time, and commits with the caller. (Not on MySQL,
+    // where creating the tracking table, even one that exists, commits the
+    // caller's transaction implicitly.)
+    let later = Script::sql("1.0.3", "later", "INSERT INTO log VALUES ('1.0.3');", None);
+    let mut with_later = list.clone();
+    with_later.push(later);
+    sent.lock().unwrap().clear();
+    if D::Conn::TRANSACTIONAL_DDL {
+        conn.transaction::<_, diesel::result::Error, _>(|c| {
+            migrator("1.0.3", with_later.clone()).run(c).unwrap();
+            Ok(())
+        })
+        .unwrap();
+        let queries = sent.lock().unwrap().clone();
+        let step = with_step(&queries, "('1.0.3')");
+        assert_eq!(step, ["INSERT INTO log VALUES ('1.0.3');"], "{queries:#?}");
+    } else {
+        migrator("1.0.3", with_later.clone())
+            .run(&mut conn)
+            .unwrap();
+    }
+    assert_eq!(history::<D>(&mut conn, T).last().unwrap(), "1.0.3:up");
+
+    // A failing step keeps nothing, and the connection works on.
+    let mut failing_steps = vec![Script::sql(
+        "1.0.4",
+        "fails_in_its_sql",
+        "INSERT INTO log VALUES ('1.0.4');\nINSERT INTO no_such_table VALUES (1);",
+        None,
+    )];
+    failing_steps.extend(
+        D::DEFERRED_VIOLATION.map(|sql| Script::sql("1.0.4", "fails_at_commit", sql, None)),
+    );
+    for failing in failing_steps {
+        let mut all = with_later.clone();
+        all.push(failing);
+        let err = migrator("1.0.4", all).run(&mut conn).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(
+                err,
+                Error::StepFailed {
+                    dirty: false,
+                    transactional: true,
+                    ..
+                }
+            ) && msg.starts_with(&format!("migration 1.0.4 `{}`", failing.name()))
+                && msg.contains("neither its changes nor its history row were kept"),
+            "{msg}"
+        );
+        assert_eq!(
+            history::<D>(&mut conn, T).last().unwrap(),
+            "1.0.3:up",
+            "{msg}"
+        );
+        assert!(!log::<D>(&mut conn).contains(&"1.0.4".to_owned()), "{msg}");
+        assert!(
+            !D::tables(&mut conn).contains(&"parent".to_owned()),
+            "{msg}"
+        );
+        let depth =
+            <D::Conn as Connection>::TransactionManager::transaction_manager_status_mut(&mut conn)
+                .transaction_depth();
+        assert!(matches!(depth, Ok(None)), "{msg}");
+        conn.transaction::<_, diesel::result::Error, _>(|c| {
+            c.batch_execute("INSERT INTO log VALUES ('after')")
+        })
+        .unwrap();
+        conn.batch_execute("DELETE FROM log WHERE v = 'after'")
+            .unwrap();
+    }
+    // Fixed, a rerun converges.
+    let mut fixed = with_later;
+    fixed.push(Script::sql(
+        "1.0.4",
+        "fixed",
+        "INSERT INTO log VALUES ('1.0.4');",
+        None,
+    ));
+    let report = migrator("1.0.4", fixed).run(&mut conn).unwrap();
+    assert_eq!(versions(&report), ["up 1.0.4"]);
+    assert_eq!(
+        log::<D>(&mut conn),
+        ["1.0.1", "1.0.1b", "1.0.2", "1.0.3", "1.0.4"]
+    );
+}
+
 on_every_backend!(
     upgrade_from_empty_runs_every_script_up_to_the_app_version_in_semver_order,
     a_second_run_with_the_same_version_is_a_no_op_that_takes_no_lock,
@@ -1209,4 +1377,5 @@ on_every_backend!(
     every_change_to_the_history_leaves_the_state_row_true,
     a_table_named_like_the_state_table_is_refused_not_emptied,
     a_run_inside_the_callers_transaction_survives_a_missing_state_table,
+    an_sql_step_is_one_message_where_the_backend_allows,
 );

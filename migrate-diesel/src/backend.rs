@@ -92,6 +92,33 @@ pub trait Backend: Connection + Sized + 'static {
     fn lock(&mut self, table: &TableName, timeout: Duration) -> Result<Self::Lock, Error>;
     /// Releases the migration lock.
     fn unlock(&mut self, table: &TableName, lock: Self::Lock) -> Result<(), Error>;
+    /// Whether [`sql_step`](Self::sql_step) sends an SQL step and its
+    /// history row to the database as one message (default `false`). Where
+    /// it does, the executor runs every SQL step that has a transaction of
+    /// its own through it; elsewhere it opens the transaction and sends
+    /// each statement itself.
+    const SQL_STEP_IN_ONE_MESSAGE: bool = false;
+
+    /// Runs an SQL step's `sql` and appends its history `row` in one
+    /// transaction, on a connection outside any transaction. Where
+    /// [`SQL_STEP_IN_ONE_MESSAGE`](Self::SQL_STEP_IN_ONE_MESSAGE) holds, the
+    /// whole step is one message (`BEGIN`, the SQL, the `INSERT`, `COMMIT`):
+    /// one round trip instead of four, with the row's `duration_ms` measured
+    /// by the database. Default: a transaction, then the SQL and
+    /// [`record`](Self::record), the row as given. Either way a failure
+    /// keeps nothing of the step.
+    fn sql_step(
+        &mut self,
+        table: &TableName,
+        sql: &str,
+        row: &NewRow<'_>,
+    ) -> diesel::QueryResult<()> {
+        self.transaction(|c| {
+            c.batch_execute(sql)?;
+            c.record(table, row)
+        })
+    }
+
     /// Runs `f` in a transaction suited to a migration step.
     fn step_transaction<T>(
         &mut self,

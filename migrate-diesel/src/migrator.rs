@@ -13,7 +13,7 @@ use migrate_core::{
     Script, ScriptKind, Step, Target, Version, plan, registered, resolve_app_version,
 };
 
-use crate::backend::Backend;
+use crate::backend::{Backend, in_transaction};
 use crate::history::{HistoryRow, NewRow, State as History};
 use crate::report::{DryRun, Progress, Report, State, Status, StatusRow, StepReport};
 use crate::{Error, StepError, TableName};
@@ -600,7 +600,7 @@ impl Migrator {
     /// Never inside the caller's transaction (the state table may need
     /// creating, and DDL would commit it on MySQL).
     fn settle_when_free<C: Backend>(&self, conn: &mut C, table: &TableName) -> bool {
-        if crate::backend::in_transaction(conn) {
+        if in_transaction(conn) {
             return false;
         }
         let Ok(lock) = conn.lock(table, Duration::ZERO) else {
@@ -696,7 +696,7 @@ impl Migrator {
                     }
                     run.guarded_step(conn, step)?
                 } else {
-                    conn.step_transaction(|c| run.step(c, step))?
+                    run.own_transaction_step(conn, step)?
                 };
                 reports.push(report);
             }
@@ -908,26 +908,54 @@ impl<'a> Runner<'a> {
         }
         let script = &self.scripts[step.known_index];
         tracing::info!(target: "migrate", "{} {} `{}`", step.direction, step.version, step.name);
-        match script.body() {
-            Body::Code(_) => {
-                let outcome = catch_unwind(AssertUnwindSafe(|| match step.direction {
-                    Direction::Up => script.run_up(conn),
-                    Direction::Down => script.run_down(conn),
-                }));
-                match outcome {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(StepError::Script(e)),
-                    Err(panic) => Err(StepError::Panicked(panic_message(panic.as_ref()))),
-                }
+        if let Some(sql) = self.sql_to_run(step) {
+            return conn.batch_execute(sql).map_err(StepError::Sql);
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(|| match step.direction {
+            Direction::Up => script.run_up(conn),
+            Direction::Down => script.run_down(conn),
+        }));
+        match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StepError::Script(e)),
+            Err(panic) => Err(StepError::Panicked(panic_message(panic.as_ref()))),
+        }
+    }
+
+    /// The SQL a step runs, if it is an SQL migration's `up` or `down` to
+    /// run (not a code script's, nor one only recorded).
+    fn sql_to_run(&self, step: &Step) -> Option<&'static str> {
+        match self.scripts[step.known_index].body() {
+            Body::Sql(sql) if step.action == Action::Run => Some(match step.direction {
+                Direction::Up => sql.up,
+                // The planner never asks to run a missing down.
+                Direction::Down => sql.down.unwrap_or_default(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Runs a step in a transaction of its own, and appends its history
+    /// row there. An SQL step goes to the database as one message where
+    /// the backend sends one ([`Backend::sql_step`]), unless the caller has
+    /// a transaction open: the step then runs under a savepoint in it, one
+    /// statement at a time.
+    fn own_transaction_step<C: Backend>(
+        &mut self,
+        conn: &mut C,
+        step: &Step,
+    ) -> Result<StepReport, Error> {
+        match self.sql_to_run(step) {
+            Some(sql) if C::SQL_STEP_IN_ONE_MESSAGE && !in_transaction(conn) => {
+                let started = Instant::now();
+                (self.progress)(Progress::Started(step));
+                tracing::info!(target: "migrate", "{} {} `{}`", step.direction, step.version, step.name);
+                // The database measures the step itself: no duration yet.
+                conn.sql_step(self.table, sql, &self.row(step, Duration::ZERO, false))
+                    .map_err(|e| self.fail(step, true, false, StepError::Sql(e)))?;
+                Ok(self.finished(step, started.elapsed()))
             }
-            Body::Sql(sql) => {
-                let text = match step.direction {
-                    Direction::Up => sql.up,
-                    // The planner never asks to run a missing down.
-                    Direction::Down => sql.down.unwrap_or_default(),
-                };
-                conn.batch_execute(text).map_err(StepError::Sql)
-            }
+            _ => conn.step_transaction(|c| self.step(c, step)),
         }
     }
 

@@ -73,6 +73,40 @@ fn forget_state_trigger(table: &TableName) -> String {
     )
 }
 
+/// `text` as a string constant that PostgreSQL reads the same whatever
+/// `standard_conforming_strings` says: an escape string constant, with
+/// every backslash and quote doubled.
+fn text_literal(text: &str) -> String {
+    format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// An SQL step as one simple-query message (see [`Backend::sql_step`]):
+/// `BEGIN`, the step's SQL as written, its history row's `INSERT` and
+/// `COMMIT`. The SQL stands on lines of its own, ended by a `;` of ours, so
+/// that a last statement without its `;`, or a `--` comment on its last
+/// line, cannot take in what follows. A message carries no bound
+/// parameters, so the row's values are literals. Its `duration_ms` is the
+/// time since the server received the message (`statement_timestamp()`, the
+/// same for every statement of one message), truncated to milliseconds as
+/// the executor's own measure is.
+fn one_message_step(table: &TableName, sql: &str, row: &NewRow<'_>) -> String {
+    let checksum = row.checksum.map_or_else(|| "NULL".to_owned(), text_literal);
+    format!(
+        "BEGIN;\n{sql}\n;\nINSERT INTO {history} (\"change\", version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty) \
+         VALUES ({change}, {version}, {name}, {description}, {kind}, {direction}, {executed}, now(), \
+         floor(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint, {checksum}, {dirty});\nCOMMIT",
+        history = table.quoted(),
+        change = row.change,
+        version = text_literal(row.version),
+        name = text_literal(row.name),
+        description = text_literal(row.description),
+        kind = text_literal(row.kind.as_str()),
+        direction = text_literal(row.direction.as_str()),
+        executed = row.executed,
+        dirty = row.dirty,
+    )
+}
+
 /// The lock is `pg_advisory_lock` on a key derived from the table name. It
 /// belongs to the session: released by `unlock` on every path, and by the
 /// server when the connection closes (a crashed process).
@@ -197,6 +231,30 @@ impl Backend for PgConnection {
             AppliedAt::Sql("now()"),
             true,
         )
+    }
+
+    const SQL_STEP_IN_ONE_MESSAGE: bool = true;
+
+    /// One message, one round trip (see [`one_message_step`]). PostgreSQL
+    /// runs a message's statements until one fails; the transaction block
+    /// the message opened is then left failed, or, when `COMMIT` itself
+    /// failed (a deferred constraint), already ended: a `ROLLBACK` ends it
+    /// either way (its warning that no transaction is open goes nowhere:
+    /// diesel discards notices).
+    fn sql_step(
+        &mut self,
+        table: &TableName,
+        sql: &str,
+        row: &NewRow<'_>,
+    ) -> diesel::QueryResult<()> {
+        let sent = self.batch_execute(&one_message_step(table, sql, row));
+        if sent.is_err()
+            && let Err(e) = self.batch_execute("ROLLBACK")
+        {
+            // The connection is lost, and the server rolls back with it.
+            tracing::warn!(target: "migrate", "rolling back a failed step: {e}");
+        }
+        sent
     }
 
     /// One multi-row `INSERT` per 500 rows.

@@ -387,7 +387,12 @@ impl Backend for SqliteConnection {
         f: impl FnOnce(&mut Self) -> Result<T, Error>,
     ) -> Result<T, Error> {
         // Take the write lock up front, so that a concurrent writer makes us
-        // wait (busy timeout) instead of failing mid-step.
+        // wait (busy timeout) instead of failing mid-step. Inside the
+        // caller's transaction (which SQLite cannot nest) the step takes a
+        // savepoint instead.
+        if crate::backend::in_transaction(self) {
+            return diesel::Connection::transaction(self, f);
+        }
         self.immediate_transaction(f)
     }
 }

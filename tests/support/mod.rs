@@ -40,6 +40,9 @@ pub trait TestDb: Sized {
     /// history (SQLite, PostgreSQL); elsewhere (MySQL) only an added row
     /// or a deleted last one is noticed.
     const STATE_TRIGGER: bool = true;
+    /// SQL that runs, but whose transaction fails at its `COMMIT` (a
+    /// deferred constraint), where the database has such constraints.
+    const DEFERRED_VIOLATION: Option<&'static str> = None;
 }
 
 #[derive(QueryableByName)]
@@ -128,6 +131,11 @@ mod pg {
     impl TestDb for Postgres {
         type Conn = PgConnection;
         const OUTSIDE_TRANSACTION_SQL: &'static str = "CREATE INDEX CONCURRENTLY log_v ON log (v)";
+        const DEFERRED_VIOLATION: Option<&'static str> = Some(
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY);\n\
+             CREATE TABLE child (parent INTEGER REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\n\
+             INSERT INTO child VALUES (1);",
+        );
 
         fn create() -> Option<Self> {
             Some(Postgres {
