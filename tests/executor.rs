@@ -1261,9 +1261,11 @@ fn an_sql_step_is_one_message_where_the_backend_allows<D: TestDb>() {
     }
 
     // Inside the caller's transaction the step runs under a savepoint, one
-    // statement at a time, and commits with the caller. (Not on MySQL,
-    // where creating the tracking table, even one that exists, commits the
-    // caller's transaction implicitly.)
+    // statement at a time, and commits with the caller. On MySQL, where
+    // creating the tracking table, even one that exists, would commit the
+    // caller's transaction implicitly, the run is refused instead and the
+    // caller's transaction is left to the caller: its rollback below takes
+    // back its row.
     let later = Script::sql("1.0.3", "later", "INSERT INTO log VALUES ('1.0.3');", None);
     let mut with_later = list.clone();
     with_later.push(later);
@@ -1278,6 +1280,19 @@ fn an_sql_step_is_one_message_where_the_backend_allows<D: TestDb>() {
         let step = with_step(&queries, "('1.0.3')");
         assert_eq!(step, ["INSERT INTO log VALUES ('1.0.3');"], "{queries:#?}");
     } else {
+        // Refused before anything runs, and the caller's work is intact.
+        conn.transaction::<_, diesel::result::Error, _>(|c| {
+            c.batch_execute("INSERT INTO log VALUES ('mine')")?;
+            let err = migrator("1.0.3", with_later.clone()).run(c).unwrap_err();
+            assert!(
+                matches!(err, Error::InsideTransaction { .. })
+                    && err.to_string().contains("nothing was run"),
+                "{err}"
+            );
+            Err::<(), _>(diesel::result::Error::RollbackTransaction)
+        })
+        .unwrap_err();
+        assert!(!log::<D>(&mut conn).contains(&"mine".to_owned()));
         migrator("1.0.3", with_later.clone())
             .run(&mut conn)
             .unwrap();

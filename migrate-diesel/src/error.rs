@@ -107,6 +107,17 @@ pub enum Error {
         /// The backend.
         backend: &'static str,
     },
+    /// Migrating was asked for inside the caller's transaction on a
+    /// database whose DDL would commit that transaction.
+    #[error(
+        "refused to migrate `{table}` inside a transaction of yours, nothing was run: on {backend} DDL (creating the tracking table included) commits the open transaction implicitly; run the migrator on a connection outside any transaction"
+    )]
+    InsideTransaction {
+        /// The tracking table.
+        table: String,
+        /// The backend.
+        backend: &'static str,
+    },
     /// Atomic mode was asked for where it cannot hold.
     #[error("atomic mode refused, nothing was run: {reason}")]
     AtomicRefused {
