@@ -308,3 +308,54 @@ fn the_registry_feeds_the_planner() {
         "(empty) -> 5.0.0: 3 steps\n    1. up   1.0.9 CreateTable (code)\n    2. up   1.0.10 AddColumn (code)\n    3. up   5.0.0 CreateAudit (code)"
     );
 }
+
+/// Writes a `down`, but does not declare it (`REVERSIBLE` stays `false`).
+pub struct UndeclaredDown;
+
+impl MigrationScript for UndeclaredDown {
+    type Connection = Journal;
+    fn up(&self, conn: &mut Journal) -> Result<(), BoxError> {
+        conn.0.push("up".into());
+        Ok(())
+    }
+    fn down(&self, conn: &mut Journal) -> Result<(), BoxError> {
+        conn.0.push("undeclared down".into());
+        Ok(())
+    }
+}
+
+/// Declares its `down`.
+pub struct DeclaredDown;
+
+impl MigrationScript for DeclaredDown {
+    type Connection = Journal;
+    const REVERSIBLE: bool = true;
+    fn up(&self, _: &mut Journal) -> Result<(), BoxError> {
+        Ok(())
+    }
+    fn down(&self, conn: &mut Journal) -> Result<(), BoxError> {
+        conn.0.push("down".into());
+        Ok(())
+    }
+}
+
+#[test]
+fn down_runs_only_where_it_is_declared() {
+    let mut journal = Journal::default();
+    let undeclared = Script::new("1.2.0", &UndeclaredDown);
+    let err = undeclared.run_down(&mut journal).unwrap_err();
+    assert!(
+        err.to_string().starts_with("this script has no `down`"),
+        "{err}"
+    );
+    undeclared.run_up(&mut journal).unwrap();
+    Script::new("1.3.0", &DeclaredDown)
+        .run_down(&mut journal)
+        .unwrap();
+    assert_eq!(journal.0, ["up", "down"]);
+    // The connection is checked before the direction.
+    let err = Script::new("1.3.0", &DeclaredDown)
+        .run_down(&mut String::new())
+        .unwrap_err();
+    assert!(matches!(err, ScriptError::WrongConnection { .. }), "{err}");
+}

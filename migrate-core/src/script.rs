@@ -1,6 +1,6 @@
 //! The script trait and the type-erased entry the registry holds.
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::fmt;
 
 use crate::fingerprint::{Digest, entry_digest};
@@ -137,9 +137,9 @@ struct ScriptType {
     run: RunFn,
 }
 
-/// [`ScriptType::run`]: the value, the direction, the connection and the
-/// name of its type (for the error when it is not the script's).
-type RunFn = fn(Erased, Direction, &mut dyn Any, &'static str) -> Result<(), ScriptError>;
+/// [`ScriptType::run`]: the value, whether to run `up` (else `down`), and
+/// the connection, already checked to be of the script's connection type.
+type RunFn = unsafe fn(Erased, bool, *mut ()) -> Result<(), BoxError>;
 
 impl ScriptType {
     const fn of<T: MigrationScript>() -> ScriptType {
@@ -155,37 +155,26 @@ impl ScriptType {
     }
 }
 
-/// The one function compiled per script type.
-fn run<T: MigrationScript>(
-    value: Erased,
-    direction: Direction,
-    conn: &mut dyn Any,
-    found: &'static str,
-) -> Result<(), ScriptError> {
-    // SAFETY: this function is reached only through the `ScriptType` of
-    // `T`, which `CodeBody::of::<T>` pairs with an `Erased` made from a
-    // `&'static T` (see `Erased`): the pointer is to a live `T`.
-    let script = unsafe { &*value.0.cast::<T>() };
-    let conn = conn
-        .downcast_mut::<T::Connection>()
-        .ok_or(ScriptError::WrongConnection {
-            expected: std::any::type_name::<T::Connection>(),
-            found,
-        })?;
-    match direction {
-        Direction::Up => script.up(conn),
-        // Without `REVERSIBLE` the planner never runs `down`; the branch is
-        // left out after monomorphization, and so is the trait's default
-        // `down` for each such script.
-        Direction::Down => {
-            if T::REVERSIBLE {
-                script.down(conn)
-            } else {
-                Err(Box::new(Irreversible) as BoxError)
-            }
-        }
+/// The one function compiled per script type, kept to the calls that
+/// depend on the type: the checks are [`CodeBody::run`]'s, made once for
+/// every type.
+///
+/// # Safety
+///
+/// `value` was made from a `&'static T`, and `conn` points to a live
+/// `T::Connection` borrowed mutably for the call.
+unsafe fn run<T: MigrationScript>(value: Erased, up: bool, conn: *mut ()) -> Result<(), BoxError> {
+    // SAFETY: the caller's promise (see above).
+    let (script, conn) = unsafe { (&*value.0.cast::<T>(), &mut *conn.cast::<T::Connection>()) };
+    if up {
+        script.up(conn)
+    } else if T::REVERSIBLE {
+        script.down(conn)
+    } else {
+        // `CodeBody::run` refuses first; left out after monomorphization,
+        // and so is the trait's default `down` for each such script.
+        Err(Box::new(Irreversible))
     }
-    .map_err(ScriptError::Failed)
 }
 
 impl CodeBody {
@@ -197,9 +186,30 @@ impl CodeBody {
         }
     }
 
-    /// Runs `up` or `down` on `conn`, refusing a connection of another type.
+    /// Runs `up` or `down` on `conn`, refusing a connection of another type,
+    /// and `down` of a script that has none.
     fn run<C: 'static>(&self, direction: Direction, conn: &mut C) -> Result<(), ScriptError> {
-        (self.of_type.run)(self.value, direction, conn, std::any::type_name::<C>())
+        let of_type = self.of_type;
+        if of_type.connection != TypeId::of::<C>() {
+            return Err(ScriptError::WrongConnection {
+                expected: (of_type.connection_name)(),
+                found: std::any::type_name::<C>(),
+            });
+        }
+        if direction == Direction::Down && !of_type.reversible {
+            return Err(ScriptError::Failed(Box::new(Irreversible)));
+        }
+        // SAFETY: `of_type` is the `ScriptType` of the `T` this entry's
+        // value was made from (`CodeBody::of`), and `C` is `T::Connection`:
+        // their `TypeId`s are equal.
+        unsafe {
+            (of_type.run)(
+                self.value,
+                direction == Direction::Up,
+                (conn as *mut C).cast::<()>(),
+            )
+        }
+        .map_err(ScriptError::Failed)
     }
 }
 
@@ -380,27 +390,38 @@ impl Script {
         }
     }
 
+    /// The attribute's entry. Its arguments are plain values, not
+    /// `Option`s: the compiler checks this call once per annotated script,
+    /// and each generic constructor in it costs that check time. The
+    /// version's numbers (`release`, meaningful when `plain_release`) and
+    /// digest are [`Precomputed::compute`]'s, worked out by the attribute.
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)] // called only by the attribute's expansion
     pub const fn __registered<T: MigrationScript>(
         script: &'static T,
         version: &'static str,
         name: &'static str,
-        description: Option<&'static str>,
+        description: &'static str,
+        described: bool,
         transaction: bool,
         file: &'static str,
         line: u32,
-        precomputed: Option<Precomputed>,
+        release: [u64; 3],
+        plain_release: bool,
+        digest: u128,
     ) -> Script {
         Script {
             version,
             name,
-            description,
+            description: if described { Some(description) } else { None },
             transaction,
             file,
             line,
             body: Body::Code(CodeBody::of(script)),
-            precomputed,
+            precomputed: Some(Precomputed::from_parts(
+                if plain_release { Some(release) } else { None },
+                digest,
+            )),
         }
     }
 

@@ -15,9 +15,9 @@ pub(crate) fn expand(script: &Script) -> TokenStream {
     let version = &script.version;
     let name = &script.name;
     let transaction = script.transaction;
-    let description = match &script.description {
-        Some(d) => quote!(::core::option::Option::Some(#d)),
-        None => quote!(::core::option::Option::None),
+    let (description, described) = match &script.description {
+        Some(d) => (quote!(#d), true),
+        None => (quote!(""), false),
     };
     let value = match &item.fields {
         Fields::Unit => quote!(#ident),
@@ -25,7 +25,14 @@ pub(crate) fn expand(script: &Script) -> TokenStream {
         Fields::Unnamed(_) => quote!(#ident()),
     };
 
-    let precomputed = precomputed(&core, &version.value(), None);
+    // The version was validated with the parser `compute` uses.
+    let computed = migrate_core::__private::Precomputed::compute(&version.value(), None)
+        .expect("a validated version");
+    let (release, plain_release) = match computed.release() {
+        Some(numbers) => (numbers, true),
+        None => ([0; 3], false),
+    };
+    let digest = u128::from_le_bytes(computed.digest());
     let unique_macro = unique_version_macro(&script.parsed, version.span());
     // Spanned on the struct's name, so that a missing `impl MigrationScript`
     // is reported there.
@@ -35,10 +42,13 @@ pub(crate) fn expand(script: &Script) -> TokenStream {
             #version,
             #name,
             #description,
+            #described,
             #transaction,
             ::core::file!(),
             ::core::line!(),
-            #precomputed,
+            [#(#release),*],
+            #plain_release,
+            #digest,
         )
     };
 
