@@ -195,6 +195,17 @@ fn floor_apply<C: Db>(conn: &mut C, n: usize) {
         .unwrap();
 }
 
+/// The floor as a runner of steps must send them: one transaction, but
+/// each statement its own message (a round trip each). Only in the apply
+/// loop, beside atomic mode, to tell the protocol's cost of a message per
+/// step from ours.
+fn floor_steps_apply<C: Db>(conn: &mut C, n: usize) {
+    conn.transaction::<_, diesel::result::Error, _>(|c| {
+        (1..=n).try_for_each(|i| c.batch_execute(&up_sql(i)))
+    })
+    .unwrap();
+}
+
 fn floor_revert<C: Db>(conn: &mut C, n: usize) {
     let all: String = (1..=n).rev().map(down_sql).collect();
     conn.transaction::<_, diesel::result::Error, _>(|c| c.batch_execute(&all))
@@ -209,6 +220,9 @@ enum Who {
     Diesel,
     Naive,
     Floor,
+    /// The floor, a message per statement ([`floor_steps_apply`]; the
+    /// apply loop only).
+    FloorSteps,
     /// Ours over the registered migrations of `bench-scripts`.
     Registered,
 }
@@ -273,6 +287,7 @@ impl Who {
             }
             Who::Naive => naive_apply(conn, n),
             Who::Floor => floor_apply(conn, n),
+            Who::FloorSteps => floor_steps_apply(conn, n),
         }
     }
 }
@@ -381,7 +396,7 @@ fn round<C: Db>(
                 .unwrap()
         ),
         Who::Naive => naive_check(conn, n),
-        Who::Floor => conn.batch_execute(C::ONE_ROW).unwrap(),
+        Who::Floor | Who::FloorSteps => conn.batch_execute(C::ONE_ROW).unwrap(),
     };
     check(&mut conn);
     out.fresh.push(started.elapsed());
@@ -400,7 +415,7 @@ fn round<C: Db>(
                 .unwrap();
         }
         Who::Naive => naive_revert(&mut conn, n),
-        Who::Floor => floor_revert(&mut conn, n),
+        Who::Floor | Who::FloorSteps => floor_revert(&mut conn, n),
     }
     out.revert.push(started.elapsed());
     out.revert_cpu.push(cpu_time() - cpu);
@@ -689,25 +704,45 @@ fn boot_loop(n: usize, rounds: usize) {
     }
 }
 
-/// For the apply target on a noisy machine: applies N migrations on fresh
+/// For the apply targets on a noisy machine: applies N migrations on fresh
 /// databases `rounds` times with ours (listed), naive and, on SQLite, ours
-/// (registered), in [`paired_order`], and prints the ratios to naive taken
-/// within each round: their median and quartiles, of the wall time and of
-/// the processor time.
+/// (registered), in [`paired_order`]; then ours in atomic mode, the floor
+/// and the floor a message per statement, in orders that rotate each round.
+/// It prints the ratios taken within each round (ours and registered to
+/// naive; atomic to the floor and to the floor a message per statement):
+/// their median and quartiles, of the wall time and of the processor time.
 fn apply_loop<C: Db>(place: &dyn Place, n: usize, rounds: usize) {
     let scripts = our_scripts::<C>(n);
     let diesel = diesel_migrations(n);
-    // Ours, naive (the reference, at index 1) and registered.
-    let three = paired_order(0);
-    // Per contender (in `three`'s order): each round's (wall, processor).
-    let mut times: Vec<Vec<(f64, f64)>> = vec![Vec::new(); three.len()];
+    let all = [
+        Who::Ours,
+        Who::Naive,
+        Who::Registered,
+        Who::OursAtomic,
+        Who::Floor,
+        Who::FloorSteps,
+    ];
+    // The ratios printed: a contender, the one it is compared with, and
+    // the target (`None`: no target, for the analysis).
+    let ratios = [
+        (Who::Ours, Who::Naive, Some(1.1)),
+        (Who::Registered, Who::Naive, Some(1.1)),
+        (Who::OursAtomic, Who::Floor, Some(1.5)),
+        (Who::FloorSteps, Who::Floor, None),
+        (Who::OursAtomic, Who::FloorSteps, None),
+    ];
+    let at = |who: Who| all.iter().position(|w| *w == who).unwrap();
+    // Per contender (in `all`'s order): each round's (wall, processor).
+    let mut times: Vec<Vec<(f64, f64)>> = vec![Vec::new(); all.len()];
     for r in 0..rounds {
-        for who in paired_order(r).into_iter().filter(|w| w.runs_on::<C>(n)) {
+        let mut atomic = [Who::OursAtomic, Who::Floor, Who::FloorSteps];
+        atomic.rotate_left(r % 3);
+        let order = paired_order(r).into_iter().chain(atomic);
+        for who in order.filter(|w| w.runs_on::<C>(n)) {
             let mut conn = C::establish(&place.fresh(who)).unwrap();
             let (started, cpu) = (Instant::now(), cpu_time());
             who.apply(&mut conn, &scripts, diesel);
-            let k = three.iter().position(|w| *w == who).unwrap();
-            times[k].push((
+            times[at(who)].push((
                 started.elapsed().as_secs_f64(),
                 (cpu_time() - cpu).as_secs_f64(),
             ));
@@ -722,32 +757,33 @@ fn apply_loop<C: Db>(place: &dyn Place, n: usize, rounds: usize) {
         "{}, apply N = {n}, {rounds} rounds (median ms; ratios within each round: median, quartiles):",
         C::LABEL
     );
-    let naive = &times[1];
-    for (k, who) in three.iter().enumerate() {
+    for (k, who) in all.iter().enumerate() {
         if times[k].is_empty() {
             continue;
         }
         let (_, wall, _) = quartiles(times[k].iter().map(|t| t.0 * 1000.0).collect());
         let (_, cpu, _) = quartiles(times[k].iter().map(|t| t.1 * 1000.0).collect());
-        let mut line = format!("{who:?}: wall {wall:.1} ms, processor {cpu:.1} ms");
-        if k != 1 {
-            let per_round = |f: fn(&(f64, f64)) -> f64| {
-                let ratios: Vec<f64> = times[k]
-                    .iter()
-                    .zip(naive)
-                    .map(|(a, b)| f(a) / f(b))
-                    .collect();
-                let within = ratios.iter().filter(|r| **r <= 1.1).count();
-                let (q1, m, q3) = quartiles(ratios);
-                format!("{m:.3} ({q1:.3}-{q3:.3}; {within} of {rounds} rounds at most 1.1)")
-            };
-            line += &format!(
-                "; / naive: wall {}, processor {}",
-                per_round(|t| t.0),
-                per_round(|t| t.1)
-            );
+        println!("{who:?}: wall {wall:.1} ms, processor {cpu:.1} ms");
+    }
+    for (who, reference, target) in ratios {
+        let (mine, base) = (&times[at(who)], &times[at(reference)]);
+        if mine.is_empty() {
+            continue;
         }
-        println!("{line}");
+        let per_round = |f: fn(&(f64, f64)) -> f64| {
+            let ratios: Vec<f64> = mine.iter().zip(base).map(|(a, b)| f(a) / f(b)).collect();
+            let within = target.map_or(String::new(), |t: f64| {
+                let n = ratios.iter().filter(|r| **r <= t).count();
+                format!("; {n} of {rounds} rounds at most {t}")
+            });
+            let (q1, m, q3) = quartiles(ratios);
+            format!("{m:.3} ({q1:.3}-{q3:.3}{within})")
+        };
+        println!(
+            "{who:?} / {reference:?}: wall {}, processor {}",
+            per_round(|t| t.0),
+            per_round(|t| t.1)
+        );
     }
 }
 
