@@ -1251,13 +1251,16 @@ fn an_sql_step_is_one_message_where_the_backend_allows<D: TestDb>() {
     );
     if D::Conn::SQL_STEP_IN_ONE_MESSAGE {
         // Nothing else was sent for it: the query before is the step before,
-        // itself one message.
+        // itself one message, and the one after opens the code step's
+        // transaction.
         let at = queries.iter().position(|q| q == &step[0]).unwrap();
         assert!(
-            queries[at - 1].starts_with("BEGIN;\nCREATE TABLE log")
+            queries[at - 1].starts_with("BEGIN;")
+                && queries[at - 1].contains("CREATE TABLE log")
                 && queries[at - 1].ends_with("COMMIT"),
             "{queries:#?}"
         );
+        assert_eq!(queries[at + 1], "BEGIN", "{queries:#?}");
     }
 
     // Inside the caller's transaction the step runs under a savepoint, one
@@ -1361,6 +1364,100 @@ fn an_sql_step_is_one_message_where_the_backend_allows<D: TestDb>() {
         log::<D>(&mut conn),
         ["1.0.1", "1.0.1b", "1.0.2", "1.0.3", "1.0.4"]
     );
+}
+
+/// What only a step sent as one message can meet (PostgreSQL): SQL that
+/// ends the transaction the message opened, a history row the database
+/// refuses, and the time the server measures.
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_one_message_steps_report_what_became_of_them() {
+    type D = support::Postgres;
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    // What PostgreSQL measured: at least the SQL's own sleep.
+    let sleeps = Script::sql("1.0.1", "sleeps", "SELECT pg_sleep(0.06);", None);
+    migrator("1.0.1", vec![base(), sleeps])
+        .run(&mut conn)
+        .unwrap();
+    let took = D::strings(
+        &mut conn,
+        &format!("SELECT duration_ms AS s FROM {T} WHERE version = '1.0.1'"),
+    );
+    let took: i64 = took[0].parse().unwrap();
+    assert!((60..10_000).contains(&took), "{took}");
+
+    // A row the database refuses (a constraint added by hand) is reported
+    // as the history's failure, and nothing of the step is kept.
+    conn.batch_execute(&format!(
+        "ALTER TABLE {T} ADD CONSTRAINT no_1_0_2 CHECK (version <> '1.0.2')"
+    ))
+    .unwrap();
+    let refused = Script::sql(
+        "1.0.2",
+        "refused",
+        "INSERT INTO log VALUES ('1.0.2');",
+        None,
+    );
+    let err = migrator("1.0.2", vec![base(), sleeps, refused])
+        .run(&mut conn)
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(
+            &err,
+            Error::StepFailed {
+                dirty: false,
+                source: StepError::Record(_),
+                ..
+            }
+        ) && msg.contains("recording it in the history failed")
+            && msg.contains("neither its changes nor its history row were kept"),
+        "{msg}"
+    );
+    assert!(log::<D>(&mut conn).is_empty(), "{msg}");
+    conn.batch_execute(&format!("ALTER TABLE {T} DROP CONSTRAINT no_1_0_2"))
+        .unwrap();
+
+    // SQL that commits in the middle: what ran before is kept, what ran
+    // after is not, no ordinary row is written, and the step stays marked
+    // in progress until someone resolves it.
+    let commits = Script::sql(
+        "1.0.2",
+        "commits",
+        "INSERT INTO log VALUES ('before');\nCOMMIT;\nINSERT INTO log VALUES ('after');",
+        None,
+    );
+    let m = migrator("1.0.2", vec![base(), sleeps, commits]);
+    let err = m.run(&mut conn).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(
+            &err,
+            Error::StepFailed {
+                dirty: true,
+                source: StepError::EndedItsTransaction,
+                ..
+            }
+        ) && msg.contains("ended the step's transaction")
+            && msg.contains("HALF-APPLIED")
+            && msg.contains("resolve --version 1.0.2"),
+        "{msg}"
+    );
+    assert_eq!(log::<D>(&mut conn), ["before"]);
+    let dirty = D::strings(
+        &mut conn,
+        &format!(
+            "SELECT CONCAT(version, ':', dirty) AS s FROM {T} ORDER BY {}",
+            D::CHANGE
+        ),
+    );
+    assert_eq!(dirty, ["1.0.0:f", "1.0.1:f", "1.0.2:t"]);
+    let refused = m.run(&mut conn).unwrap_err();
+    assert!(matches!(refused, Error::Dirty { .. }), "{refused}");
+    m.resolve(&mut conn, "1.0.2", Resolution::Completed)
+        .unwrap();
+    assert!(m.run(&mut conn).unwrap().steps.is_empty());
 }
 
 on_every_backend!(

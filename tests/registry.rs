@@ -353,8 +353,9 @@ fn down_runs_only_where_it_is_declared() {
         .run_down(&mut journal)
         .unwrap();
     assert_eq!(journal.0, ["up", "down"]);
-    // The connection is checked before the direction.
-    let err = Script::new("1.3.0", &DeclaredDown)
+    // The connection is checked before the direction: a script without a
+    // `down`, on the wrong connection, hears about the connection.
+    let err = Script::new("1.2.0", &UndeclaredDown)
         .run_down(&mut String::new())
         .unwrap_err();
     assert!(matches!(err, ScriptError::WrongConnection { .. }), "{err}");

@@ -93,7 +93,9 @@ impl Migrator {
         let baseline = match baseline {
             Some(version) => Some(self.baseline(conn, version)?),
             None => {
-                conn.create_table(&TableName::new(self.table_name())?)?;
+                let table = TableName::new(self.table_name())?;
+                crate::migrator::refuse_inside_transaction(conn, &table)?;
+                conn.create_table(&table)?;
                 None
             }
         };

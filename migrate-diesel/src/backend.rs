@@ -103,20 +103,29 @@ pub trait Backend: Connection + Sized + 'static {
     /// transaction, on a connection outside any transaction. Where
     /// [`SQL_STEP_IN_ONE_MESSAGE`](Self::SQL_STEP_IN_ONE_MESSAGE) holds, the
     /// whole step is one message (`BEGIN`, the SQL, the `INSERT`, `COMMIT`):
-    /// one round trip instead of four, with the row's `duration_ms` measured
-    /// by the database. Default: a transaction, then the SQL and
-    /// [`record`](Self::record), the row as given. Either way a failure
-    /// keeps nothing of the step.
+    /// one round trip instead of four, with the row's `duration_ms`
+    /// measured by the database. The default runs the SQL and
+    /// [`record`](Self::record)s the row in a transaction, timing the SQL
+    /// itself.
     fn sql_step(
         &mut self,
         table: &TableName,
         sql: &str,
         row: &NewRow<'_>,
-    ) -> diesel::QueryResult<()> {
+    ) -> Result<(), SqlStepError> {
+        let started = std::time::Instant::now();
         self.transaction(|c| {
             c.batch_execute(sql)?;
-            c.record(table, row)
+            let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+            c.record(
+                table,
+                &NewRow {
+                    duration_ms,
+                    ..row.clone()
+                },
+            )
         })
+        .map_err(SqlStepError::RolledBack)
     }
 
     /// Runs `f` in a transaction suited to a migration step.
@@ -126,6 +135,22 @@ pub trait Backend: Connection + Sized + 'static {
     ) -> Result<T, Error> {
         self.transaction(f)
     }
+}
+
+/// How [`Backend::sql_step`] failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SqlStepError {
+    /// The database refused the step's SQL or its history row, and rolled
+    /// both back: nothing of the step was kept.
+    RolledBack(diesel::result::Error),
+    /// The step's SQL ended the transaction it was sent in (a `COMMIT`,
+    /// `ROLLBACK` or `END` in a migration): what it ran before that may be
+    /// kept, and its history row was not written.
+    EndedItsTransaction,
+    /// The connection was lost before the database answered: the step and
+    /// its history row were committed together, or not at all.
+    OutcomeUnknown(diesel::result::Error),
 }
 
 /// Whether `conn` is inside a transaction diesel opened (the caller's, or

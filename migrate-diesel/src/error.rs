@@ -107,10 +107,11 @@ pub enum Error {
         /// The backend.
         backend: &'static str,
     },
-    /// Migrating was asked for inside the caller's transaction on a
-    /// database whose DDL would commit that transaction.
+    /// Migrating (or `baseline`, `resolve`, `adopt_diesel`) was asked for
+    /// inside the caller's transaction on a database whose DDL would commit
+    /// that transaction.
     #[error(
-        "refused to migrate `{table}` inside a transaction of yours, nothing was run: on {backend} DDL (creating the tracking table included) commits the open transaction implicitly; run the migrator on a connection outside any transaction"
+        "refused to migrate (or write to `{table}`) inside a transaction of yours, nothing was run: on {backend} DDL, creating the tracking table included, commits the open transaction implicitly; run the migrator on a connection outside any transaction"
     )]
     InsideTransaction {
         /// The tracking table.
@@ -207,6 +208,15 @@ pub enum StepError {
     /// Its transaction could not be opened or committed.
     #[error("its transaction failed: {0}")]
     Transaction(String),
+    /// Its SQL ended the transaction the step ran in (PostgreSQL notices;
+    /// see [`SqlStepError::EndedItsTransaction`](crate::SqlStepError)).
+    #[error(
+        "its SQL ended the step's transaction (a `COMMIT`, `ROLLBACK` or `END` in it), so what ran before that may be kept; take transaction control out of the migration"
+    )]
+    EndedItsTransaction,
+    /// The connection was lost before the database answered.
+    #[error("the connection was lost before the database answered: {0}")]
+    OutcomeUnknown(diesel::result::Error),
 }
 
 fn step_failed(
@@ -221,7 +231,11 @@ fn step_failed(
     let resolve = format!(
         "it stays marked in progress, `status` shows it, and every run refuses until you inspect the database, repair it and record the outcome (`resolve --version {version} --completed` or `--rolled-back`)"
     );
-    let consequence = if dirty && transactional {
+    let consequence = if let StepError::OutcomeUnknown(_) = source {
+        "the step and its history row were committed together or not at all; the next run reads the history and goes on from there".to_owned()
+    } else if let (true, StepError::EndedItsTransaction) = (dirty, source) {
+        format!("it may be HALF-APPLIED: {resolve}")
+    } else if dirty && transactional {
         format!(
             "a statement in it committed implicitly (as DDL does on this database), so it may be HALF-APPLIED: {resolve}"
         )

@@ -54,7 +54,7 @@ mod table;
 mod verify;
 
 pub use adopt::{Adoption, DIESEL_TABLE};
-pub use backend::Backend;
+pub use backend::{Backend, SqlStepError};
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use drift::{ColumnList, DeclaredColumn, DeclaredTable, schema_drift};
 pub use error::{Error, StepError};

@@ -13,7 +13,7 @@ use migrate_core::{
     Script, ScriptKind, Step, Target, Version, plan, registered, resolve_app_version,
 };
 
-use crate::backend::{Backend, in_transaction};
+use crate::backend::{Backend, SqlStepError, in_transaction};
 use crate::history::{HistoryRow, NewRow, State as History};
 use crate::report::{DryRun, Progress, Report, State, Status, StatusRow, StepReport};
 use crate::{Error, StepError, TableName};
@@ -258,7 +258,7 @@ impl Migrator {
             }
         }
 
-        let lock = conn.lock(&setup.table, self.lock_timeout)?;
+        let lock = self.lock_to_write(conn, &setup.table)?;
         tracing::debug!(target: "migrate", table = %setup.table, "migration lock taken");
         let (plan, steps) = under_lock(conn, &setup.table, lock, |conn| {
             let done = self.run_locked(conn, &setup, &target, progress)?;
@@ -464,7 +464,7 @@ impl Migrator {
                 ),
             });
         }
-        let lock = conn.lock(&setup.table, self.lock_timeout)?;
+        let lock = self.lock_to_write(conn, &setup.table)?;
         let steps = under_lock(conn, &setup.table, lock, |conn| {
             conn.create_table(&setup.table)?;
             unsettle(conn, &setup.table)?;
@@ -518,7 +518,7 @@ impl Migrator {
             source,
         })?;
         let setup = self.prepare(conn)?;
-        let lock = conn.lock(&setup.table, self.lock_timeout)?;
+        let lock = self.lock_to_write(conn, &setup.table)?;
         under_lock(conn, &setup.table, lock, |conn| {
             let history = read_history(conn, &setup.table)?;
             if history.dirty.is_some() {
@@ -592,6 +592,15 @@ impl Migrator {
         });
         // Another thread may have got there first; either result is the same.
         Ok(self.derived.get_or_init(|| derived).clone())
+    }
+
+    /// Takes the migration lock to change the database. Refused inside the
+    /// caller's transaction where DDL commits implicitly (MySQL): what runs
+    /// under the lock starts by creating the tracking table, which would
+    /// commit the caller's work behind its back.
+    fn lock_to_write<C: Backend>(&self, conn: &mut C, table: &TableName) -> Result<C::Lock, Error> {
+        refuse_inside_transaction(conn, table)?;
+        conn.lock(table, self.lock_timeout)
     }
 
     /// Writes the state row under the lock if the lock is free, without
@@ -782,6 +791,21 @@ impl Setup {
 /// Runs `f` holding the migration lock `lock`, and releases the lock on
 /// every path: errors, and panics too. An error of `f` wins over a failed
 /// release, which is then logged.
+/// [`Error::InsideTransaction`] where DDL commits implicitly and the
+/// caller has a transaction open.
+pub(crate) fn refuse_inside_transaction<C: Backend>(
+    conn: &mut C,
+    table: &TableName,
+) -> Result<(), Error> {
+    if !C::TRANSACTIONAL_DDL && in_transaction(conn) {
+        return Err(Error::InsideTransaction {
+            table: table.to_string(),
+            backend: C::NAME,
+        });
+    }
+    Ok(())
+}
+
 fn under_lock<C: Backend, T>(
     conn: &mut C,
     table: &TableName,
@@ -945,18 +969,45 @@ impl<'a> Runner<'a> {
         conn: &mut C,
         step: &Step,
     ) -> Result<StepReport, Error> {
-        match self.sql_to_run(step) {
-            Some(sql) if C::SQL_STEP_IN_ONE_MESSAGE && !in_transaction(conn) => {
-                let started = Instant::now();
-                (self.progress)(Progress::Started(step));
-                tracing::info!(target: "migrate", "{} {} `{}`", step.direction, step.version, step.name);
-                // The database measures the step itself: no duration yet.
-                conn.sql_step(self.table, sql, &self.row(step, Duration::ZERO, false))
-                    .map_err(|e| self.fail(step, true, false, StepError::Sql(e)))?;
-                Ok(self.finished(step, started.elapsed()))
+        let sql = match self.sql_to_run(step) {
+            Some(sql) if C::SQL_STEP_IN_ONE_MESSAGE && !in_transaction(conn) => sql,
+            _ => return conn.step_transaction(|c| self.step(c, step)),
+        };
+        let started = Instant::now();
+        (self.progress)(Progress::Started(step));
+        tracing::info!(target: "migrate", "{} {} `{}`", step.direction, step.version, step.name);
+        // The database measures the step itself: no duration yet.
+        let failure = match conn.sql_step(self.table, sql, &self.row(step, Duration::ZERO, false)) {
+            Ok(()) => return Ok(self.finished(step, started.elapsed())),
+            Err(failure) => failure,
+        };
+        Err(match failure {
+            SqlStepError::RolledBack(e) => {
+                let record = matches!(&e, diesel::result::Error::DatabaseError(_, info)
+                    if info.table_name() == Some(self.table.as_str()));
+                let source = if record {
+                    StepError::Record(e)
+                } else {
+                    StepError::Sql(e)
+                };
+                self.fail(step, true, false, source)
             }
-            _ => conn.step_transaction(|c| self.step(c, step)),
-        }
+            SqlStepError::EndedItsTransaction => {
+                // Part of it may be committed: mark it in progress, as a
+                // step outside a transaction is, so that every run refuses
+                // until someone resolves it.
+                conn.record(self.table, &self.row(step, started.elapsed(), true))
+                    .map_err(Error::db(format!(
+                        "marking {} `{}` in progress after its SQL ended its transaction (it may be half-applied)",
+                        step.version, step.name
+                    )))?;
+                self.next_change += 1;
+                self.fail(step, true, true, StepError::EndedItsTransaction)
+            }
+            SqlStepError::OutcomeUnknown(e) => {
+                self.fail(step, true, false, StepError::OutcomeUnknown(e))
+            }
+        })
     }
 
     fn row<'s>(&self, step: &'s Step, duration: Duration, dirty: bool) -> NewRow<'s>

@@ -187,15 +187,7 @@ impl Backend for MysqlConnection {
         crate::backend::load_strings(self, sql)
     }
 
-    /// Refused inside the caller's transaction: whatever runs under the lock
-    /// starts with `CREATE TABLE IF NOT EXISTS`, which commits it.
     fn lock(&mut self, table: &TableName, timeout: Duration) -> Result<String, Error> {
-        if crate::backend::in_transaction(self) {
-            return Err(Error::InsideTransaction {
-                table: table.to_string(),
-                backend: Self::NAME,
-            });
-        }
         let database: Database = sql_query("SELECT COALESCE(DATABASE(), '') AS name")
             .get_result(self)
             .map_err(Error::db("reading the current database's name"))?;

@@ -6,7 +6,7 @@ use diesel::connection::SimpleConnection;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::{PgConnection, QueryableByName, RunQueryDsl, sql_query};
 
-use crate::backend::{AppliedAt, Backend, poll_lock};
+use crate::backend::{AppliedAt, Backend, SqlStepError, poll_lock};
 use crate::history::{HistoryRow, NewRow};
 use crate::schema::{ColumnSchema, Schema, TableSchema};
 use crate::{Error, TableName};
@@ -80,23 +80,41 @@ fn text_literal(text: &str) -> String {
     format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
+/// What PostgreSQL raises when a step's SQL ended the transaction its
+/// message opened (see [`one_message_step`]). It stands in an SQL string
+/// literal: no quotes.
+const ENDED_ITS_TRANSACTION: &str = "migrate: the SQL of the step ended its transaction";
+
 /// An SQL step as one simple-query message (see [`Backend::sql_step`]):
-/// `BEGIN`, the step's SQL as written, its history row's `INSERT` and
-/// `COMMIT`. The SQL stands on lines of its own, ended by a `;` of ours, so
-/// that a last statement without its `;`, or a `--` comment on its last
-/// line, cannot take in what follows. A message carries no bound
-/// parameters, so the row's values are literals. Its `duration_ms` is the
-/// time since the server received the message (`statement_timestamp()`, the
-/// same for every statement of one message), truncated to milliseconds as
-/// the executor's own measure is.
+/// `BEGIN`, a transaction-local setting that names the step, the step's SQL
+/// as written, a check that the setting is still there, its history row's
+/// `INSERT` and `COMMIT`.
+///
+/// - The SQL stands on lines of its own, ended by a `;` of ours, so that a
+///   last statement without its `;`, or a `--` comment on its last line,
+///   cannot take in what follows. (PostgreSQL parses the whole message
+///   before it runs any of it: an unterminated string, comment or
+///   dollar quote is a syntax error, and nothing runs.)
+/// - A `COMMIT`, `ROLLBACK` or `END` in the SQL would end our transaction
+///   and leave the rest of the message to run on its own, the history row
+///   included. The setting ends with the transaction, so the check raises
+///   [`ENDED_ITS_TRANSACTION`] then, before the row is written.
+/// - A message carries no bound parameters, so the row's values are
+///   literals ([`text_literal`]).
+/// - Its `duration_ms` is the time since the server received the message
+///   (`statement_timestamp()`, the same for every statement of one
+///   message), truncated to milliseconds as the executor's own measure is.
 fn one_message_step(table: &TableName, sql: &str, row: &NewRow<'_>) -> String {
     let checksum = row.checksum.map_or_else(|| "NULL".to_owned(), text_literal);
+    let change = row.change;
     format!(
-        "BEGIN;\n{sql}\n;\nINSERT INTO {history} (\"change\", version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty) \
+        "BEGIN;\nSET LOCAL migrate.step = '{change}';\n{sql}\n;\n\
+         DO $migrate$ BEGIN IF current_setting('migrate.step', true) IS DISTINCT FROM '{change}' \
+         THEN RAISE EXCEPTION '{ENDED_ITS_TRANSACTION}'; END IF; END $migrate$;\n\
+         INSERT INTO {history} (\"change\", version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty) \
          VALUES ({change}, {version}, {name}, {description}, {kind}, {direction}, {executed}, now(), \
-         floor(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint, {checksum}, {dirty});\nCOMMIT",
+         greatest(0, floor(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000))::bigint, {checksum}, {dirty});\nCOMMIT",
         history = table.quoted(),
-        change = row.change,
         version = text_literal(row.version),
         name = text_literal(row.name),
         description = text_literal(row.description),
@@ -246,15 +264,26 @@ impl Backend for PgConnection {
         table: &TableName,
         sql: &str,
         row: &NewRow<'_>,
-    ) -> diesel::QueryResult<()> {
-        let sent = self.batch_execute(&one_message_step(table, sql, row));
-        if sent.is_err()
-            && let Err(e) = self.batch_execute("ROLLBACK")
-        {
+    ) -> Result<(), SqlStepError> {
+        use diesel::result::{DatabaseErrorKind, Error as DieselError};
+        let Err(failure) = self.batch_execute(&one_message_step(table, sql, row)) else {
+            return Ok(());
+        };
+        if let DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) = failure {
+            // The server rolls back what it had not committed when the
+            // connection goes, but it may have committed first.
+            return Err(SqlStepError::OutcomeUnknown(failure));
+        }
+        if let Err(e) = self.batch_execute("ROLLBACK") {
             // The connection is lost, and the server rolls back with it.
             tracing::warn!(target: "migrate", "rolling back a failed step: {e}");
         }
-        sent
+        match &failure {
+            DieselError::DatabaseError(_, info) if info.message() == ENDED_ITS_TRANSACTION => {
+                Err(SqlStepError::EndedItsTransaction)
+            }
+            _ => Err(SqlStepError::RolledBack(failure)),
+        }
     }
 
     /// One multi-row `INSERT` per 500 rows.
