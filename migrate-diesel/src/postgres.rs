@@ -80,15 +80,9 @@ fn text_literal(text: &str) -> String {
     format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
-/// What PostgreSQL raises when a step's SQL ended the transaction its
-/// message opened (see [`one_message_step`]). It stands in an SQL string
-/// literal: no quotes.
-const ENDED_ITS_TRANSACTION: &str = "migrate: the SQL of the step ended its transaction";
-
 /// An SQL step as one simple-query message (see [`Backend::sql_step`]):
 /// `BEGIN`, a transaction-local setting that names the step, the step's SQL
-/// as written, a check that the setting is still there, its history row's
-/// `INSERT` and `COMMIT`.
+/// as written, its history row's `INSERT` and `COMMIT`.
 ///
 /// - The SQL stands on lines of its own, ended by a `;` of ours, so that a
 ///   last statement without its `;`, or a `--` comment on its last line,
@@ -97,8 +91,11 @@ const ENDED_ITS_TRANSACTION: &str = "migrate: the SQL of the step ended its tran
 ///   dollar quote is a syntax error, and nothing runs.)
 /// - A `COMMIT`, `ROLLBACK` or `END` in the SQL would end our transaction
 ///   and leave the rest of the message to run on its own, the history row
-///   included. The setting ends with the transaction, so the check raises
-///   [`ENDED_ITS_TRANSACTION`] then, before the row is written.
+///   included. The setting ends with the transaction, and the row's
+///   `change` is the step's number only while the setting is there: else
+///   it is `NULL`, which the column refuses ([`ended_its_transaction`]),
+///   and the row is not written. (A check of its own, a `DO` block, cost
+///   the server 4% of a step.)
 /// - A message carries no bound parameters, so the row's values are
 ///   literals ([`text_literal`]).
 /// - Its `duration_ms` is the time since the server received the message
@@ -109,10 +106,8 @@ fn one_message_step(table: &TableName, sql: &str, row: &NewRow<'_>) -> String {
     let change = row.change;
     format!(
         "BEGIN;\nSET LOCAL migrate.step = '{change}';\n{sql}\n;\n\
-         DO $migrate$ BEGIN IF current_setting('migrate.step', true) IS DISTINCT FROM '{change}' \
-         THEN RAISE EXCEPTION '{ENDED_ITS_TRANSACTION}'; END IF; END $migrate$;\n\
          INSERT INTO {history} (\"change\", version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty) \
-         VALUES ({change}, {version}, {name}, {description}, {kind}, {direction}, {executed}, now(), \
+         VALUES (CASE WHEN current_setting('migrate.step', true) = '{change}' THEN {change} END, {version}, {name}, {description}, {kind}, {direction}, {executed}, now(), \
          greatest(0, floor(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000))::bigint, {checksum}, {dirty});\nCOMMIT",
         history = table.quoted(),
         version = text_literal(row.version),
@@ -122,6 +117,18 @@ fn one_message_step(table: &TableName, sql: &str, row: &NewRow<'_>) -> String {
         direction = text_literal(row.direction.as_str()),
         executed = row.executed,
         dirty = row.dirty,
+    )
+}
+
+/// Whether a failed [`one_message_step`] says that the step's SQL ended
+/// its transaction: its history row's `change` was `NULL`, which only the
+/// setting's absence makes it.
+fn ended_its_transaction(failure: &diesel::result::Error, table: &TableName) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+    matches!(
+        failure,
+        DieselError::DatabaseError(DatabaseErrorKind::NotNullViolation, info)
+            if info.table_name() == Some(table.as_str()) && info.column_name() == Some("change")
     )
 }
 
@@ -278,12 +285,10 @@ impl Backend for PgConnection {
             // The connection is lost, and the server rolls back with it.
             tracing::warn!(target: "migrate", "rolling back a failed step: {e}");
         }
-        match &failure {
-            DieselError::DatabaseError(_, info) if info.message() == ENDED_ITS_TRANSACTION => {
-                Err(SqlStepError::EndedItsTransaction)
-            }
-            _ => Err(SqlStepError::RolledBack(failure)),
+        if ended_its_transaction(&failure, table) {
+            return Err(SqlStepError::EndedItsTransaction);
         }
+        Err(SqlStepError::RolledBack(failure))
     }
 
     /// One multi-row `INSERT` per 500 rows.
