@@ -1323,6 +1323,7 @@ fn an_sql_step_is_one_message_where_the_backend_allows<D: TestDb>() {
                 Error::StepFailed {
                     dirty: false,
                     transactional: true,
+                    source: StepError::Sql(_),
                     ..
                 }
             ) && msg.starts_with(&format!("migration 1.0.4 `{}`", failing.name()))
@@ -1419,45 +1420,87 @@ fn postgres_one_message_steps_report_what_became_of_them() {
     conn.batch_execute(&format!("ALTER TABLE {T} DROP CONSTRAINT no_1_0_2"))
         .unwrap();
 
-    // SQL that commits in the middle: what ran before is kept, what ran
-    // after is not, no ordinary row is written, and the step stays marked
-    // in progress until someone resolves it.
-    let commits = Script::sql(
-        "1.0.2",
-        "commits",
-        "INSERT INTO log VALUES ('before');\nCOMMIT;\nINSERT INTO log VALUES ('after');",
-        None,
-    );
-    let m = migrator("1.0.2", vec![base(), sleeps, commits]);
-    let err = m.run(&mut conn).unwrap_err();
-    let msg = err.to_string();
-    assert!(
-        matches!(
-            &err,
-            Error::StepFailed {
-                dirty: true,
-                source: StepError::EndedItsTransaction,
-                ..
-            }
-        ) && msg.contains("ended the step's transaction")
-            && msg.contains("HALF-APPLIED")
-            && msg.contains("resolve --version 1.0.2"),
-        "{msg}"
-    );
-    assert_eq!(log::<D>(&mut conn), ["before"]);
-    let dirty = D::strings(
-        &mut conn,
-        &format!(
-            "SELECT CONCAT(version, ':', dirty) AS s FROM {T} ORDER BY {}",
-            D::CHANGE
+    // SQL that ends the step's transaction. Where it committed first, what
+    // ran before is kept, nothing after, and the step stays marked in
+    // progress until someone resolves it; where it rolled back, nothing is
+    // kept and nothing is marked. The connection works on either way.
+    let depth = |conn: &mut diesel::PgConnection| {
+        <diesel::PgConnection as Connection>::TransactionManager::transaction_manager_status_mut(
+            conn,
+        )
+        .transaction_depth()
+        .unwrap()
+    };
+    let cases: [(&'static str, bool, &[&str]); 4] = [
+        (
+            "INSERT INTO log VALUES ('before');\nCOMMIT;\nINSERT INTO log VALUES ('after');",
+            true,
+            &["before"],
         ),
-    );
-    assert_eq!(dirty, ["1.0.0:f", "1.0.1:f", "1.0.2:t"]);
-    let refused = m.run(&mut conn).unwrap_err();
-    assert!(matches!(refused, Error::Dirty { .. }), "{refused}");
-    m.resolve(&mut conn, "1.0.2", Resolution::Completed)
-        .unwrap();
-    assert!(m.run(&mut conn).unwrap().steps.is_empty());
+        (
+            "INSERT INTO log VALUES ('before');\nEND;\nINSERT INTO no_such_table VALUES (1);",
+            true,
+            &["before"],
+        ),
+        (
+            "INSERT INTO log VALUES ('before');\nROLLBACK;\nINSERT INTO log VALUES ('after');",
+            false,
+            &[],
+        ),
+        (
+            "INSERT INTO log VALUES ('before');\nROLLBACK;\nINSERT INTO no_such_table VALUES (1);",
+            false,
+            &[],
+        ),
+    ];
+    for (sql, kept, left) in cases {
+        let ends = Script::sql("1.0.2", "ends_its_transaction", sql, None);
+        let m = migrator("1.0.2", vec![base(), sleeps, ends]);
+        let err = m.run(&mut conn).unwrap_err();
+        let msg = err.to_string();
+        let Error::StepFailed { dirty, source, .. } = &err else {
+            panic!("{msg}")
+        };
+        // A failure after a rollback is the failure's own (nothing to tell
+        // apart from an ordinary one: nothing of the step is kept).
+        let reported_as_ended = matches!(source, StepError::EndedItsTransaction);
+        assert_eq!(*dirty, kept, "{sql}: {msg}");
+        assert_eq!(
+            reported_as_ended,
+            kept || !sql.contains("no_such_table"),
+            "{sql}: {msg}"
+        );
+        assert!(
+            msg.contains(if kept {
+                "committed part of it first, so it may be HALF-APPLIED"
+            } else {
+                "neither its changes nor its history row were kept"
+            }),
+            "{sql}: {msg}"
+        );
+        assert_eq!(log::<D>(&mut conn), left, "{sql}");
+        assert_eq!(depth(&mut conn), None, "{sql}");
+        let rows = D::strings(
+            &mut conn,
+            &format!(
+                "SELECT CONCAT(version, ':', dirty) AS s FROM {T} ORDER BY {}",
+                D::CHANGE
+            ),
+        );
+        let mut expected = vec!["1.0.0:f", "1.0.1:f"];
+        if kept {
+            expected.push("1.0.2:t");
+        }
+        assert_eq!(rows, expected, "{sql}");
+        if kept {
+            let refused = m.run(&mut conn).unwrap_err();
+            assert!(matches!(refused, Error::Dirty { .. }), "{refused}");
+            // Repaired by hand, then recorded as rolled back.
+            conn.batch_execute("DELETE FROM log").unwrap();
+            m.resolve(&mut conn, "1.0.2", Resolution::RolledBack)
+                .unwrap();
+        }
+    }
 }
 
 on_every_backend!(

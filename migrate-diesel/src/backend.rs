@@ -138,18 +138,27 @@ pub trait Backend: Connection + Sized + 'static {
 }
 
 /// How [`Backend::sql_step`] failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SqlStepError {
     /// The database refused the step's SQL or its history row, and rolled
     /// both back: nothing of the step was kept.
+    #[error("the step was rolled back: {0}")]
     RolledBack(diesel::result::Error),
     /// The step's SQL ended the transaction it was sent in (a `COMMIT`,
-    /// `ROLLBACK` or `END` in a migration): what it ran before that may be
-    /// kept, and its history row was not written.
-    EndedItsTransaction,
+    /// `ROLLBACK`, `END` or `PREPARE TRANSACTION` in a migration), and its
+    /// history row was not written. With `kept`, the transaction had
+    /// committed first: what the SQL ran before that is kept. Without, the
+    /// database rolled all of it back.
+    #[error("the step's SQL ended its transaction")]
+    EndedItsTransaction {
+        /// Whether part of the step was committed.
+        kept: bool,
+    },
     /// The connection was lost before the database answered: the step and
-    /// its history row were committed together, or not at all.
+    /// its history row were committed together or not at all, unless its
+    /// SQL ended its transaction itself.
+    #[error("the connection was lost before the database answered: {0}")]
     OutcomeUnknown(diesel::result::Error),
 }
 

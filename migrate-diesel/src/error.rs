@@ -209,9 +209,9 @@ pub enum StepError {
     #[error("its transaction failed: {0}")]
     Transaction(String),
     /// Its SQL ended the transaction the step ran in (PostgreSQL notices;
-    /// see [`SqlStepError::EndedItsTransaction`](crate::SqlStepError)).
+    /// see [`SqlStepError::EndedItsTransaction`](crate::SqlStepError::EndedItsTransaction)).
     #[error(
-        "its SQL ended the step's transaction (a `COMMIT`, `ROLLBACK` or `END` in it), so what ran before that may be kept; take transaction control out of the migration"
+        "its SQL ended the step's transaction (a `COMMIT`, `ROLLBACK`, `END` or `PREPARE TRANSACTION` in it; a prepared one waits in `pg_prepared_xacts`); take transaction control out of the migration, or run it outside a transaction (`run_in_transaction = false`, `transaction = false`)"
     )]
     EndedItsTransaction,
     /// The connection was lost before the database answered.
@@ -232,9 +232,9 @@ fn step_failed(
         "it stays marked in progress, `status` shows it, and every run refuses until you inspect the database, repair it and record the outcome (`resolve --version {version} --completed` or `--rolled-back`)"
     );
     let consequence = if let StepError::OutcomeUnknown(_) = source {
-        "the step and its history row were committed together or not at all; the next run reads the history and goes on from there".to_owned()
+        "the step and its history row were committed together or not at all (unless its SQL ended its transaction itself); the next run reads the history and goes on from there".to_owned()
     } else if let (true, StepError::EndedItsTransaction) = (dirty, source) {
-        format!("it may be HALF-APPLIED: {resolve}")
+        format!("its SQL committed part of it first, so it may be HALF-APPLIED: {resolve}")
     } else if dirty && transactional {
         format!(
             "a statement in it committed implicitly (as DDL does on this database), so it may be HALF-APPLIED: {resolve}"

@@ -788,9 +788,6 @@ impl Setup {
     }
 }
 
-/// Runs `f` holding the migration lock `lock`, and releases the lock on
-/// every path: errors, and panics too. An error of `f` wins over a failed
-/// release, which is then logged.
 /// [`Error::InsideTransaction`] where DDL commits implicitly and the
 /// caller has a transaction open.
 pub(crate) fn refuse_inside_transaction<C: Backend>(
@@ -806,6 +803,9 @@ pub(crate) fn refuse_inside_transaction<C: Backend>(
     Ok(())
 }
 
+/// Runs `f` holding the migration lock `lock`, and releases the lock on
+/// every path: errors, and panics too. An error of `f` wins over a failed
+/// release, which is then logged.
 fn under_lock<C: Backend, T>(
     conn: &mut C,
     table: &TableName,
@@ -992,13 +992,16 @@ impl<'a> Runner<'a> {
                 };
                 self.fail(step, true, false, source)
             }
-            SqlStepError::EndedItsTransaction => {
+            SqlStepError::EndedItsTransaction { kept: false } => {
+                self.fail(step, true, false, StepError::EndedItsTransaction)
+            }
+            SqlStepError::EndedItsTransaction { kept: true } => {
                 // Part of it may be committed: mark it in progress, as a
                 // step outside a transaction is, so that every run refuses
                 // until someone resolves it.
                 conn.record(self.table, &self.row(step, started.elapsed(), true))
                     .map_err(Error::db(format!(
-                        "marking {} `{}` in progress after its SQL ended its transaction (it may be half-applied)",
+                        "the SQL of {} `{}` ended its transaction, so it may be half-applied, and marking it in progress failed: it is NOT marked, so inspect the database and repair it before running again",
                         step.version, step.name
                     )))?;
                 self.next_change += 1;

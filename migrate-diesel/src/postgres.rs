@@ -81,8 +81,8 @@ fn text_literal(text: &str) -> String {
 }
 
 /// An SQL step as one simple-query message (see [`Backend::sql_step`]):
-/// `BEGIN`, a transaction-local setting that names the step, the step's SQL
-/// as written, its history row's `INSERT` and `COMMIT`.
+/// `BEGIN`, two settings that name the message, the step's SQL as written, its
+/// history row's `INSERT` and `COMMIT`.
 ///
 /// - The SQL stands on lines of its own, ended by a `;` of ours, so that a
 ///   last statement without its `;`, or a `--` comment on its last line,
@@ -91,23 +91,28 @@ fn text_literal(text: &str) -> String {
 ///   dollar quote is a syntax error, and nothing runs.)
 /// - A `COMMIT`, `ROLLBACK` or `END` in the SQL would end our transaction
 ///   and leave the rest of the message to run on its own, the history row
-///   included. The setting ends with the transaction, and the row's
-///   `change` is the step's number only while the setting is there: else
-///   it is `NULL`, which the column refuses ([`ended_its_transaction`]),
-///   and the row is not written. (A check of its own, a `DO` block, cost
-///   the server 4% of a step.)
+///   included. `migrate.step` is set for our transaction only (`SET
+///   LOCAL`), and the row's `change` is the step's number only while it is
+///   there: else it is `NULL`, which the column refuses ([`null_change`]),
+///   and the row is not written. (A check of its own, a `DO` block, cost the server 4% of
+///   a step.)
+/// - `migrate.committed` is set for the session, which PostgreSQL keeps
+///   only if our transaction commits: after a failure it holds this
+///   message's `nonce` only if the SQL committed part of it
+///   ([`Backend::sql_step`] reads it). Both settings stay in the session
+///   afterwards, harmless: `migrate.` is this tool's prefix.
 /// - A message carries no bound parameters, so the row's values are
 ///   literals ([`text_literal`]).
 /// - Its `duration_ms` is the time since the server received the message
 ///   (`statement_timestamp()`, the same for every statement of one
 ///   message), truncated to milliseconds as the executor's own measure is.
-fn one_message_step(table: &TableName, sql: &str, row: &NewRow<'_>) -> String {
+fn one_message_step(table: &TableName, sql: &str, row: &NewRow<'_>, nonce: &str) -> String {
     let checksum = row.checksum.map_or_else(|| "NULL".to_owned(), text_literal);
     let change = row.change;
     format!(
-        "BEGIN;\nSET LOCAL migrate.step = '{change}';\n{sql}\n;\n\
+        "BEGIN;\nSET LOCAL migrate.step = '{nonce}';\nSET migrate.committed = '{nonce}';\n{sql}\n;\n\
          INSERT INTO {history} (\"change\", version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty) \
-         VALUES (CASE WHEN current_setting('migrate.step', true) = '{change}' THEN {change} END, {version}, {name}, {description}, {kind}, {direction}, {executed}, now(), \
+         VALUES (CASE WHEN current_setting('migrate.step', true) = '{nonce}' THEN {change} END, {version}, {name}, {description}, {kind}, {direction}, {executed}, now(), \
          greatest(0, floor(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000))::bigint, {checksum}, {dirty});\nCOMMIT",
         history = table.quoted(),
         version = text_literal(row.version),
@@ -120,10 +125,10 @@ fn one_message_step(table: &TableName, sql: &str, row: &NewRow<'_>) -> String {
     )
 }
 
-/// Whether a failed [`one_message_step`] says that the step's SQL ended
-/// its transaction: its history row's `change` was `NULL`, which only the
-/// setting's absence makes it.
-fn ended_its_transaction(failure: &diesel::result::Error, table: &TableName) -> bool {
+/// Whether a failed [`one_message_step`] ended at its history row's
+/// `change` being `NULL`, which only `migrate.step`'s absence makes it: the
+/// step's SQL had ended our transaction.
+fn null_change(failure: &diesel::result::Error, table: &TableName) -> bool {
     use diesel::result::{DatabaseErrorKind, Error as DieselError};
     matches!(
         failure,
@@ -265,7 +270,8 @@ impl Backend for PgConnection {
     /// the message opened is then left failed, or, when `COMMIT` itself
     /// failed (a deferred constraint), already ended: a `ROLLBACK` ends it
     /// either way (its warning that no transaction is open goes nowhere:
-    /// diesel discards notices).
+    /// diesel discards notices). Then `migrate.committed` tells whether the
+    /// step's SQL had committed part of it before the failure.
     fn sql_step(
         &mut self,
         table: &TableName,
@@ -273,7 +279,16 @@ impl Backend for PgConnection {
         row: &NewRow<'_>,
     ) -> Result<(), SqlStepError> {
         use diesel::result::{DatabaseErrorKind, Error as DieselError};
-        let Err(failure) = self.batch_execute(&one_message_step(table, sql, row)) else {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        // Names this message among every message of this process, and so of
+        // its sessions: `migrate.committed` may hold an earlier one's.
+        static MESSAGES: AtomicU64 = AtomicU64::new(0);
+        let nonce = format!(
+            "{}.{}",
+            std::process::id(),
+            MESSAGES.fetch_add(1, Ordering::Relaxed)
+        );
+        let Err(failure) = self.batch_execute(&one_message_step(table, sql, row, &nonce)) else {
             return Ok(());
         };
         if let DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) = failure {
@@ -285,10 +300,21 @@ impl Backend for PgConnection {
             // The connection is lost, and the server rolls back with it.
             tracing::warn!(target: "migrate", "rolling back a failed step: {e}");
         }
-        if ended_its_transaction(&failure, table) {
-            return Err(SqlStepError::EndedItsTransaction);
+        let committed = crate::backend::load_strings(
+            self,
+            "SELECT COALESCE(current_setting('migrate.committed', true), '') AS s",
+        );
+        match committed {
+            Ok(values) if values.first() == Some(&nonce) => {
+                Err(SqlStepError::EndedItsTransaction { kept: true })
+            }
+            Ok(_) if null_change(&failure, table) => {
+                Err(SqlStepError::EndedItsTransaction { kept: false })
+            }
+            Ok(_) => Err(SqlStepError::RolledBack(failure)),
+            // Whether part of it committed cannot be told.
+            Err(_) => Err(SqlStepError::OutcomeUnknown(failure)),
         }
-        Err(SqlStepError::RolledBack(failure))
     }
 
     /// One multi-row `INSERT` per 500 rows.
