@@ -116,7 +116,7 @@ pub trait Backend: Connection + Sized + 'static {
         let started = std::time::Instant::now();
         self.transaction(|c| {
             c.batch_execute(sql)?;
-            let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+            let duration_ms = crate::migrator::millis(started.elapsed());
             c.record(
                 table,
                 &NewRow {

@@ -1180,7 +1180,9 @@ impl<'a> Runner<'a> {
     }
 }
 
-fn millis(d: Duration) -> i64 {
+/// A duration in whole milliseconds, as the history's `duration_ms` holds
+/// it.
+pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
