@@ -4,7 +4,8 @@
 //! ```text
 //! cargo run --example plan                          # app version = this package's, empty database
 //! cargo run --example plan -- 1.0.1 --applied 1.0.0
-//! cargo run --example plan -- 1.0.0 --applied 1.0.0,1.0.1,1.1.0   # a downgrade
+//! cargo run --example plan -- 1.0.0 --applied 1.0.0,1.0.1,1.1.0   # the database is ahead: start-up leaves it
+//! cargo run --example plan -- 1.0.0 --applied 1.0.0,1.0.1,1.1.0 --downgrade   # an authorized downgrade
 //! APPLICATION_VERSION=1.1.0 cargo run --example plan
 //! ```
 
@@ -79,7 +80,8 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), BoxError> {
     let mut args = std::env::args().skip(1);
-    let (mut configured, mut applied, mut skip_irreversible) = (None, Vec::new(), false);
+    let (mut configured, mut applied, mut skip_irreversible, mut downgrade) =
+        (None, Vec::new(), false, false);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--applied" => {
@@ -87,14 +89,11 @@ fn run() -> Result<(), BoxError> {
                     .next()
                     .ok_or("--applied needs a comma-separated list of versions")?;
                 for v in list.split(',').filter(|v| !v.is_empty()) {
-                    applied.push(AppliedScript {
-                        version: v.parse()?,
-                        name: String::new(),
-                        checksum: None,
-                    });
+                    applied.push(AppliedScript::new(v.parse()?, ""));
                 }
             }
             "--skip-irreversible" => skip_irreversible = true,
+            "--downgrade" => downgrade = true,
             v if configured.is_none() && !v.starts_with('-') => configured = Some(v.to_owned()),
             other => return Err(format!("unexpected argument `{other}`").into()),
         }
@@ -137,7 +136,14 @@ fn run() -> Result<(), BoxError> {
         skip_irreversible,
         ..PlanOptions::default()
     };
-    let plan = migrate::plan(&Target::Version(app.version), &applied, &known, options)?;
+    // Start-up goes up to the application version and reverts nothing,
+    // unless a downgrade to exactly that version is authorized.
+    let target = if downgrade {
+        Target::Version(app.version)
+    } else {
+        Target::UpTo(app.version)
+    };
+    let plan = migrate::plan(&target, &applied, &known, options)?;
     println!("plan: {plan}");
 
     // Run the plan against the stand-in connection, to show what would run.
@@ -147,11 +153,11 @@ fn run() -> Result<(), BoxError> {
         .iter()
         .filter(|s| s.action == migrate::Action::Run)
     {
-        let script = registry
-            .iter()
-            .nth(step.known_index)
+        let script = step
+            .known_index()
+            .and_then(|i| registry.iter().nth(i))
             .map(|e| e.script)
-            .ok_or("plan out of sync")?;
+            .ok_or("this build does not have the script")?;
         match step.direction {
             migrate::Direction::Up => script.run_up(&mut journal)?,
             migrate::Direction::Down => script.run_down(&mut journal)?,

@@ -298,16 +298,35 @@ fn every_subcommand_walks_a_database_through_its_life<D: Cli>() -> Result<(), St
         &["migrated 1.0.0 -> 1.1.0 in 3 steps"],
     )?;
 
-    // Back at application 1.0.2, the database is ahead: --check reports it,
-    // and the plan is the downgrade.
+    // Back at application 1.0.2, the database is ahead: --check tells it
+    // apart from work to do (code 4), start-up's plan is empty and names
+    // what it leaves in place, and `plan --to` shows the downgrade.
     expect(
         &run(&["status", "--check"]),
-        3,
+        4,
         &[
-            "the database is ahead of the application version 1.0.2: 1 script(s) to revert; start-up does it, or run `down --to 1.0.2`",
+            "1.1.0          create_tags                  sql   ",
+            "applied, ahead of the application",
+            "the database is ahead: 1 script(s) applied above the application version 1.0.2 (the Cargo package version); start-up leaves them in place",
+            "nothing to run: the database is ahead of the application version 1.0.2",
         ],
     )?;
-    let r = run(&["plan", "--json"]);
+    let r = run(&["status", "--check", "--json"]);
+    ensure!(r.code == 4, "{r:?}");
+    let json: serde_json::Value =
+        serde_json::from_str(&r.stdout).map_err(|e| format!("{e}: {r:?}"))?;
+    ensure!(
+        json["ahead"][0] == "1.1.0 `create_tags`" && json["pending_steps"] == 0,
+        "{json}"
+    );
+    expect(
+        &run(&["plan"]),
+        0,
+        &[
+            "nothing to do: the database is at 1.1.0, ahead of the target; left in place: 1.1.0 `create_tags`",
+        ],
+    )?;
+    let r = run(&["plan", "--to", "1.0.2", "--json"]);
     let json: serde_json::Value =
         serde_json::from_str(&r.stdout).map_err(|e| format!("{e}: {r:?}"))?;
     ensure!(

@@ -10,7 +10,7 @@ use diesel::Connection;
 use diesel::connection::{InstrumentationEvent, SimpleConnection, TransactionManager};
 use migrate::{
     Action, Backend, Direction, Error, Migrator, PlanError, Resolution, Script, State, StepError,
-    TableName,
+    TableName, WhenAhead,
 };
 use support::{TestDb, code, failing, history, log, panicking, slow};
 
@@ -120,22 +120,93 @@ fn upgrades_in_steps_across_application_versions<D: TestDb>() {
     assert_eq!(log::<D>(&mut conn).len(), 5);
 }
 
-fn an_older_application_runs_down_in_descending_order_and_keeps_the_rest<D: TestDb>() {
+fn an_older_application_leaves_a_newer_database_alone_and_names_what_is_ahead<D: TestDb>() {
     let Some(db) = D::create() else { return };
     let mut conn = db.connect();
     migrator("2.0.0", scripts::<D>()).run(&mut conn).unwrap();
-    let down = migrator("1.0.1", scripts::<D>()).run(&mut conn).unwrap();
+    let before = history::<D>(&mut conn, T);
+    let old = migrator("1.0.1", scripts::<D>()).run(&mut conn).unwrap();
+    assert!(old.steps.is_empty() && !old.locked, "{old}");
+    let ahead: Vec<String> = old.ahead.iter().map(|a| a.version.to_string()).collect();
+    assert_eq!(ahead, ["2.0.0", "1.1.0", "1.0.10", "1.0.2"]);
+    assert_eq!(old.from.as_ref().unwrap().to_string(), "2.0.0");
+    assert!(
+        old.summary()
+            .contains("the database is ahead, left in place: 2.0.0 `Exec`, 1.1.0 `Exec`"),
+        "{}",
+        old.summary()
+    );
+    assert_eq!(history::<D>(&mut conn, T), before);
+    assert_eq!(log::<D>(&mut conn).len(), 5);
+    // The refuse policy fails before touching anything.
+    let err = migrator("1.0.1", scripts::<D>())
+        .when_ahead(WhenAhead::Refuse)
+        .run(&mut conn)
+        .unwrap_err();
+    assert!(matches!(err, Error::DatabaseAhead { .. }), "{err}");
+    assert!(
+        err.to_string().starts_with(
+            "the database is ahead of the application version 1.0.1 (the configured application version): 2.0.0 `Exec`, 1.1.0 `Exec`, 1.0.10 `Exec`, 1.0.2 `Exec` are applied above it; the policy for a database ahead is to refuse, so nothing was changed"
+        ),
+        "{err}"
+    );
+    assert_eq!(history::<D>(&mut conn, T), before);
+}
+
+fn an_authorized_downgrade_runs_down_in_descending_order_once<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    migrator("2.0.0", scripts::<D>()).run(&mut conn).unwrap();
+    // An authorization for another version does not apply.
+    let other = migrator("1.0.1", scripts::<D>())
+        .authorize_downgrade_to("1.0.0")
+        .run(&mut conn)
+        .unwrap();
+    assert!(other.steps.is_empty() && other.authorization.is_none());
+    let down = migrator("1.0.1", scripts::<D>())
+        .authorize_downgrade_to("1.0.1")
+        .run(&mut conn)
+        .unwrap();
     assert_eq!(
         versions(&down),
         ["down 2.0.0", "down 1.1.0", "down 1.0.10", "down 1.0.2"]
     );
-    assert_eq!(down.to.unwrap().to_string(), "1.0.1");
+    assert_eq!(
+        down.authorization.as_deref(),
+        Some("authorize_downgrade_to = \"1.0.1\"")
+    );
+    assert_eq!(down.to.as_ref().unwrap().to_string(), "1.0.1");
     assert_eq!(log::<D>(&mut conn), ["1.0.1"]);
     let rows = history::<D>(&mut conn, T);
     assert_eq!(
         &rows[6..],
         ["2.0.0:down", "1.1.0:down", "1.0.10:down", "1.0.2:down"]
     );
+    let spent = D::strings(
+        &mut conn,
+        &format!(
+            "SELECT CONCAT(version, '=', authorized_by) AS s FROM {T} WHERE authorized_by IS NOT NULL ORDER BY {}",
+            D::CHANGE
+        ),
+    );
+    assert_eq!(
+        spent,
+        ["2.0.0=1.0.1", "1.1.0=1.0.1", "1.0.10=1.0.1", "1.0.2=1.0.1"]
+    );
+    // The newer release comes back; the same authorization is spent, so
+    // the older one no longer reverts anything.
+    migrator("2.0.0", scripts::<D>()).run(&mut conn).unwrap();
+    let again = migrator("1.0.1", scripts::<D>())
+        .authorize_downgrade_to("1.0.1")
+        .run(&mut conn)
+        .unwrap();
+    assert!(again.steps.is_empty() && again.ahead.len() == 4, "{again}");
+    // A new name for the same version is a new authorization.
+    let renamed = migrator("1.0.1", scripts::<D>())
+        .authorize_downgrade_to("1.0.1+2")
+        .run(&mut conn)
+        .unwrap();
+    assert_eq!(renamed.steps.len(), 4, "{renamed}");
     // And up again.
     let up = migrator("1.0.2", scripts::<D>()).run(&mut conn).unwrap();
     assert_eq!(versions(&up), ["up 1.0.2"]);
@@ -178,13 +249,17 @@ fn a_downgrade_across_a_script_without_down_is_refused_then_skipped_on_request<D
     ));
     migrator("1.0.5", list.clone()).run(&mut conn).unwrap();
     let before = history::<D>(&mut conn, T);
-    let err = migrator("1.0.1", list.clone()).run(&mut conn).unwrap_err();
+    let err = migrator("1.0.1", list.clone())
+        .authorize_downgrade_to("1.0.1")
+        .run(&mut conn)
+        .unwrap_err();
     assert!(
         err.to_string().contains("no `down`: 1.0.5 `backfill`"),
         "{err}"
     );
     assert_eq!(history::<D>(&mut conn, T), before);
-    let report = migrator("1.0.1", list)
+    let report = migrator("1.0.1", list.clone())
+        .authorize_downgrade_to("1.0.1")
         .skip_irreversible(true)
         .run(&mut conn)
         .unwrap();
@@ -199,6 +274,14 @@ fn a_downgrade_across_a_script_without_down_is_refused_then_skipped_on_request<D
     );
     assert_eq!(executed, ["1.0.5:recorded", "1.0.2:ran"]);
     assert_eq!(log::<D>(&mut conn), ["1.0.1", "1.0.5"]); // nothing undid 1.0.5, as warned
+    // Its changes stayed, so going up again records it without running it.
+    let up = migrator("1.0.5", list).run(&mut conn).unwrap();
+    assert_eq!(versions(&up), ["up 1.0.2", "up 1.0.5"]);
+    assert_eq!(
+        (up.steps[0].action, up.steps[1].action),
+        (Action::Run, Action::RecordOnly)
+    );
+    assert_eq!(log::<D>(&mut conn), ["1.0.1", "1.0.2", "1.0.5"]);
 }
 
 fn a_failing_script_leaves_neither_its_effects_nor_its_row<D: TestDb>() {
@@ -572,6 +655,7 @@ fn atomic_mode_rolls_back_the_whole_plan<D: TestDb>() {
     assert_eq!(versions(&report), ["up 1.0.0", "up 1.0.1", "up 1.0.2"]);
     let down = migrator("1.0.1", scripts::<D>())
         .atomic(true)
+        .authorize_downgrade_to("1.0.1")
         .run(&mut conn)
         .unwrap();
     assert_eq!(versions(&down), ["down 1.0.2"]);
@@ -581,6 +665,7 @@ fn atomic_mode_rolls_back_the_whole_plan<D: TestDb>() {
         .run(&mut stepwise)
         .unwrap();
     migrator("1.0.1", scripts::<D>())
+        .authorize_downgrade_to("1.0.1")
         .run(&mut stepwise)
         .unwrap();
     let rows = |conn: &mut D::Conn| {
@@ -775,13 +860,14 @@ fn a_step_in_progress_in_another_instance_is_waited_for_not_refused<D: TestDb + 
     let m = migrator("1.0.1", list);
     std::thread::scope(|s| {
         let owner = s.spawn(|| m.run(&mut db.connect()).unwrap());
-        // Wait until the slow step is marked in progress.
+        // Wait until the slow step is marked in progress (on MySQL the
+        // first step is marked too, as every step there is).
         let mut conn = db.connect();
         let started = std::time::Instant::now();
         while !D::tables(&mut conn).contains(&T.to_owned())
             || D::strings(
                 &mut conn,
-                &format!("SELECT version AS s FROM {T} WHERE dirty"),
+                &format!("SELECT version AS s FROM {T} WHERE dirty AND version = '1.0.1'"),
             )
             .is_empty()
         {
@@ -812,7 +898,7 @@ fn the_dry_run_shows_the_steps_and_sql_and_changes_nothing<D: TestDb>() {
     let dry = migrator("1.0.1", scripts::<D>()).plan(&mut conn).unwrap();
     let shown = dry.to_string();
     assert!(shown.starts_with("(empty) -> 1.0.1: 2 step(s)\n  1. up   1.0.0 create_log (sql)\n       | CREATE TABLE log (v TEXT NOT NULL);\n  2. up   1.0.1 Exec (code)"), "{shown}");
-    assert_eq!(dry.sql[0], Some(CREATE_LOG));
+    assert_eq!(dry.sql[0].as_deref(), Some(CREATE_LOG));
     assert_eq!(D::tables(&mut conn), Vec::<String>::new());
 }
 
@@ -936,8 +1022,11 @@ fn any_difference_from_the_settled_state_falls_back_to_the_full_check<D: TestDb>
         (versions(&up), up.fast_path),
         (vec!["up 1.1.0".to_owned()], false)
     );
-    // An older application.
-    let down = run(&mut conn, "1.0.10");
+    // An older application, authorized to downgrade.
+    let down = migrator("1.0.10", scripts::<D>())
+        .authorize_downgrade_to("1.0.10")
+        .run(&mut conn)
+        .unwrap();
     assert_eq!(
         (versions(&down), down.fast_path),
         (vec!["down 1.1.0".to_owned()], false)
@@ -1507,7 +1596,8 @@ on_every_backend!(
     upgrade_from_empty_runs_every_script_up_to_the_app_version_in_semver_order,
     a_second_run_with_the_same_version_is_a_no_op_that_takes_no_lock,
     upgrades_in_steps_across_application_versions,
-    an_older_application_runs_down_in_descending_order_and_keeps_the_rest,
+    an_older_application_leaves_a_newer_database_alone_and_names_what_is_ahead,
+    an_authorized_downgrade_runs_down_in_descending_order_once,
     a_script_added_out_of_order_is_refused_then_allowed,
     a_downgrade_across_a_script_without_down_is_refused_then_skipped_on_request,
     a_failing_script_leaves_neither_its_effects_nor_its_row,

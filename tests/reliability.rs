@@ -205,6 +205,11 @@ fn crash<C: Backend + SimpleConnection>() -> ExitCode {
 /// `--database-url`, which goes down as well as up (the command line's
 /// `up` only goes up).
 fn startup<C: Backend + SimpleConnection>() -> ExitCode {
+    // The library's own logs, as an application would collect them.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<String> = std::env::args().collect();
     let url = args
         .iter()
@@ -337,6 +342,8 @@ fn command(backend: &str, mode: &str, envs: &[(&str, String)]) -> Command {
         "DATABASE_URL",
         "MIGRATE_ENV",
         "APPLICATION_VERSION",
+        "MIGRATE_AUTHORIZE_DOWNGRADE_TO",
+        "MIGRATE_WHEN_AHEAD",
         "RUST_LOG",
         "RUST_BACKTRACE",
     ] {
@@ -1043,6 +1050,10 @@ struct Case {
 }
 
 const UNCHANGED: &str = "nothing runs; schema and history unchanged";
+const TOLERATED: &str =
+    "tolerated: exit 0 with a warning, nothing runs; schema and history unchanged";
+/// A code script 9.0.0 applied by a newer build (its row, written by hand).
+const FUTURE_CODE_SCRIPT: &str = "INSERT INTO migrate_history ({CHANGE}, version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty) VALUES (9, '9.0.0', 'future', '', 'code', 'up', TRUE, '2026-11-22 00:00:00', 0, NULL, FALSE)";
 const CONFIG: &str = "refused before connecting; nothing created or changed";
 
 /// Every case of the catalogue. Each runs on a database migrated to 1.0.2
@@ -1161,14 +1172,78 @@ const CASES: &[Case] = &[
         on: On::Every,
     },
     Case {
-        input: "the database is at 9.0.0, above every script this build knows (at start-up: the command line's `up` only goes up, and has nothing to do)",
+        input: "the database is at 9.0.0, above every script this build knows, at start-up (an old release in a rolling deploy)",
         args: &["--database-url", "{URL}", "start-up"],
         envs: &[("REL_STARTUP", "1")],
         file: None,
-        setup: "INSERT INTO migrate_history ({CHANGE}, version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty) VALUES (9, '9.0.0', 'future', '', 'code', 'up', TRUE, '2026-11-22 00:00:00', 0, NULL, FALSE)",
+        setup: FUTURE_CODE_SCRIPT,
+        code: 0,
+        error: "the database is ahead of the application: 9.0.0 `future` is applied above the application version 1.0.2 (the Cargo package version); start-up leaves it in place and changes nothing.",
+        guarantee: TOLERATED,
+        on: On::Every,
+    },
+    Case {
+        input: "the same, with `MIGRATE_WHEN_AHEAD=refuse`",
+        args: &["--database-url", "{URL}", "start-up"],
+        envs: &[("REL_STARTUP", "1"), ("MIGRATE_WHEN_AHEAD", "refuse")],
+        file: None,
+        setup: FUTURE_CODE_SCRIPT,
         code: 1,
-        error: "cannot downgrade the database to 1.0.2; nothing was run:\n  - applied but unknown to this build: 9.0.0 `future`",
+        error: "the database is ahead of the application version 1.0.2 (the Cargo package version): 9.0.0 `future` is applied above it; the policy for a database ahead is to refuse, so nothing was changed. Deploy a build at 9.0.0 or later",
         guarantee: UNCHANGED,
+        on: On::Every,
+    },
+    Case {
+        input: "the same, with `MIGRATE_AUTHORIZE_DOWNGRADE_TO=1.0.2`, but 9.0.0 is a code script this build does not have",
+        args: &["--database-url", "{URL}", "start-up"],
+        envs: &[
+            ("REL_STARTUP", "1"),
+            ("MIGRATE_AUTHORIZE_DOWNGRADE_TO", "1.0.2"),
+        ],
+        file: None,
+        setup: FUTURE_CODE_SCRIPT,
+        code: 1,
+        error: "cannot downgrade the database to 1.0.2; nothing was run:\n  - code scripts this build does not have: 9.0.0 `future`; their `down` is compiled into the build that applied them: run `down --to 1.0.2` with a build that has them (the application at 9.0.0 or later, whose build applied them)",
+        guarantee: UNCHANGED,
+        on: On::Every,
+    },
+    Case {
+        input: "an SQL migration this build does not have, applied before `down` SQL was recorded, and a downgrade authorized across it",
+        args: &["--database-url", "{URL}", "start-up"],
+        envs: &[
+            ("REL_STARTUP", "1"),
+            ("MIGRATE_AUTHORIZE_DOWNGRADE_TO", "1.0.2"),
+        ],
+        file: None,
+        setup: "INSERT INTO migrate_history ({CHANGE}, version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty) VALUES (9, '1.1.0', 'old_sql', '', 'sql', 'up', TRUE, '2026-11-22 00:00:00', 0, 'abc', FALSE)",
+        code: 1,
+        error: "not in this build, and applied before their `down` SQL was recorded: 1.1.0 `old_sql`; nothing says how to revert them, and it is not guessed",
+        guarantee: UNCHANGED,
+        on: On::Every,
+    },
+    Case {
+        input: "`MIGRATE_AUTHORIZE_DOWNGRADE_TO=yes` (not a version)",
+        args: &["--database-url", "{URL}", "start-up"],
+        envs: &[
+            ("REL_STARTUP", "1"),
+            ("MIGRATE_AUTHORIZE_DOWNGRADE_TO", "yes"),
+        ],
+        file: None,
+        setup: "",
+        code: 1,
+        error: "MIGRATE_AUTHORIZE_DOWNGRADE_TO=`yes` is not a semver version",
+        guarantee: UNCHANGED,
+        on: On::Every,
+    },
+    Case {
+        input: "`MIGRATE_WHEN_AHEAD=ignore` (not a policy)",
+        args: &["--database-url", "{URL}", "status"],
+        envs: &[("MIGRATE_WHEN_AHEAD", "ignore")],
+        file: None,
+        setup: "",
+        code: 1,
+        error: "MIGRATE_WHEN_AHEAD=`ignore` is not a policy: expected `tolerate` or `refuse`",
+        guarantee: CONFIG,
         on: On::Every,
     },
     Case {
@@ -1271,9 +1346,24 @@ const CASES: &[Case] = &[
         on: On::Every,
     },
     Case {
-        input: "`APPLICATION_VERSION=1.0.0` at start-up, across `1.0.2`, which has no down",
+        input: "a stray `APPLICATION_VERSION=0.1.0` at start-up, below every script",
         args: &["--database-url", "{URL}", "start-up"],
-        envs: &[("APPLICATION_VERSION", "1.0.0"), ("REL_STARTUP", "1")],
+        envs: &[("APPLICATION_VERSION", "0.1.0"), ("REL_STARTUP", "1")],
+        file: None,
+        setup: "",
+        code: 0,
+        error: "the database is ahead of the application: 1.0.2 `create_tags`, 1.0.1 `seed_items`, 1.0.0 `create_items` are applied above the application version 0.1.0 (APPLICATION_VERSION); start-up leaves them in place and changes nothing.",
+        guarantee: TOLERATED,
+        on: On::Every,
+    },
+    Case {
+        input: "`APPLICATION_VERSION=1.0.0` with `MIGRATE_AUTHORIZE_DOWNGRADE_TO=1.0.0` at start-up, across `1.0.2`, which has no down",
+        args: &["--database-url", "{URL}", "start-up"],
+        envs: &[
+            ("APPLICATION_VERSION", "1.0.0"),
+            ("MIGRATE_AUTHORIZE_DOWNGRADE_TO", "1.0.0"),
+            ("REL_STARTUP", "1"),
+        ],
         file: None,
         setup: "",
         code: 1,
@@ -1560,7 +1650,7 @@ fn catalogue<D: Db>(silent: &str, wrong_password: Option<&str>) -> Result<String
     }
     ensure!(failures.is_empty(), "{}", failures.join("\n\n"));
     Ok(format!(
-        "{ran} bad inputs, each refused with its error and nothing changed"
+        "{ran} bad inputs, each refused (or, for a database ahead, tolerated) with its message, and nothing changed"
     ))
 }
 

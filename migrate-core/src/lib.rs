@@ -17,9 +17,9 @@
 //!     reversible: true,
 //! };
 //! let scripts = [known("1.0.0"), known("1.0.1"), known("1.0.10"), known("1.0.9")];
-//! let applied = [AppliedScript { version: v("1.0.0"), name: "script 1.0.0".into(), checksum: None }];
+//! let applied = [AppliedScript::new(v("1.0.0"), "script 1.0.0")];
 //!
-//! let plan = plan(&Target::Version(v("1.0.10")), &applied, &scripts, PlanOptions::default()).unwrap();
+//! let plan = plan(&Target::UpTo(v("1.0.10")), &applied, &scripts, PlanOptions::default()).unwrap();
 //! let order: Vec<String> = plan.steps.iter().map(|s| s.version.to_string()).collect();
 //! assert_eq!(order, ["1.0.1", "1.0.9", "1.0.10"]);
 //! ```
@@ -40,6 +40,7 @@ mod fuzz_tests;
 mod plan;
 mod registry;
 mod script;
+mod startup;
 mod version;
 
 pub use app_version::{
@@ -48,13 +49,17 @@ pub use app_version::{
 };
 pub use fingerprint::{Digest, Fingerprint, entry_digest, settled};
 pub use plan::{
-    Action, AppliedScript, Direction, KnownScript, Plan, PlanError, PlanOptions, ScriptKind,
-    ScriptRef, Step, Target, plan,
+    Action, AppliedScript, Direction, KnownScript, Origin, Plan, PlanError, PlanOptions,
+    RecordedDown, ScriptKind, ScriptRef, Step, Target, plan,
 };
 pub use registry::{Entry, Registry, RegistryError, registered};
 pub use script::{
     Body, BoxError, CodeBody, Irreversible, MigrationScript, Script, ScriptError, SqlBody,
     sql_checksum, sql_has_statement,
+};
+pub use startup::{
+    AUTHORIZE_DOWNGRADE_VAR, DowngradeAuthorization, PolicyError, SettingSource, StartupPolicy,
+    WHEN_AHEAD_VAR, WhenAhead, resolve_startup_policy, resolve_startup_policy_from,
 };
 pub use version::{
     FolderNameError, Version, VersionError, diesel_folder_version, parse_folder_name,

@@ -64,15 +64,57 @@ pub struct AppliedScript {
     pub name: String,
     /// The checksum recorded when it ran, for SQL scripts.
     pub checksum: Option<String>,
+    /// What the history recorded about reverting it: what a build that does
+    /// not have the script can do to revert it.
+    pub down: RecordedDown,
+    /// `true` when the script is *not* applied, but its changes are: its
+    /// last row reverted it without running a `down` (an irreversible
+    /// script skipped on a downgrade). It counts as not applied, and moving
+    /// up past it again records it as applied without running its `up`
+    /// twice.
+    pub reverted_without_running: bool,
+}
+
+impl AppliedScript {
+    /// An applied script with nothing recorded about its `down`.
+    pub fn new(version: Version, name: impl Into<String>) -> AppliedScript {
+        AppliedScript {
+            version,
+            name: name.into(),
+            checksum: None,
+            down: RecordedDown::NotRecorded,
+            reverted_without_running: false,
+        }
+    }
+}
+
+/// How an applied script can be reverted by a build that does not have it,
+/// as its history row recorded when it was applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordedDown {
+    /// An SQL migration's `down` SQL, recorded with its row: any build can
+    /// run it.
+    Sql(String),
+    /// An SQL migration without a `down`: nothing can revert it.
+    Irreversible,
+    /// A code script: its `down` is compiled code, which only a build that
+    /// has the script can run.
+    Code,
+    /// Nothing was recorded: the row was written before this tool recorded
+    /// `down` SQL. It is never guessed.
+    NotRecorded,
 }
 
 /// Where the plan should take the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// The application's version: revert what is above it, apply what is
-    /// pending up to it. This is what runs at start-up.
+    /// Exactly this version: revert what is above it, apply what is pending
+    /// up to it. A downgrade someone asked for: `plan --to`, or a start-up
+    /// whose downgrade was authorized for this version.
     Version(Version),
-    /// Apply pending scripts up to and including this version; revert nothing.
+    /// Apply pending scripts up to and including this version; revert
+    /// nothing. What start-up does by default: scripts applied above the
+    /// version stay, and the plan names them ([`Plan::ahead`]).
     UpTo(Version),
     /// Revert applied scripts above this version; apply nothing.
     DownTo(Version),
@@ -132,9 +174,22 @@ impl fmt::Display for Direction {
 pub enum Action {
     /// Run the script and record it.
     Run,
-    /// Record the script as reverted without running it: it has no `down`
-    /// and the user chose [`PlanOptions::skip_irreversible`].
+    /// Record the step without running anything. Down: the script has no
+    /// `down` and the user chose [`PlanOptions::skip_irreversible`]. Up: the
+    /// script was reverted that way before, so its changes are still there
+    /// ([`AppliedScript::reverted_without_running`]).
     RecordOnly,
+}
+
+/// Where a step's script comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The script at this index of the `known` slice given to [`plan`].
+    Known(usize),
+    /// A script this build does not have, reverted with the `down` SQL its
+    /// history row recorded when it was applied (empty for a step only
+    /// recorded).
+    Recorded(String),
 }
 
 /// One step of a plan.
@@ -150,8 +205,36 @@ pub struct Step {
     pub kind: ScriptKind,
     /// Run it, or only record it.
     pub action: Action,
-    /// The script's index in the `known` slice given to [`plan`].
-    pub known_index: usize,
+    /// The script: one this build knows, or the recorded `down` SQL of one
+    /// it does not.
+    pub origin: Origin,
+}
+
+impl Step {
+    /// The script's index in the `known` slice given to [`plan`], unless
+    /// this build does not have it ([`Origin::Recorded`]).
+    pub fn known_index(&self) -> Option<usize> {
+        match self.origin {
+            Origin::Known(i) => Some(i),
+            Origin::Recorded(_) => None,
+        }
+    }
+
+    /// What the step does beyond running its script, for a plan's listing.
+    fn note(&self) -> Option<&'static str> {
+        match (self.action, self.direction, &self.origin) {
+            (Action::RecordOnly, Direction::Down, _) => {
+                Some("irreversible: recorded as reverted, nothing runs")
+            }
+            (Action::RecordOnly, Direction::Up, _) => Some(
+                "recorded as applied, not run: its changes stayed when it was reverted without running",
+            ),
+            (Action::Run, _, Origin::Recorded(_)) => {
+                Some("not in this build: runs the down SQL recorded when it was applied")
+            }
+            (Action::Run, _, Origin::Known(_)) => None,
+        }
+    }
 }
 
 /// An ordered list of steps: what a dry run shows and what the executor runs.
@@ -163,6 +246,12 @@ pub struct Plan {
     pub to: Option<Version>,
     /// The steps, in the order they run.
     pub steps: Vec<Step>,
+    /// Applied scripts above an [`Target::UpTo`] target, which the plan
+    /// leaves in place: the database is ahead of the target. Highest first.
+    pub ahead: Vec<ScriptRef>,
+    /// Known scripts above an [`Target::UpTo`] or [`Target::Version`]
+    /// target that are not applied, which the plan does not run.
+    pub above_target: Vec<ScriptRef>,
 }
 
 impl Plan {
@@ -171,17 +260,21 @@ impl Plan {
         self.steps.is_empty()
     }
 
-    /// What the executor should warn about before running: each script that
-    /// will be recorded as reverted without running a `down`.
+    /// What the executor should warn about before running: each step only
+    /// recorded, whose changes stay in the database.
     pub fn warnings(&self) -> Vec<String> {
         self.steps
             .iter()
             .filter(|s| s.action == Action::RecordOnly)
-            .map(|s| {
-                format!(
-                    "{} `{}` has no `down`: it is recorded as reverted but nothing undoes its changes",
+            .map(|s| match s.direction {
+                Direction::Down => format!(
+                    "{} `{}` has no `down`: it is recorded as reverted, but nothing undoes its changes, which stay in the database",
                     s.version, s.name
-                )
+                ),
+                Direction::Up => format!(
+                    "{} `{}` is recorded as applied without running: it was reverted without running its `down`, so its changes are still there",
+                    s.version, s.name
+                ),
             })
             .collect()
     }
@@ -195,10 +288,18 @@ fn show(v: &Option<Version>) -> String {
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.steps.is_empty() {
-            return match &self.from {
-                Some(v) => write!(f, "nothing to do: the database is at {v}"),
-                None => write!(f, "nothing to do: no script applies at this version"),
-            };
+            match &self.from {
+                Some(v) => write!(f, "nothing to do: the database is at {v}")?,
+                None => write!(f, "nothing to do: no script applies at this version")?,
+            }
+            if !self.ahead.is_empty() {
+                write!(
+                    f,
+                    ", ahead of the target; left in place: {}",
+                    list(&self.ahead)
+                )?;
+            }
+            return Ok(());
         }
         let n = self.steps.len();
         write!(
@@ -218,8 +319,8 @@ impl fmt::Display for Plan {
                 s.name,
                 s.kind
             )?;
-            if s.action == Action::RecordOnly {
-                write!(f, " [irreversible: recorded as reverted, nothing runs]")?;
+            if let Some(note) = s.note() {
+                write!(f, " [{note}]")?;
             }
         }
         Ok(())
@@ -261,13 +362,20 @@ pub enum PlanError {
         second: ScriptRef,
     },
     /// A downgrade would cross scripts that cannot be reverted.
-    #[error("{}", downgrade_message(target, unknown, irreversible))]
+    #[error(
+        "{}",
+        downgrade_message(target, needs_build, not_recorded, irreversible)
+    )]
     CannotDowngrade {
         /// The version the plan would go down to.
         target: String,
-        /// Applied scripts this build does not know.
-        unknown: Vec<ScriptRef>,
-        /// Known scripts without `down`.
+        /// Applied code scripts this build does not have: only a build that
+        /// has them can run their `down`.
+        needs_build: Vec<ScriptRef>,
+        /// Applied scripts this build does not have, whose history row
+        /// records no `down` (written before this tool recorded it).
+        not_recorded: Vec<ScriptRef>,
+        /// Scripts without `down`.
         irreversible: Vec<ScriptRef>,
     },
     /// Pending scripts have versions below the highest applied one.
@@ -308,12 +416,32 @@ pub enum PlanError {
     },
 }
 
-fn downgrade_message(target: &str, unknown: &[ScriptRef], irreversible: &[ScriptRef]) -> String {
+fn downgrade_message(
+    target: &str,
+    needs_build: &[ScriptRef],
+    not_recorded: &[ScriptRef],
+    irreversible: &[ScriptRef],
+) -> String {
     let mut msg = format!("cannot downgrade the database to {target}; nothing was run:");
-    if !unknown.is_empty() {
+    // The newest build that must have them: one at the highest of them.
+    let build = |refs: &[ScriptRef]| {
+        let highest = refs.iter().map(|r| &r.version).max();
+        highest.map_or_else(String::new, |v| {
+            format!(" (the application at {v} or later, whose build applied them)")
+        })
+    };
+    if !needs_build.is_empty() {
         msg += &format!(
-            "\n  - applied but unknown to this build: {}; run the downgrade with the build that applied them (e.g. APPLICATION_VERSION={target} with the newer binary)",
-            list(unknown)
+            "\n  - code scripts this build does not have: {}; their `down` is compiled into the build that applied them: run `down --to {target}` with a build that has them{}",
+            list(needs_build),
+            build(needs_build)
+        );
+    }
+    if !not_recorded.is_empty() {
+        msg += &format!(
+            "\n  - not in this build, and applied before their `down` SQL was recorded: {}; nothing says how to revert them, and it is not guessed: run `down --to {target}` with a build that has them{}",
+            list(not_recorded),
+            build(not_recorded)
         );
     }
     if !irreversible.is_empty() {
@@ -331,12 +459,20 @@ fn downgrade_message(target: &str, unknown: &[ScriptRef], irreversible: &[Script
 /// The rules, in order:
 /// 1. Known scripts with the same version are an error.
 /// 2. An applied SQL script whose checksum changed is an error.
-/// 3. Downgrade steps come first: applied scripts above the target, in
-///    descending order. If any of them is unknown, or has no `down` (unless
-///    [`PlanOptions::skip_irreversible`]), the whole plan is refused.
+/// 3. Downgrade steps come first, for [`Target::Version`],
+///    [`Target::DownTo`] and [`Target::DownSteps`]: applied scripts above
+///    the target, in descending order. A script this build does not have
+///    is reverted with the `down` SQL its row recorded. The whole plan is
+///    refused, naming every such script, if any of them is a code script
+///    this build does not have, has no recorded `down`, or has no `down`
+///    at all (unless [`PlanOptions::skip_irreversible`]).
 /// 4. Then upgrade steps: known, unapplied scripts up to the target, in
 ///    ascending order. One below the highest version still applied is out of
-///    order, an error unless [`PlanOptions::allow_out_of_order`].
+///    order, an error unless [`PlanOptions::allow_out_of_order`]. A script
+///    that was reverted without running its `down` is recorded as applied
+///    without running its `up` again.
+/// 5. [`Target::UpTo`] reverts nothing: the applied scripts above it stay,
+///    and [`Plan::ahead`] names them.
 ///
 /// Versions compare by semver precedence: build metadata is ignored.
 pub fn plan(
@@ -346,16 +482,29 @@ pub fn plan(
     options: PlanOptions,
 ) -> Result<Plan, PlanError> {
     let known_by_version = index_known(known)?;
-    let applied_by_version: BTreeMap<&Version, &AppliedScript> =
-        applied.iter().map(|a| (&a.version, a)).collect();
+    let mut applied_by_version: BTreeMap<&Version, &AppliedScript> = BTreeMap::new();
+    let mut kept: BTreeMap<&Version, &AppliedScript> = BTreeMap::new();
+    for a in applied {
+        if a.reverted_without_running {
+            kept.insert(&a.version, a);
+        } else {
+            applied_by_version.insert(&a.version, a);
+        }
+    }
     check_checksums(&applied_by_version, &known_by_version, known)?;
 
     let from = applied_by_version.keys().next_back().map(|v| (*v).clone());
+    let above = |v: &Version| {
+        (
+            std::ops::Bound::Excluded(v.clone()),
+            std::ops::Bound::Unbounded,
+        )
+    };
 
     // 3. Downgrade steps, highest first.
     let to_revert: Vec<&AppliedScript> = match target {
         Target::Version(v) | Target::DownTo(v) => applied_by_version
-            .range::<Version, _>((std::ops::Bound::Excluded(v), std::ops::Bound::Unbounded))
+            .range::<Version, _>(above(v))
             .rev()
             .map(|(_, a)| *a)
             .collect(),
@@ -368,32 +517,55 @@ pub fn plan(
         Target::UpTo(_) => Vec::new(),
     };
     let mut steps = Vec::new();
-    let (mut unknown, mut irreversible) = (Vec::new(), Vec::new());
+    let (mut needs_build, mut not_recorded, mut irreversible) =
+        (Vec::new(), Vec::new(), Vec::new());
     for a in &to_revert {
         let script_ref = ScriptRef {
             version: a.version.clone(),
             name: a.name.clone(),
         };
-        match known_by_version.get(&a.version) {
-            None => unknown.push(script_ref),
-            Some(&i) if !known[i].reversible && !options.skip_irreversible => {
-                irreversible.push(script_ref)
-            }
-            Some(&i) => steps.push(Step {
-                direction: Direction::Down,
-                version: known[i].version.clone(),
-                name: known[i].name.clone(),
-                kind: known[i].kind,
-                action: if known[i].reversible {
-                    Action::Run
-                } else {
-                    Action::RecordOnly
-                },
-                known_index: i,
-            }),
-        }
+        let (kind, action, origin) = match known_by_version.get(&a.version) {
+            Some(&i) => match (known[i].reversible, options.skip_irreversible) {
+                (true, _) => (known[i].kind, Action::Run, Origin::Known(i)),
+                (false, true) => (known[i].kind, Action::RecordOnly, Origin::Known(i)),
+                (false, false) => {
+                    irreversible.push(script_ref);
+                    continue;
+                }
+            },
+            None => match &a.down {
+                RecordedDown::Sql(sql) => {
+                    (ScriptKind::Sql, Action::Run, Origin::Recorded(sql.clone()))
+                }
+                RecordedDown::Irreversible if options.skip_irreversible => (
+                    ScriptKind::Sql,
+                    Action::RecordOnly,
+                    Origin::Recorded(String::new()),
+                ),
+                RecordedDown::Irreversible => {
+                    irreversible.push(script_ref);
+                    continue;
+                }
+                RecordedDown::Code => {
+                    needs_build.push(script_ref);
+                    continue;
+                }
+                RecordedDown::NotRecorded => {
+                    not_recorded.push(script_ref);
+                    continue;
+                }
+            },
+        };
+        steps.push(Step {
+            direction: Direction::Down,
+            version: a.version.clone(),
+            name: a.name.clone(),
+            kind,
+            action,
+            origin,
+        });
     }
-    if !unknown.is_empty() || !irreversible.is_empty() {
+    if !needs_build.is_empty() || !not_recorded.is_empty() || !irreversible.is_empty() {
         let target = match target {
             Target::DownSteps(n) => format!(
                 "{} ({n} steps down)",
@@ -403,7 +575,8 @@ pub fn plan(
         };
         return Err(PlanError::CannotDowngrade {
             target,
-            unknown,
+            needs_build,
+            not_recorded,
             irreversible,
         });
     }
@@ -415,12 +588,16 @@ pub fn plan(
         Target::DownTo(_) | Target::DownSteps(_) => None,
     };
     let mut out_of_order = Vec::new();
+    let mut above_target = Vec::new();
     if let Some(up_to) = up_to {
         for (&version, &i) in known_by_version.range::<Version, _>(..=up_to) {
             if applied_by_version.contains_key(version) {
                 continue;
             }
-            if highest_remaining.as_ref().is_some_and(|h| version < h)
+            // Recording what is already there cannot be out of order.
+            let only_record = kept.contains_key(version);
+            if !only_record
+                && highest_remaining.as_ref().is_some_and(|h| version < h)
                 && !options.allow_out_of_order
             {
                 out_of_order.push(ScriptRef {
@@ -434,10 +611,22 @@ pub fn plan(
                 version: known[i].version.clone(),
                 name: known[i].name.clone(),
                 kind: known[i].kind,
-                action: Action::Run,
-                known_index: i,
+                action: if only_record {
+                    Action::RecordOnly
+                } else {
+                    Action::Run
+                },
+                origin: Origin::Known(i),
             });
         }
+        above_target = known_by_version
+            .range::<Version, _>(above(up_to))
+            .filter(|(v, _)| !applied_by_version.contains_key(*v))
+            .map(|(_, &i)| ScriptRef {
+                version: known[i].version.clone(),
+                name: known[i].name.clone(),
+            })
+            .collect();
     }
     if let Some(highest_applied) = highest_remaining.filter(|_| !out_of_order.is_empty()) {
         return Err(PlanError::OutOfOrder {
@@ -446,8 +635,27 @@ pub fn plan(
         });
     }
 
+    // 5. What an upgrade leaves in place above its target.
+    let ahead = match target {
+        Target::UpTo(v) => applied_by_version
+            .range::<Version, _>(above(v))
+            .rev()
+            .map(|(_, a)| ScriptRef {
+                version: a.version.clone(),
+                name: a.name.clone(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+
     let to = final_version(&applied_by_version, &steps);
-    Ok(Plan { from, to, steps })
+    Ok(Plan {
+        from,
+        to,
+        steps,
+        ahead,
+        above_target,
+    })
 }
 
 /// Known scripts by version; rule 1 (no duplicates).

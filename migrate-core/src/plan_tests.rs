@@ -32,10 +32,19 @@ fn sql(s: &str, checksum: &str) -> KnownScript {
 }
 
 fn applied(s: &str) -> AppliedScript {
+    AppliedScript::new(v(s), format!("s{s}"))
+}
+
+/// Applied by a build that recorded how to revert it.
+fn recorded(s: &str, down: RecordedDown) -> AppliedScript {
+    AppliedScript { down, ..applied(s) }
+}
+
+/// Recorded as reverted without running its `down`.
+fn reverted_without_running(s: &str) -> AppliedScript {
     AppliedScript {
-        version: v(s),
-        name: format!("s{s}"),
-        checksum: None,
+        reverted_without_running: true,
+        ..applied(s)
     }
 }
 
@@ -199,7 +208,7 @@ fn downgrade_across_unknown_and_irreversible_scripts_is_refused_naming_every_one
     ];
     let err = plan(&to("1.0.0"), &applied, &known, PlanOptions::default()).unwrap_err();
     let PlanError::CannotDowngrade {
-        unknown,
+        not_recorded,
         irreversible,
         ..
     } = &err
@@ -207,7 +216,7 @@ fn downgrade_across_unknown_and_irreversible_scripts_is_refused_naming_every_one
         panic!("{err}")
     };
     let names = |r: &[ScriptRef]| r.iter().map(|r| r.version.to_string()).collect::<Vec<_>>();
-    assert_eq!(names(unknown), ["1.0.3"]);
+    assert_eq!(names(not_recorded), ["1.0.3"]);
     assert_eq!(names(irreversible), ["1.0.2", "1.0.1"]);
     let msg = err.to_string();
     assert!(
@@ -253,13 +262,13 @@ fn skip_irreversible_does_not_cover_scripts_unknown_to_this_build() {
     )
     .unwrap_err();
     assert!(
-        matches!(&err, PlanError::CannotDowngrade { unknown, .. } if unknown.len() == 1),
+        matches!(&err, PlanError::CannotDowngrade { not_recorded, .. } if not_recorded.len() == 1),
         "{err}"
     );
 }
 
 #[test]
-fn a_database_ahead_of_every_known_script_is_refused_rather_than_ignored() {
+fn a_downgrade_to_below_every_known_script_without_recorded_downs_is_refused_rather_than_guessed() {
     let err = plan(
         &to("1.0.0"),
         &[applied("3.0.0")],
@@ -268,8 +277,9 @@ fn a_database_ahead_of_every_known_script_is_refused_rather_than_ignored() {
     )
     .unwrap_err();
     assert!(
-        err.to_string()
-            .contains("applied but unknown to this build: 3.0.0"),
+        err.to_string().contains(
+            "not in this build, and applied before their `down` SQL was recorded: 3.0.0 `s3.0.0`; nothing says how to revert them, and it is not guessed: run `down --to 1.0.0` with a build that has them (the application at 3.0.0 or later, whose build applied them)"
+        ),
         "{err}"
     );
 }
@@ -459,8 +469,176 @@ fn the_plan_prints_as_a_numbered_list_with_from_and_to() {
 fn steps_point_back_at_the_known_scripts() {
     let known = [known("2.0.0"), known("1.0.0")];
     let p = plan(&to("2.0.0"), &[], &known, PlanOptions::default()).unwrap();
-    let idx: Vec<usize> = p.steps.iter().map(|s| s.known_index).collect();
-    assert_eq!(idx, [1, 0]);
+    let idx: Vec<Option<usize>> = p.steps.iter().map(Step::known_index).collect();
+    assert_eq!(idx, [Some(1), Some(0)]);
+}
+
+fn up_to(s: &str) -> Target {
+    Target::UpTo(v(s))
+}
+
+fn refs(r: &[ScriptRef]) -> Vec<String> {
+    r.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn an_upgrade_target_never_reverts_and_names_the_scripts_left_ahead_of_it() {
+    let known = [known("1.0.0"), known("1.0.1")];
+    let applied = [applied("1.0.0"), applied("1.0.1")];
+    let p = plan(&up_to("1.0.0"), &applied, &known, PlanOptions::default()).unwrap();
+    assert!(p.is_empty());
+    assert_eq!(refs(&p.ahead), ["1.0.1 `s1.0.1`"]);
+    assert_eq!((&p.from, &p.to), (&Some(v("1.0.1")), &Some(v("1.0.1"))));
+    assert_eq!(
+        p.to_string(),
+        "nothing to do: the database is at 1.0.1, ahead of the target; left in place: 1.0.1 `s1.0.1`"
+    );
+}
+
+#[test]
+fn scripts_unknown_to_this_build_above_an_upgrade_target_are_left_in_place_not_refused() {
+    let known = [known("1.0.0")];
+    let applied = [applied("1.0.0"), applied("1.0.1"), applied("1.1.0")];
+    let p = plan(&up_to("1.0.0"), &applied, &known, PlanOptions::default()).unwrap();
+    assert!(p.is_empty());
+    assert_eq!(refs(&p.ahead), ["1.1.0 `s1.1.0`", "1.0.1 `s1.0.1`"]);
+}
+
+#[test]
+fn an_upgrade_target_still_applies_what_is_pending_below_it_while_the_database_is_ahead() {
+    let known = [known("1.0.0"), known("1.0.1"), known("2.0.0")];
+    let history = [applied("1.0.0"), applied("1.0.1"), applied("2.0.0")];
+    // Nothing pending: nothing runs, and 2.0.0 stays.
+    let p = plan(&up_to("1.5.0"), &history, &known, PlanOptions::default()).unwrap();
+    assert!(p.is_empty() && refs(&p.ahead) == ["2.0.0 `s2.0.0`"]);
+    // A pending script below the top is still out of order.
+    let err = plan(
+        &up_to("1.5.0"),
+        &[applied("1.0.0"), applied("2.0.0")],
+        &known,
+        PlanOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, PlanError::OutOfOrder { .. }), "{err}");
+}
+
+#[test]
+fn known_scripts_above_the_target_are_named_as_not_run() {
+    let known = [known("1.0.0"), known("1.1.0-1"), known("1.1.0")];
+    for target in [to("1.0.0"), up_to("1.0.0")] {
+        let p = plan(&target, &[], &known, PlanOptions::default()).unwrap();
+        assert_eq!(steps(&p), ["up 1.0.0"]);
+        assert_eq!(
+            refs(&p.above_target),
+            ["1.1.0-1 `s1.1.0-1`", "1.1.0 `s1.1.0`"]
+        );
+    }
+}
+
+#[test]
+fn a_script_this_build_lacks_is_reverted_with_the_down_sql_recorded_when_it_was_applied() {
+    let known = [known("1.0.0")];
+    let applied = [
+        applied("1.0.0"),
+        recorded(
+            "1.0.1",
+            RecordedDown::Sql("ALTER TABLE users DROP COLUMN email;".into()),
+        ),
+    ];
+    let p = plan(&to("1.0.0"), &applied, &known, PlanOptions::default()).unwrap();
+    assert_eq!(steps(&p), ["down 1.0.1"]);
+    assert_eq!(
+        p.steps[0].origin,
+        Origin::Recorded("ALTER TABLE users DROP COLUMN email;".into())
+    );
+    assert_eq!(
+        (p.steps[0].kind, p.steps[0].action, p.steps[0].known_index()),
+        (ScriptKind::Sql, Action::Run, None)
+    );
+    assert!(
+        p.to_string().ends_with(
+            "down 1.0.1 s1.0.1 (sql) [not in this build: runs the down SQL recorded when it was applied]"
+        ),
+        "{p}"
+    );
+}
+
+#[test]
+fn a_downgrade_across_code_scripts_this_build_lacks_is_refused_naming_the_build_that_can_revert_them()
+ {
+    let known = [known("1.0.0")];
+    let applied = [
+        applied("1.0.0"),
+        recorded("1.0.1", RecordedDown::Sql("DROP TABLE a;".into())),
+        recorded("1.1.0", RecordedDown::Code),
+        recorded("1.2.0", RecordedDown::Code),
+    ];
+    let err = plan(&to("1.0.0"), &applied, &known, PlanOptions::default()).unwrap_err();
+    let PlanError::CannotDowngrade { needs_build, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(refs(needs_build), ["1.2.0 `s1.2.0`", "1.1.0 `s1.1.0`"]);
+    assert!(
+        err.to_string().contains(
+            "code scripts this build does not have: 1.2.0 `s1.2.0`, 1.1.0 `s1.1.0`; their `down` is compiled into the build that applied them: run `down --to 1.0.0` with a build that has them (the application at 1.2.0 or later, whose build applied them)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_recorded_sql_migration_without_down_is_irreversible_unless_skipped() {
+    let known = [known("1.0.0")];
+    let applied = [
+        applied("1.0.0"),
+        recorded("1.0.1", RecordedDown::Irreversible),
+    ];
+    let err = plan(&to("1.0.0"), &applied, &known, PlanOptions::default()).unwrap_err();
+    assert!(
+        matches!(&err, PlanError::CannotDowngrade { irreversible, .. } if irreversible.len() == 1),
+        "{err}"
+    );
+    let options = PlanOptions {
+        skip_irreversible: true,
+        ..PlanOptions::default()
+    };
+    let p = plan(&to("1.0.0"), &applied, &known, options).unwrap();
+    assert_eq!(steps(&p), ["down 1.0.1"]);
+    assert_eq!(p.steps[0].action, Action::RecordOnly);
+}
+
+#[test]
+fn a_script_reverted_without_running_is_recorded_as_applied_without_running_its_up_again() {
+    let known = [known("1.0.0"), irreversible("1.0.1"), known("1.0.2")];
+    let history = [applied("1.0.0"), reverted_without_running("1.0.1")];
+    // Not applied: the database is at 1.0.0.
+    let p = plan(&up_to("1.0.0"), &history, &known, PlanOptions::default()).unwrap();
+    assert!(p.is_empty() && p.from == Some(v("1.0.0")), "{p}");
+    // Moving up past it records it, and runs what is really pending.
+    let p = plan(&up_to("1.0.2"), &history, &known, PlanOptions::default()).unwrap();
+    assert_eq!(steps(&p), ["up 1.0.1", "up 1.0.2"]);
+    assert_eq!(
+        (p.steps[0].action, p.steps[1].action),
+        (Action::RecordOnly, Action::Run)
+    );
+    assert!(
+        p.to_string().contains("[recorded as applied, not run"),
+        "{p}"
+    );
+    assert!(p.warnings()[0].contains("its changes are still there"));
+}
+
+#[test]
+fn recording_a_script_reverted_without_running_is_never_out_of_order() {
+    let known = [known("1.0.0"), irreversible("1.0.1"), known("1.0.2")];
+    let history = [
+        applied("1.0.0"),
+        reverted_without_running("1.0.1"),
+        applied("1.0.2"),
+    ];
+    let p = plan(&up_to("1.0.2"), &history, &known, PlanOptions::default()).unwrap();
+    assert_eq!(steps(&p), ["up 1.0.1"]);
+    assert_eq!(p.steps[0].action, Action::RecordOnly);
 }
 
 fn arb_version() -> impl Strategy<Value = Version> {
@@ -519,7 +697,7 @@ proptest! {
         let rows = |set: &std::collections::BTreeSet<Version>| {
             set.iter().map(|v| applied(&v.to_string())).collect::<Vec<_>>()
         };
-        let options = PlanOptions { allow_out_of_order: true, skip_irreversible: false };
+        let options = PlanOptions { allow_out_of_order: true, ..PlanOptions::default() };
         let target = Target::Version(target);
 
         let first = plan(&target, &rows(&done), &known, options).unwrap();
@@ -531,6 +709,29 @@ proptest! {
         let expected: std::collections::BTreeSet<Version> = versions.iter().filter(|v| *v <= a).cloned().collect();
         prop_assert_eq!(&done, &expected);
         prop_assert_eq!(first.to, done.last().cloned());
+    }
+
+    #[test]
+    fn an_upgrade_target_never_plans_a_down_whatever_the_database_holds(
+        versions in prop::collection::btree_set(arb_version(), 0..25),
+        applied_mask in prop::collection::vec(any::<bool>(), 25),
+        unknown in prop::collection::btree_set(arb_version(), 0..5),
+        target in arb_version(),
+    ) {
+        let known: Vec<KnownScript> = versions.iter().map(|v| known(&v.to_string())).collect();
+        let mut rows: Vec<AppliedScript> = versions
+            .iter()
+            .zip(&applied_mask)
+            .filter(|(_, m)| **m)
+            .map(|(v, _)| applied(&v.to_string()))
+            .collect();
+        rows.extend(unknown.iter().filter(|u| !versions.contains(*u)).map(|v| applied(&v.to_string())));
+        let options = PlanOptions { allow_out_of_order: true, ..PlanOptions::default() };
+        let p = plan(&Target::UpTo(target.clone()), &rows, &known, options).unwrap();
+        prop_assert!(p.steps.iter().all(|s| s.direction == Direction::Up), "{p}");
+        let ahead: Vec<Version> = rows.iter().filter(|r| r.version > target).map(|r| r.version.clone()).collect();
+        prop_assert_eq!(p.ahead.len(), ahead.len());
+        prop_assert!(p.ahead.iter().all(|a| a.version > target));
     }
 
     #[test]
@@ -577,8 +778,8 @@ proptest! {
             Err(PlanError::OutOfOrder { pending, highest_applied }) => {
                 prop_assert!(pending.iter().all(|p| p.version < highest_applied));
             }
-            Err(PlanError::CannotDowngrade { irreversible, unknown, .. }) => {
-                prop_assert!(unknown.is_empty());
+            Err(PlanError::CannotDowngrade { irreversible, needs_build, not_recorded, .. }) => {
+                prop_assert!(needs_build.is_empty() && not_recorded.is_empty());
                 prop_assert!(irreversible.iter().all(|r| r.version > target));
             }
             Err(other) => prop_assert!(false, "unexpected error {other}"),

@@ -342,6 +342,13 @@ impl Registry {
             .map(|slot| self.entry(slot))
     }
 
+    /// The scripts above `version` (by precedence), in ascending order.
+    pub fn above(&self, version: &Version) -> impl DoubleEndedIterator<Item = Entry<'_>> {
+        self.order[self.end_of(version)..]
+            .iter()
+            .map(|slot| self.entry(slot))
+    }
+
     /// The index past the last script at or below `version`.
     fn end_of(&self, version: &Version) -> usize {
         self.order.partition_point(|s| s.version <= *version)

@@ -34,9 +34,16 @@ pub trait Backend: Connection + Sized + 'static {
         Ok(())
     }
 
-    /// Whether the tracking table exists.
-    fn table_exists(&mut self, table: &TableName) -> Result<bool, Error>;
-    /// Creates the tracking table and its state table if they are missing.
+    /// The names of `table`'s columns, in no particular order: none when
+    /// it does not exist.
+    fn columns(&mut self, table: &TableName) -> Result<Vec<String>, Error>;
+    /// Whether `table` exists.
+    fn table_exists(&mut self, table: &TableName) -> Result<bool, Error> {
+        Ok(!self.columns(table)?.is_empty())
+    }
+    /// Creates the tracking table and its state table if they are missing,
+    /// and gives a tracking table made by an earlier release the columns
+    /// added since (`down_sql`, `authorized_by`).
     fn create_table(&mut self, table: &TableName) -> Result<(), Error>;
     /// The fingerprint recorded in the state table
     /// ([`TableName::state`]), or `None` when the table or its row is
@@ -52,8 +59,14 @@ pub trait Backend: Connection + Sized + 'static {
     ) -> diesel::QueryResult<()> {
         write_state_row(self, table, fingerprint)
     }
-    /// Every history row, by change number.
-    fn read_history(&mut self, table: &TableName) -> Result<Vec<HistoryRow>, Error>;
+    /// Every history row, by change number. Without `added_columns`, the
+    /// table predates the columns `down_sql` and `authorized_by`, which
+    /// then read as `NULL`.
+    fn read_history(
+        &mut self,
+        table: &TableName,
+        added_columns: bool,
+    ) -> Result<Vec<HistoryRow>, Error>;
     /// Appends one history row.
     fn record(&mut self, table: &TableName, row: &NewRow<'_>) -> diesel::QueryResult<()>;
     /// Appends history rows in order (atomic mode, at the end of the plan);
@@ -135,6 +148,58 @@ pub trait Backend: Connection + Sized + 'static {
     ) -> Result<T, Error> {
         self.transaction(f)
     }
+}
+
+/// The tracking table's columns added after its first release: a table
+/// made before them reads them as `NULL`, and gains them (as nullable text)
+/// the next time this tool writes to it, under the lock. Builds from before
+/// them name their columns, so they read and write such a table as before.
+pub(crate) const ADDED_COLUMNS: [&str; 2] = ["down_sql", "authorized_by"];
+
+/// Whether a tracking table with these `columns` has [`ADDED_COLUMNS`].
+pub(crate) fn has_added_columns(columns: &[String]) -> bool {
+    ADDED_COLUMNS
+        .iter()
+        .all(|added| columns.iter().any(|c| c.eq_ignore_ascii_case(added)))
+}
+
+/// The end of the history's select list: [`ADDED_COLUMNS`], or `null` in
+/// their place for a table that predates them.
+pub(crate) fn added_columns_select(added_columns: bool, null: &str) -> String {
+    ADDED_COLUMNS
+        .iter()
+        .map(|c| {
+            if added_columns {
+                (*c).to_owned()
+            } else {
+                format!("{null} AS {c}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Adds the [`ADDED_COLUMNS`] a tracking table lacks, as nullable columns
+/// of `text_type`.
+pub(crate) fn add_missing_columns<C: Backend>(
+    conn: &mut C,
+    table: &TableName,
+    text_type: &str,
+) -> Result<(), Error> {
+    let columns = conn.columns(table)?;
+    for added in ADDED_COLUMNS {
+        if !columns.iter().any(|c| c.eq_ignore_ascii_case(added)) {
+            conn.batch_execute(&format!(
+                "ALTER TABLE {} ADD COLUMN {added} {text_type}",
+                C::quote(table.as_str())
+            ))
+            .map_err(Error::db(format!(
+                "adding the column `{added}` to the tracking table `{table}`"
+            )))?;
+            tracing::info!(target: "migrate", "the tracking table `{table}` gained the column `{added}`");
+        }
+    }
+    Ok(())
 }
 
 /// How [`Backend::sql_step`] failed.
@@ -236,7 +301,7 @@ pub(crate) enum AppliedAt<'a> {
     Bound(&'a str),
 }
 
-/// [`Backend::record_all`] as multi-row `INSERT`s of at most 500 rows (5500
+/// [`Backend::record_all`] as multi-row `INSERT`s of at most 500 rows (6500
 /// bound values, under SQLite's and PostgreSQL's limits).
 ///
 /// With `keep_prepared`, diesel keeps the statement prepared, keyed by its
@@ -259,7 +324,7 @@ where
 {
     use diesel::RunQueryDsl;
     let head = format!(
-        "INSERT INTO {} ({}, version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty) VALUES ",
+        "INSERT INTO {} ({}, version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty, down_sql, authorized_by) VALUES ",
         C::quote(table.as_str()),
         C::quote("change"),
     );
@@ -312,7 +377,7 @@ where
             out.push_sql(if i == 0 { "(" } else { ", (" });
             out.push_bind_param::<BigInt, _>(&row.change)?;
             let (kind, direction) = (row.kind.as_str(), row.direction.as_str());
-            for text in [row.version, row.name, row.description, kind, direction] {
+            for text in [&*row.version, row.name, row.description, kind, direction] {
                 out.push_sql(", ");
                 out.push_bind_param::<Text, _>(text)?;
             }
@@ -331,6 +396,10 @@ where
             out.push_bind_param::<Nullable<Text>, _>(&row.checksum)?;
             out.push_sql(", ");
             out.push_bind_param::<Bool, _>(&row.dirty)?;
+            for text in [&row.down_sql, &row.authorized_by] {
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Text>, _>(text)?;
+            }
             out.push_sql(")");
         }
         Ok(())

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use migrate_core::{AppVersionError, Direction, PlanError, RegistryError, ScriptError, Version};
+use migrate_core::{
+    AUTHORIZE_DOWNGRADE_VAR, AppVersion, AppVersionError, Direction, PlanError, PolicyError,
+    RegistryError, ScriptError, ScriptRef, Version,
+};
 
 /// What went wrong while planning or running migrations.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +22,24 @@ pub enum Error {
     /// The planner refused; nothing has run.
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// A start-up setting (the policy for a database ahead, or the
+    /// downgrade authorization) is invalid.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// Start-up found scripts applied above the application version, no
+    /// downgrade authorized, and the policy
+    /// [`WhenAhead::Refuse`](migrate_core::WhenAhead::Refuse). Nothing was
+    /// changed.
+    #[error(
+        "the database is ahead of the application version {} ({}): {} applied above it; the policy for a database ahead is to refuse, so nothing was changed. Deploy a build at {} or later, revert them with `down --to {}` run by a build that has them, or let this build revert them once: {AUTHORIZE_DOWNGRADE_VAR}={}",
+        app.version, app.source, list(ahead), ahead.first().map_or_else(String::new, |a| a.version.to_string()), app.version, app.version
+    )]
+    DatabaseAhead {
+        /// The application version, and where it came from.
+        app: AppVersion,
+        /// The applied scripts above it, highest first.
+        ahead: Vec<ScriptRef>,
+    },
     /// The configured tracking-table name is not a plain identifier.
     #[error(
         "`{name}` is not a valid table name: use ASCII letters, digits and `_`, not starting with a digit, at most 57 bytes (its state table `<name>_state` must fit the 63 bytes PostgreSQL allows)"
@@ -266,4 +287,13 @@ impl From<diesel::result::Error> for Error {
             source,
         }
     }
+}
+
+fn list(refs: &[ScriptRef]) -> String {
+    let names: Vec<String> = refs.iter().map(ToString::to_string).collect();
+    format!(
+        "{} {}",
+        names.join(", "),
+        if refs.len() == 1 { "is" } else { "are" }
+    )
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-use migrate_core::{AppliedScript, Direction, ScriptKind, Version};
+use migrate_core::{AppliedScript, Direction, RecordedDown, ScriptKind, Version};
 
 use crate::{Error, TableName};
 
@@ -46,6 +46,28 @@ pub struct HistoryRow {
     /// be half-applied (see [`Migrator::resolve`](crate::Migrator::resolve)).
     #[diesel(sql_type = Bool)]
     pub dirty: bool,
+    /// On the `up` row of an SQL migration, its `down` SQL (empty when it
+    /// has none), so that a build without the migration can revert it.
+    /// `None` for code scripts, and on rows written before it was recorded.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub down_sql: Option<String>,
+    /// On a `down` row that start-up ran under a downgrade authorization,
+    /// that authorization (the version it names, as written): spent, it is
+    /// never honoured again.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub authorized_by: Option<String>,
+}
+
+impl HistoryRow {
+    /// What this `up` row recorded about reverting its script.
+    fn recorded_down(&self) -> RecordedDown {
+        match (self.kind.as_str(), self.down_sql.as_deref()) {
+            ("code", _) => RecordedDown::Code,
+            (_, None) => RecordedDown::NotRecorded,
+            (_, Some("")) => RecordedDown::Irreversible,
+            (_, Some(sql)) => RecordedDown::Sql(sql.to_owned()),
+        }
+    }
 }
 
 /// A row about to be written.
@@ -53,8 +75,8 @@ pub struct HistoryRow {
 pub struct NewRow<'a> {
     /// The change number.
     pub change: i64,
-    /// The version.
-    pub version: &'a str,
+    /// The version, as written.
+    pub version: std::borrow::Cow<'a, str>,
     /// The name.
     pub name: &'a str,
     /// The description.
@@ -72,6 +94,11 @@ pub struct NewRow<'a> {
     /// Written before a step that cannot be rolled back runs, and cleared
     /// when it finishes.
     pub dirty: bool,
+    /// An SQL migration's `down` SQL (empty: it has none), on its `up`
+    /// rows.
+    pub down_sql: Option<&'a str>,
+    /// The downgrade authorization a start-up `down` step ran under.
+    pub authorized_by: Option<&'a str>,
 }
 
 /// A script the history says is applied, with when.
@@ -89,26 +116,40 @@ pub(crate) struct AppliedState {
 /// version decides), plus the next change number.
 pub(crate) struct State {
     pub(crate) applied: Vec<AppliedState>,
+    /// Scripts whose last row reverted them without running their `down`:
+    /// not applied, but their changes are there.
+    pub(crate) kept: Vec<AppliedState>,
     pub(crate) next_change: i64,
     /// A step that started and did not finish.
     pub(crate) dirty: Option<HistoryRow>,
+    /// The downgrade authorizations spent, each with the first row that
+    /// spent it.
+    pub(crate) spent: BTreeMap<String, HistoryRow>,
 }
 
 impl State {
     pub(crate) fn empty() -> State {
         State {
             applied: Vec::new(),
+            kept: Vec::new(),
             next_change: 1,
             dirty: None,
+            spent: BTreeMap::new(),
         }
     }
 
     pub(crate) fn from_history(table: &TableName, rows: Vec<HistoryRow>) -> Result<State, Error> {
         let mut next_change = 1;
         let mut dirty = None;
+        let mut spent = BTreeMap::new();
         let mut last: BTreeMap<Version, HistoryRow> = BTreeMap::new();
         for row in rows {
             next_change = next_change.max(row.change + 1);
+            if let Some(authorization) = &row.authorized_by {
+                spent
+                    .entry(authorization.clone())
+                    .or_insert_with(|| row.clone());
+            }
             if row.dirty {
                 // Not applied (nor reverted) until resolved.
                 dirty = Some(row);
@@ -124,28 +165,46 @@ impl State {
             last.remove(&version);
             last.insert(version, row);
         }
-        let applied = last
-            .into_iter()
-            .filter(|(_, row)| row.direction == "up")
-            .map(|(version, row)| AppliedState {
+        let (mut applied, mut kept) = (Vec::new(), Vec::new());
+        for (version, row) in last {
+            let reverted_without_running = row.direction == "down" && !row.executed;
+            if row.direction == "down" && !reverted_without_running {
+                continue;
+            }
+            let state = AppliedState {
                 script: AppliedScript {
                     version,
+                    checksum: row.checksum.clone(),
+                    down: row.recorded_down(),
+                    reverted_without_running,
                     name: row.name,
-                    checksum: row.checksum,
                 },
                 applied_at: row.applied_at,
                 kind: row.kind,
-            })
-            .collect();
+            };
+            if reverted_without_running {
+                kept.push(state);
+            } else {
+                applied.push(state);
+            }
+        }
         Ok(State {
             applied,
+            kept,
             next_change,
             dirty,
+            spent,
         })
     }
 
+    /// The history as the planner reads it: the applied scripts, and
+    /// those reverted without running.
     pub(crate) fn scripts(&self) -> Vec<AppliedScript> {
-        self.applied.iter().map(|a| a.script.clone()).collect()
+        self.applied
+            .iter()
+            .chain(&self.kept)
+            .map(|a| a.script.clone())
+            .collect()
     }
 }
 
@@ -166,6 +225,8 @@ mod tests {
             duration_ms: 0,
             checksum: None,
             dirty: false,
+            down_sql: None,
+            authorized_by: None,
         }
     }
 

@@ -8,13 +8,17 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
 use migrate_core::{
-    Action, AppVersion, Body, Direction, Fingerprint, KnownScript, Plan, PlanOptions, Registry,
-    Script, ScriptKind, Step, Target, Version, plan, registered, resolve_app_version,
+    Action, AppVersion, Body, Direction, DowngradeAuthorization, Fingerprint, KnownScript, Origin,
+    Plan, PlanOptions, Registry, Script, ScriptKind, ScriptRef, StartupPolicy, Step, Target,
+    Version, WhenAhead, plan, registered, resolve_app_version, resolve_startup_policy,
 };
 
 use crate::backend::{Backend, SqlStepError, in_transaction};
-use crate::history::{HistoryRow, NewRow, State as History};
+use crate::history::{AppliedState, HistoryRow, NewRow, State as History};
 use crate::report::{DryRun, Progress, Report, State, Status, StatusRow, StepReport};
 use crate::{Error, StepError, TableName};
 
@@ -49,6 +53,8 @@ pub struct Migrator {
     options: PlanOptions,
     lock_timeout: Duration,
     atomic: bool,
+    when_ahead: Option<WhenAhead>,
+    authorize_downgrade_to: Option<String>,
     /// What the scripts and options above imply, derived once; every
     /// builder method that changes them starts a new one.
     derived: Arc<OnceLock<Arc<Derived>>>,
@@ -88,6 +94,8 @@ impl Migrator {
             options: PlanOptions::default(),
             lock_timeout: Duration::from_secs(120),
             atomic: false,
+            when_ahead: None,
+            authorize_downgrade_to: None,
             derived: Arc::default(),
         }
     }
@@ -152,7 +160,43 @@ impl Migrator {
         self
     }
 
+    /// What start-up does when scripts above the application version are
+    /// applied (the database is ahead: an older release meets a newer
+    /// database in every rolling deploy and every rollback) and no downgrade
+    /// is authorized: [`WhenAhead::Tolerate`] starts, changes nothing and
+    /// warns, naming the scripts ahead; [`WhenAhead::Refuse`] fails before
+    /// touching anything ([`Error::DatabaseAhead`]). Default:
+    /// `MIGRATE_WHEN_AHEAD`, else tolerate. Start-up never reverts a script
+    /// without [`authorize_downgrade_to`](Self::authorize_downgrade_to).
+    pub fn when_ahead(mut self, policy: WhenAhead) -> Migrator {
+        self.when_ahead = Some(policy);
+        self
+    }
+
+    /// Authorizes start-up to downgrade the database to `version`, once:
+    /// when the application version is `version` (by semver precedence),
+    /// start-up reverts the scripts applied above it, records the
+    /// authorization with their `down` rows, and never honours it again. A
+    /// build that does not have a script reverts it with the `down` SQL its
+    /// history row recorded; a code script it does not have is refused,
+    /// naming the build that can revert it. Default:
+    /// `MIGRATE_AUTHORIZE_DOWNGRADE_TO`. To downgrade to the same version a
+    /// second time, give a new authorization, such as `1.0.0+2` (build
+    /// metadata names it without changing the version).
+    pub fn authorize_downgrade_to(mut self, version: impl Into<String>) -> Migrator {
+        self.authorize_downgrade_to = Some(version.into());
+        self
+    }
+
     /// Migrates the database to the application version: the start-up call.
+    ///
+    /// It applies the pending scripts up to the application version, and
+    /// never reverts anything unless a downgrade to exactly that version is
+    /// authorized ([`authorize_downgrade_to`](Self::authorize_downgrade_to)).
+    /// A database ahead of the application is tolerated or refused by
+    /// [`when_ahead`](Self::when_ahead); applied scripts left above the
+    /// application version, and scripts of this build above it, are logged
+    /// as warnings and named in the [`Report`].
     ///
     /// When the database is settled at the application version (it holds
     /// exactly this build's scripts up to that version, with the same SQL),
@@ -168,8 +212,10 @@ impl Migrator {
         self.migrate(conn, None, &mut |_| {}, true)
     }
 
-    /// Migrates the database to `target` (`None`: the application version),
-    /// reading the whole history.
+    /// Migrates the database to `target`, reading the whole history. With
+    /// `None` it is start-up's move ([`run`](Self::run) without the one-row
+    /// check); an explicit target is the caller's own decision, downgrades
+    /// included (the command line's `up`, `down` and `redo`).
     pub fn run_to<C: Backend>(
         &self,
         conn: &mut C,
@@ -199,20 +245,23 @@ impl Migrator {
         let started = Instant::now();
         self.refuse_atomic_without_transactional_ddl::<C>()?;
         let setup = self.setup::<C>()?;
-        let target = target.unwrap_or_else(|| Target::Version(setup.app.version.clone()));
+        let startup = target.is_none();
 
-        // The fast path: one row says the database is settled here. From
-        // the settled set the plan is empty whatever the options (the
-        // planner's property tests prove it), so it is not planned. It runs
-        // before the connection is prepared (SQLite's busy timeout): a read
-        // that finds the database busy fails, and the full check below,
-        // which waits, takes over.
+        // The fast path: one row says the database is settled at the
+        // application version. From the settled set the plan is empty
+        // whatever the options (the planner's property tests prove it),
+        // and nothing is ahead, so it is not planned. It runs before the
+        // connection is prepared (SQLite's busy timeout): a read that finds
+        // the database busy fails, and the full check below, which waits,
+        // takes over.
         if fast
-            && let Target::Version(version) = &target
-            && let settled = setup.settled(version)
+            && startup
+            && let settled = setup.settled(&setup.app.version)
             && conn.read_state(&setup.table).as_deref() == Some(settled.fingerprint.as_str())
         {
-            tracing::debug!(target: "migrate", app_version = %version, fingerprint = %settled.fingerprint, "the database is settled at the application version: nothing to do");
+            tracing::debug!(target: "migrate", app_version = %setup.app.version, fingerprint = %settled.fingerprint, "the database is settled at the application version: nothing to do");
+            let above_target = setup.above_app_version();
+            warn_above_app_version(&setup, &above_target);
             return Ok(Report {
                 app_version: setup.app,
                 from: settled.version.clone(),
@@ -221,6 +270,9 @@ impl Migrator {
                 locked: false,
                 fast_path: true,
                 total: started.elapsed(),
+                ahead: Vec::new(),
+                above_target,
+                authorization: None,
             });
         }
 
@@ -231,16 +283,21 @@ impl Migrator {
         // `run_locked` refuses then.
         let history = read_history(conn, &setup.table)?;
         if history.dirty.is_none() {
-            let first = plan(&target, &history.scripts(), setup.known(), self.options)?;
-            log_decisions(&setup, &history, &target, &first);
+            let (aim, _) = setup.aim(target.as_ref(), &history);
+            let first = plan(&aim, &history.scripts(), setup.known(), self.options)?;
+            log_decisions(&setup, &history, &aim, &first);
             if first.is_empty() {
+                if startup {
+                    setup.review_startup(&history, &first)?;
+                }
                 // Settled, but the state row is missing (a database this
                 // tool migrated before it kept one) or out of date: record
                 // it, if the lock is free right now, so that the next
                 // start-up reads one row.
                 let locked = if fast
-                    && let Target::Version(version) = &target
-                    && Fingerprint::of(&history.scripts()) == setup.settled(version).fingerprint
+                    && startup
+                    && Fingerprint::of(&history.scripts())
+                        == setup.settled(&setup.app.version).fingerprint
                 {
                     self.settle_when_free(conn, &setup.table)
                 } else {
@@ -254,40 +311,48 @@ impl Migrator {
                     locked,
                     fast_path: false,
                     total: started.elapsed(),
+                    ahead: first.ahead,
+                    above_target: first.above_target,
+                    authorization: None,
                 });
             }
         }
 
         let lock = self.lock_to_write(conn, &setup.table)?;
         tracing::debug!(target: "migrate", table = %setup.table, "migration lock taken");
-        let (plan, steps) = under_lock(conn, &setup.table, lock, |conn| {
-            let done = self.run_locked(conn, &setup, &target, progress)?;
+        let ran = under_lock(conn, &setup.table, lock, |conn| {
+            let ran = self.run_locked(conn, &setup, target.as_ref(), progress)?;
             settle(conn, &setup.table);
-            Ok(done)
+            Ok(ran)
         })?;
         Ok(Report {
             app_version: setup.app,
-            from: plan.from,
-            to: plan.to,
-            steps,
+            from: ran.plan.from,
+            to: ran.plan.to,
+            steps: ran.steps,
             locked: true,
             fast_path: false,
             total: started.elapsed(),
+            ahead: ran.plan.ahead,
+            above_target: ran.plan.above_target,
+            authorization: ran.authorization,
         })
     }
 
     /// The dry run: the steps `run` would take, with the SQL of SQL
-    /// migrations. Changes nothing (not even the tracking table). When a
-    /// step is marked in progress it first waits for the migration lock, in
-    /// case another process is running that step right now (on SQLite that
-    /// may create the lock's `<database>-migrate.lock` file), and refuses
-    /// with [`Error::Dirty`] if the mark is still there or the lock cannot
-    /// be had.
+    /// migrations. Changes nothing (not even the tracking table). It
+    /// refuses where `run` would: a database ahead under
+    /// [`WhenAhead::Refuse`], for one. When a step is marked in progress it
+    /// first waits for the migration lock, in case another process is
+    /// running that step right now (on SQLite that may create the lock's
+    /// `<database>-migrate.lock` file), and refuses with [`Error::Dirty`] if
+    /// the mark is still there or the lock cannot be had.
     pub fn plan<C: Backend>(&self, conn: &mut C) -> Result<DryRun, Error> {
         self.plan_to(conn, None)
     }
 
-    /// The dry run towards `target` (`None`: the application version).
+    /// The dry run towards `target` (`None`: start-up's move, see
+    /// [`run_to`](Self::run_to)).
     pub fn plan_to<C: Backend>(
         &self,
         conn: &mut C,
@@ -295,7 +360,6 @@ impl Migrator {
     ) -> Result<DryRun, Error> {
         self.refuse_atomic_without_transactional_ddl::<C>()?;
         let setup = self.prepare(conn)?;
-        let target = target.unwrap_or_else(|| Target::Version(setup.app.version.clone()));
         let mut history = read_history(conn, &setup.table)?;
         if history.dirty.is_some() {
             // Perhaps another process is running that step right now: wait
@@ -311,24 +375,23 @@ impl Migrator {
             }
         }
         history.refuse_dirty()?;
-        let plan = plan(&target, &history.scripts(), setup.known(), self.options)?;
-        log_decisions(&setup, &history, &target, &plan);
+        let (aim, authorization) = setup.aim(target.as_ref(), &history);
+        let authorization = authorization.map(ToString::to_string);
+        let plan = plan(&aim, &history.scripts(), setup.known(), self.options)?;
+        log_decisions(&setup, &history, &aim, &plan);
+        if target.is_none() {
+            setup.refuse_ahead(&plan)?;
+        }
         let scripts = setup.scripts();
         let sql = plan
             .steps
             .iter()
-            .map(
-                |step| match (scripts[step.known_index].body(), step.action) {
-                    (Body::Sql(sql), Action::Run) => match step.direction {
-                        Direction::Up => Some(sql.up),
-                        Direction::Down => sql.down,
-                    },
-                    _ => None,
-                },
-            )
+            .map(|step| step_sql(&scripts, step).map(str::to_owned))
             .collect();
         Ok(DryRun {
             app_version: setup.app,
+            authorization: authorization
+                .filter(|_| plan.steps.iter().any(|s| s.direction == Direction::Down)),
             plan,
             sql,
         })
@@ -339,38 +402,57 @@ impl Migrator {
     pub fn status<C: Backend>(&self, conn: &mut C) -> Result<Status, Error> {
         let setup = self.prepare(conn)?;
         let history = read_history(conn, &setup.table)?;
-        let mut rows: Vec<StatusRow> = Vec::new();
-        for known in setup.known() {
-            let applied = history
-                .applied
+        let app = &setup.app.version;
+        let by_version = |states: &'_ [AppliedState]| -> BTreeMap<Version, usize> {
+            states
                 .iter()
-                .find(|a| a.script.version == known.version);
-            let state = match applied {
-                Some(a) if a.script.checksum.is_some() && a.script.checksum != known.checksum => {
+                .enumerate()
+                .map(|(i, a)| (a.script.version.clone(), i))
+                .collect()
+        };
+        let (applied, kept) = (by_version(&history.applied), by_version(&history.kept));
+        let known = setup.known();
+        let mut rows: Vec<StatusRow> = Vec::with_capacity(known.len());
+        for k in known {
+            let done = applied.get(&k.version).map(|&i| &history.applied[i]);
+            let state = match done {
+                Some(a) if a.script.checksum.is_some() && a.script.checksum != k.checksum => {
                     State::ChecksumChanged
                 }
+                Some(_) if k.version > *app => State::Ahead,
                 Some(_) => State::Applied,
-                None if known.version <= setup.app.version => State::Pending,
+                None if kept.contains_key(&k.version) => State::RevertedKeptChanges,
+                None if k.version <= *app => State::Pending,
                 None => State::AboveAppVersion,
             };
             rows.push(StatusRow {
-                version: known.version.clone(),
-                name: known.name.clone(),
-                kind: Some(known.kind),
-                applied_at: applied.map(|a| a.applied_at.clone()),
+                version: k.version.clone(),
+                name: k.name.clone(),
+                kind: Some(k.kind),
+                applied_at: done.map(|a| a.applied_at.clone()),
                 state,
             });
         }
-        for a in &history.applied {
-            if !setup.known().iter().any(|k| k.version == a.script.version) {
-                rows.push(StatusRow {
-                    version: a.script.version.clone(),
-                    name: a.script.name.clone(),
-                    kind: ScriptKind::parse(&a.kind),
-                    applied_at: Some(a.applied_at.clone()),
-                    state: State::AppliedUnknown,
-                });
-            }
+        let is_known = |v: &Version| known.binary_search_by(|k| k.version.cmp(v)).is_ok();
+        let unknown = history
+            .applied
+            .iter()
+            .map(|a| (a, a.script.version > *app))
+            .chain(history.kept.iter().map(|a| (a, false)))
+            .filter(|(a, _)| !is_known(&a.script.version));
+        for (a, ahead) in unknown {
+            rows.push(StatusRow {
+                version: a.script.version.clone(),
+                name: a.script.name.clone(),
+                kind: ScriptKind::parse(&a.kind),
+                applied_at: Some(a.applied_at.clone())
+                    .filter(|_| !a.script.reverted_without_running),
+                state: match (ahead, a.script.reverted_without_running) {
+                    (_, true) => State::RevertedKeptChanges,
+                    (true, false) => State::Ahead,
+                    (false, false) => State::AppliedUnknown,
+                },
+            });
         }
         if let Some(row) = &history.dirty
             && let Ok(version) = Version::parse(&row.version)
@@ -414,8 +496,17 @@ impl Migrator {
     pub fn validate(&self) -> Result<(), Error> {
         TableName::new(&self.table)?;
         self.resolved_app_version()?;
+        self.startup_policy()?;
         self.registry()?;
         Ok(())
+    }
+
+    /// The start-up policy: the configured one, else the variables'.
+    fn startup_policy(&self) -> Result<StartupPolicy, Error> {
+        Ok(resolve_startup_policy(
+            self.when_ahead,
+            self.authorize_downgrade_to.as_deref(),
+        )?)
     }
 
     /// The application version this migrator aims at: the configured one,
@@ -453,7 +544,7 @@ impl Migrator {
                 name: k.name.clone(),
                 kind: k.kind,
                 action: Action::RecordOnly,
-                known_index: i,
+                origin: Origin::Known(i),
             })
             .collect();
         if steps.is_empty() {
@@ -468,7 +559,7 @@ impl Migrator {
         let steps = under_lock(conn, &setup.table, lock, |conn| {
             conn.create_table(&setup.table)?;
             unsettle(conn, &setup.table)?;
-            let history = conn.read_history(&setup.table)?;
+            let history = conn.read_history(&setup.table, true)?;
             if let Some(last) = history.last() {
                 return Err(Error::BaselineRefused {
                     table: setup.table.to_string(),
@@ -485,6 +576,7 @@ impl Migrator {
                 scripts: &scripts,
                 next_change: 1,
                 atomic: true,
+                authorized_by: None,
                 progress: &mut |_| {},
             };
             let reports: Vec<StepReport> =
@@ -500,6 +592,9 @@ impl Migrator {
             locked: true,
             fast_path: false,
             total: started.elapsed(),
+            ahead: Vec::new(),
+            above_target: Vec::new(),
+            authorization: None,
         })
     }
 
@@ -643,6 +738,7 @@ impl Migrator {
         Ok(Setup {
             table,
             app,
+            policy: self.startup_policy()?,
             derived,
         })
     }
@@ -658,28 +754,41 @@ impl Migrator {
         &self,
         conn: &mut C,
         setup: &Setup,
-        target: &Target,
+        target: Option<&Target>,
         progress: &mut dyn FnMut(Progress<'_>),
-    ) -> Result<(Plan, Vec<StepReport>), Error> {
+    ) -> Result<Ran, Error> {
         // Atomic mode creates the table inside its transaction: a failed
         // atomic run leaves nothing at all behind.
         if !self.atomic {
             conn.create_table(&setup.table)?;
             unsettle(conn, &setup.table)?;
         }
-        // Another instance may have migrated while we waited: plan again.
+        // Another instance may have migrated while we waited, or spent the
+        // downgrade authorization: decide and plan again.
         let history = read_history(conn, &setup.table)?;
         history.refuse_dirty()?;
-        let plan = plan(target, &history.scripts(), setup.known(), self.options)?;
+        let (aim, authorization) = setup.aim(target, &history);
+        let plan = plan(&aim, &history.scripts(), setup.known(), self.options)?;
+        if target.is_none() {
+            setup.review_startup(&history, &plan)?;
+        }
         for warning in plan.warnings() {
             tracing::warn!(target: "migrate", "{warning}");
         }
+        // Only a plan that reverts something spends the authorization.
+        let authorization =
+            authorization.filter(|_| plan.steps.iter().any(|s| s.direction == Direction::Down));
+        if let Some(authorization) = authorization {
+            tracing::warn!(target: "migrate", "downgrading the database to {} as {authorization} allows; it is spent once this run records it", setup.app.version);
+        }
         let scripts = setup.scripts();
+        let authorized_by = authorization.map(DowngradeAuthorization::id);
         let mut run = Runner {
             table: &setup.table,
             scripts: &scripts,
             next_change: history.next_change,
             atomic: self.atomic,
+            authorized_by: authorized_by.as_deref(),
             progress,
         };
         let steps = if self.atomic {
@@ -692,15 +801,15 @@ impl Migrator {
         } else {
             let mut reports = Vec::with_capacity(plan.steps.len());
             for step in &plan.steps {
-                let script = &scripts[step.known_index];
                 // A step the database may not roll back whole is marked in
                 // progress first: one outside a transaction, and every step
                 // where statements may commit implicitly (MySQL: DDL, and
                 // more). The probe then tells a clean rollback apart.
-                let guarded = step.action == Action::Run
-                    && (!script.transactional() || !C::TRANSACTIONAL_DDL);
+                let transactional = run.transactional(step);
+                let guarded =
+                    step.action == Action::Run && (!transactional || !C::TRANSACTIONAL_DDL);
                 let report = if guarded {
-                    if !script.transactional() {
+                    if !transactional {
                         tracing::warn!(target: "migrate", "{} `{}` runs outside a transaction", step.version, step.name);
                     }
                     run.guarded_step(conn, step)?
@@ -711,8 +820,22 @@ impl Migrator {
             }
             reports
         };
-        Ok((plan, steps))
+        Ok(Ran {
+            steps,
+            authorization: authorization.map(ToString::to_string),
+            plan,
+        })
     }
+}
+
+/// What a run under the lock did.
+struct Ran {
+    /// The plan it ran.
+    plan: Plan,
+    /// Its steps.
+    steps: Vec<StepReport>,
+    /// The downgrade authorization it spent, as given.
+    authorization: Option<String>,
 }
 
 /// How a step left in progress ended, as the user found it.
@@ -749,6 +872,7 @@ impl History {
 struct Setup {
     table: TableName,
     app: AppVersion,
+    policy: StartupPolicy,
     derived: Arc<Derived>,
 }
 
@@ -785,6 +909,158 @@ impl Setup {
         };
         *cache = Some((target.clone(), settled.clone()));
         settled
+    }
+
+    /// What a run aims at: the caller's `target`, or start-up's move. That
+    /// is up to the application version, reverting nothing, unless a
+    /// downgrade to exactly that version is authorized and the history has
+    /// not recorded that authorization as spent: then the version itself,
+    /// with the authorization to record.
+    fn aim(
+        &self,
+        target: Option<&Target>,
+        history: &History,
+    ) -> (Target, Option<&DowngradeAuthorization>) {
+        if let Some(target) = target {
+            return (target.clone(), None);
+        }
+        let app = &self.app.version;
+        match &self.policy.authorization {
+            Some(a) if a.version == *app && !history.spent.contains_key(&a.id()) => {
+                (Target::Version(app.clone()), Some(a))
+            }
+            _ => (Target::UpTo(app.clone()), None),
+        }
+    }
+
+    /// [`Error::DatabaseAhead`] for a start-up plan that leaves scripts
+    /// ahead, under the refuse policy.
+    fn refuse_ahead(&self, plan: &Plan) -> Result<(), Error> {
+        if !plan.ahead.is_empty() && self.policy.when_ahead == WhenAhead::Refuse {
+            return Err(Error::DatabaseAhead {
+                app: self.app.clone(),
+                ahead: plan.ahead.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Start-up's verdict on its plan: refused under the refuse policy when
+    /// the database is ahead, else a warning, at the default level, for
+    /// everything the plan leaves alone, saying where the application
+    /// version came from.
+    fn review_startup(&self, history: &History, plan: &Plan) -> Result<(), Error> {
+        self.refuse_ahead(plan)?;
+        if !plan.ahead.is_empty() {
+            let app = &self.app;
+            let authorization = match &self.policy.authorization {
+                None => String::new(),
+                Some(a) => match history.spent.get(&a.id()) {
+                    Some(row) if a.version == app.version => {
+                        let uses = history
+                            .spent
+                            .keys()
+                            .filter(|id| Version::parse(id).is_ok_and(|v| v == app.version))
+                            .count();
+                        let semver = app.version.as_semver();
+                        format!(
+                            " {a} was spent at change {} ({}): an authorization is honoured once; to downgrade to {} again, authorize it under a name not used before, such as {}.{}.{}{}+{}.",
+                            row.change,
+                            row.applied_at,
+                            app.version,
+                            semver.major,
+                            semver.minor,
+                            semver.patch,
+                            if semver.pre.is_empty() {
+                                String::new()
+                            } else {
+                                format!("-{}", semver.pre)
+                            },
+                            uses + 1
+                        )
+                    }
+                    _ => format!(
+                        " {a} does not apply: it names {}, and the application is at {}.",
+                        a.version, app.version
+                    ),
+                },
+            };
+            tracing::warn!(
+                target: "migrate",
+                "the database is ahead of the application: {} applied above the application version {} ({}); start-up leaves {} in place and changes nothing.{authorization} An older release in a rolling deploy needs nothing more; to revert, run `down --to {}` with a build that has {}, or let this build revert {} once with MIGRATE_AUTHORIZE_DOWNGRADE_TO={}",
+                refs_verb(&plan.ahead),
+                app.version,
+                app.source,
+                them(&plan.ahead),
+                app.version,
+                them(&plan.ahead),
+                them(&plan.ahead),
+                app.version
+            );
+        }
+        warn_above_app_version(self, &plan.above_target);
+        Ok(())
+    }
+
+    /// This build's scripts above the application version.
+    fn above_app_version(&self) -> Vec<ScriptRef> {
+        self.derived
+            .registry
+            .above(&self.app.version)
+            .map(|e| ScriptRef {
+                version: e.version.clone(),
+                name: e.script.name().to_owned(),
+            })
+            .collect()
+    }
+}
+
+/// `1.0.1 `a` is` / `1.0.1 `a`, 1.0.2 `b` are`.
+fn refs_verb(refs: &[ScriptRef]) -> String {
+    let names: Vec<String> = refs.iter().map(ToString::to_string).collect();
+    let verb = if refs.len() == 1 { "is" } else { "are" };
+    format!("{} {verb}", names.join(", "))
+}
+
+/// `it` or `them`.
+fn them(refs: &[ScriptRef]) -> &'static str {
+    if refs.len() == 1 { "it" } else { "them" }
+}
+
+/// Warns, at the default level, about scripts of this build that start-up
+/// does not run because they are above the application version.
+fn warn_above_app_version(setup: &Setup, above: &[ScriptRef]) {
+    if above.is_empty() {
+        return;
+    }
+    let names: Vec<String> = above.iter().map(ToString::to_string).collect();
+    tracing::warn!(
+        target: "migrate",
+        "{} script(s) of this build are above the application version {} ({}) and do not run: {}; they run once the application version reaches them (bump the package version, or set APPLICATION_VERSION)",
+        above.len(),
+        setup.app.version,
+        setup.app.source,
+        names.join(", ")
+    );
+}
+
+/// The SQL a step runs: an SQL migration's `up` or `down`, or the recorded
+/// `down` SQL of a script this build does not have. `None` for code
+/// scripts and for steps only recorded.
+fn step_sql<'a>(scripts: &'a [Script], step: &'a Step) -> Option<&'a str> {
+    if step.action != Action::Run {
+        return None;
+    }
+    match &step.origin {
+        Origin::Recorded(sql) => Some(sql),
+        Origin::Known(i) => match scripts[*i].body() {
+            Body::Sql(sql) => Some(match step.direction {
+                Direction::Up => sql.up,
+                // The planner never asks to run a missing down.
+                Direction::Down => sql.down.unwrap_or_default(),
+            }),
+            Body::Code(_) => None,
+        },
     }
 }
 
@@ -868,8 +1144,10 @@ fn settle<C: Backend>(conn: &mut C, table: &TableName) {
 }
 
 fn read_history<C: Backend>(conn: &mut C, table: &TableName) -> Result<History, Error> {
-    if conn.table_exists(table)? {
-        let rows = conn.read_history(table).map_err(|e| match e {
+    let columns = conn.columns(table)?;
+    if !columns.is_empty() {
+        let added = crate::backend::has_added_columns(&columns);
+        let rows = conn.read_history(table, added).map_err(|e| match e {
             Error::Database { context, source } => Error::Database {
                 context: format!(
                     "{context} (if that table belongs to another tool or was changed by hand, choose another name with `table`, or restore the columns the README lists)"
@@ -890,6 +1168,8 @@ struct Runner<'a> {
     scripts: &'a [Script],
     next_change: i64,
     atomic: bool,
+    /// The downgrade authorization the `down` steps run under.
+    authorized_by: Option<&'a str>,
     progress: &'a mut dyn FnMut(Progress<'_>),
 }
 
@@ -898,7 +1178,7 @@ impl<'a> Runner<'a> {
         let outside: Vec<String> = plan
             .steps
             .iter()
-            .filter(|s| s.action == Action::Run && !self.scripts[s.known_index].transactional())
+            .filter(|s| s.action == Action::Run && !self.transactional(s))
             .map(|s| format!("{} `{}`", s.version, s.name))
             .collect();
         if outside.is_empty() {
@@ -925,16 +1205,27 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// Whether a step runs in a transaction of its own: its script's
+    /// choice, and always for the recorded `down` SQL of a script this
+    /// build does not have.
+    fn transactional(&self, step: &Step) -> bool {
+        step.known_index()
+            .is_none_or(|i| self.scripts[i].transactional())
+    }
+
     /// Runs the script's `up` or `down` (nothing for a record-only step).
     fn body<C: Backend>(&self, conn: &mut C, step: &Step) -> Result<(), StepError> {
         if step.action != Action::Run {
             return Ok(());
         }
-        let script = &self.scripts[step.known_index];
         tracing::info!(target: "migrate", "{} {} `{}`", step.direction, step.version, step.name);
-        if let Some(sql) = self.sql_to_run(step) {
+        if let Some(sql) = step_sql(self.scripts, step) {
             return conn.batch_execute(sql).map_err(StepError::Sql);
         }
+        let Some(i) = step.known_index() else {
+            unreachable!("a recorded step runs SQL");
+        };
+        let script = &self.scripts[i];
         let outcome = catch_unwind(AssertUnwindSafe(|| match step.direction {
             Direction::Up => script.run_up(conn),
             Direction::Down => script.run_down(conn),
@@ -943,19 +1234,6 @@ impl<'a> Runner<'a> {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(StepError::Script(e)),
             Err(panic) => Err(StepError::Panicked(panic_message(panic.as_ref()))),
-        }
-    }
-
-    /// The SQL a step runs, if it is an SQL migration's `up` or `down` to
-    /// run (not a code script's, nor one only recorded).
-    fn sql_to_run(&self, step: &Step) -> Option<&'static str> {
-        match self.scripts[step.known_index].body() {
-            Body::Sql(sql) if step.action == Action::Run => Some(match step.direction {
-                Direction::Up => sql.up,
-                // The planner never asks to run a missing down.
-                Direction::Down => sql.down.unwrap_or_default(),
-            }),
-            _ => None,
         }
     }
 
@@ -969,7 +1247,7 @@ impl<'a> Runner<'a> {
         conn: &mut C,
         step: &Step,
     ) -> Result<StepReport, Error> {
-        let sql = match self.sql_to_run(step) {
+        let sql = match step_sql(self.scripts, step) {
             Some(sql) if C::SQL_STEP_IN_ONE_MESSAGE && !in_transaction(conn) => sql,
             _ => return conn.step_transaction(|c| self.step(c, step)),
         };
@@ -1017,18 +1295,31 @@ impl<'a> Runner<'a> {
     where
         'a: 's,
     {
-        let script: &'a Script = &self.scripts[step.known_index];
+        let script: Option<&'a Script> = step.known_index().map(|i| &self.scripts[i]);
+        // An SQL migration's `up` row records its `down` ("" for none), so
+        // that a build without it can revert it.
+        let down_sql = match (script.map(Script::body), step.direction) {
+            (Some(Body::Sql(sql)), Direction::Up) => Some(sql.down.unwrap_or_default()),
+            _ => None,
+        };
         NewRow {
             change: self.next_change,
-            version: script.version(),
+            version: script.map_or_else(
+                || Cow::Owned(step.version.to_string()),
+                |s| Cow::Borrowed(s.version()),
+            ),
             name: &step.name,
-            description: script.description().unwrap_or_default(),
+            description: script.and_then(Script::description).unwrap_or_default(),
             kind: step.kind,
             direction: step.direction,
             executed: step.action == Action::Run,
             duration_ms: millis(duration),
-            checksum: script.checksum(),
+            checksum: script.and_then(Script::checksum),
             dirty,
+            down_sql,
+            authorized_by: self
+                .authorized_by
+                .filter(|_| step.direction == Direction::Down),
         }
     }
 
@@ -1049,7 +1340,7 @@ impl<'a> Runner<'a> {
     /// Runs one step (unless it is record-only) and appends its history row,
     /// on whatever transaction the caller opened.
     fn step<C: Backend>(&mut self, conn: &mut C, step: &Step) -> Result<StepReport, Error> {
-        let transactional = self.atomic || self.scripts[step.known_index].transactional();
+        let transactional = self.atomic || self.transactional(step);
         let duration = self.timed_body(conn, step, transactional)?;
         conn.record(self.table, &self.row(step, duration, false))
             .map_err(|e| self.fail(step, transactional, false, StepError::Record(e)))?;
@@ -1103,7 +1394,7 @@ impl<'a> Runner<'a> {
     /// when the step finishes. A crash or failure in between leaves the mark,
     /// which `status` shows and every run refuses until it is resolved.
     fn guarded_step<C: Backend>(&mut self, conn: &mut C, step: &Step) -> Result<StepReport, Error> {
-        let script = self.scripts[step.known_index];
+        let transactional = self.transactional(step);
         let started = Instant::now();
         (self.progress)(Progress::Started(step));
         let change = self.next_change;
@@ -1114,7 +1405,7 @@ impl<'a> Runner<'a> {
             )))?;
         tracing::debug!(target: "migrate", change, "{} `{}` marked in progress", step.version, step.name);
         let table = self.table;
-        let outcome: Result<(), StepError> = if script.transactional() {
+        let outcome: Result<(), StepError> = if transactional {
             let mut failure = None;
             let result = conn.step_transaction(|c| {
                 c.probe(table, change)
@@ -1145,7 +1436,7 @@ impl<'a> Runner<'a> {
         };
         match outcome {
             Ok(()) => Ok(self.finished(step, started.elapsed())),
-            Err(source) if script.transactional() && !self.committed_implicitly(conn, change) => {
+            Err(source) if transactional && !self.committed_implicitly(conn, change) => {
                 // The rollback took everything back, the probe included:
                 // nothing committed implicitly, so the mark can go.
                 conn.forget(table, change).map_err(Error::db(format!(
@@ -1158,7 +1449,7 @@ impl<'a> Runner<'a> {
                 // Outside a transaction, or DDL committed part of it: the
                 // step may be half-applied and the mark stays.
                 self.next_change += 1;
-                Err(self.fail(step, script.transactional(), true, source))
+                Err(self.fail(step, transactional, true, source))
             }
         }
     }
@@ -1167,7 +1458,7 @@ impl<'a> Runner<'a> {
     /// its rollback: then part of the step committed implicitly. When the
     /// history cannot be read, assume it did: the mark stays.
     fn committed_implicitly<C: Backend>(&self, conn: &mut C, change: i64) -> bool {
-        match conn.read_history(self.table) {
+        match conn.read_history(self.table, true) {
             Ok(rows) => rows
                 .iter()
                 .find(|row| row.change == change)
@@ -1200,12 +1491,16 @@ fn log_decisions(setup: &Setup, history: &History, target: &Target, plan: &Plan)
         setup.known().len(),
         history.applied.len()
     );
+    let applied: std::collections::BTreeSet<&Version> =
+        history.applied.iter().map(|a| &a.script.version).collect();
+    let steps: BTreeMap<&Version, &Step> = plan.steps.iter().map(|s| (&s.version, s)).collect();
+    let ahead: std::collections::BTreeSet<&Version> =
+        plan.ahead.iter().map(|a| &a.version).collect();
     for known in setup.known() {
-        let applied = history
-            .applied
-            .iter()
-            .any(|a| a.script.version == known.version);
-        let decision = match plan.steps.iter().find(|s| s.version == known.version) {
+        let decision = match steps.get(&known.version) {
+            Some(step) if step.direction == Direction::Up && step.action == Action::RecordOnly => {
+                "reverted without running, within the target: record as applied".to_owned()
+            }
             Some(step) if step.direction == Direction::Up => {
                 "not applied and within the target: run `up`".to_owned()
             }
@@ -1213,14 +1508,25 @@ fn log_decisions(setup: &Setup, history: &History, target: &Target, plan: &Plan)
                 "applied, above the target, no `down`: record as reverted".to_owned()
             }
             Some(_) => "applied and above the target: run `down`".to_owned(),
-            None if applied => "applied: nothing to do".to_owned(),
+            None if ahead.contains(&known.version) => {
+                format!("applied and above the target ({target}): left in place")
+            }
+            None if applied.contains(&known.version) => "applied: nothing to do".to_owned(),
             None => format!("not applied, outside the target ({target}): left alone"),
         };
         tracing::debug!(target: "migrate", "{} `{}` ({}): {decision}", known.version, known.name, known.kind);
     }
+    let known = setup.known();
     for a in &history.applied {
-        if !setup.known().iter().any(|k| k.version == a.script.version) {
-            tracing::debug!(target: "migrate", "{} `{}`: applied but unknown to this build", a.script.version, a.script.name);
+        if known
+            .binary_search_by(|k| k.version.cmp(&a.script.version))
+            .is_err()
+        {
+            let decision = match steps.get(&a.script.version) {
+                Some(_) => "not in this build: run the `down` SQL recorded with it",
+                None => "applied but unknown to this build: left in place",
+            };
+            tracing::debug!(target: "migrate", "{} `{}`: {decision}", a.script.version, a.script.name);
         }
     }
     tracing::debug!(target: "migrate", "plan: {plan}");

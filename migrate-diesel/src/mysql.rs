@@ -15,12 +15,6 @@ use crate::history::{HistoryRow, NewRow};
 use crate::{Error, TableName};
 
 #[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-#[derive(QueryableByName)]
 struct Locked {
     #[diesel(sql_type = Nullable<BigInt>)]
     locked: Option<i64>,
@@ -57,17 +51,17 @@ impl Backend for MysqlConnection {
         format!("`{name}`")
     }
 
-    fn table_exists(&mut self, table: &TableName) -> Result<bool, Error> {
-        let row: Count = sql_query(
-            "SELECT CAST(COUNT(*) AS SIGNED) AS n FROM information_schema.tables
+    fn columns(&mut self, table: &TableName) -> Result<Vec<String>, Error> {
+        let columns: Vec<Database> = sql_query(
+            "SELECT CAST(column_name AS CHAR) AS name FROM information_schema.columns
              WHERE table_schema = DATABASE() AND BINARY table_name = ?",
         )
         .bind::<Text, _>(table.as_str())
-        .get_result(self)
+        .load(self)
         .map_err(Error::db(format!(
             "looking for the tracking table `{table}`"
         )))?;
-        Ok(row.n > 0)
+        Ok(columns.into_iter().map(|c| c.name).collect())
     }
 
     fn create_table(&mut self, table: &TableName) -> Result<(), Error> {
@@ -84,12 +78,15 @@ impl Backend for MysqlConnection {
                 applied_at DATETIME(3) NOT NULL,
                 duration_ms BIGINT NOT NULL,
                 checksum VARCHAR(64) NULL,
-                dirty BOOLEAN NOT NULL DEFAULT FALSE
+                dirty BOOLEAN NOT NULL DEFAULT FALSE,
+                down_sql MEDIUMTEXT NULL,
+                authorized_by MEDIUMTEXT NULL
             ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4",
             table.backquoted()
         ))
         .execute(self)
         .map_err(Error::db(format!("creating the tracking table `{table}`")))?;
+        crate::backend::add_missing_columns(self, table, "MEDIUMTEXT NULL")?;
         sql_query(format!(
             "CREATE TABLE IF NOT EXISTS {} (
                 id INT NOT NULL PRIMARY KEY CHECK (id = 1),
@@ -115,12 +112,17 @@ impl Backend for MysqlConnection {
         crate::backend::read_state_row(self, crate::backend::last_change_state_query::<Self>(table))
     }
 
-    fn read_history(&mut self, table: &TableName) -> Result<Vec<HistoryRow>, Error> {
+    fn read_history(
+        &mut self,
+        table: &TableName,
+        added_columns: bool,
+    ) -> Result<Vec<HistoryRow>, Error> {
         sql_query(format!(
             "SELECT `change`, version, name, description, kind, direction, executed,
                     CONCAT(LEFT(DATE_FORMAT(applied_at, '%Y-%m-%dT%H:%i:%s.%f'), 23), 'Z') AS applied_at,
-                    duration_ms, checksum, dirty
+                    duration_ms, checksum, dirty, {}
              FROM {} ORDER BY `change`",
+            crate::backend::added_columns_select(added_columns, "CAST(NULL AS CHAR)"),
             table.backquoted()
         ))
         .load(self)
@@ -129,12 +131,12 @@ impl Backend for MysqlConnection {
 
     fn record(&mut self, table: &TableName, row: &NewRow<'_>) -> diesel::QueryResult<()> {
         sql_query(format!(
-            "INSERT INTO {} (`change`, version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty)
-             VALUES (?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(3), ?, ?, ?)",
+            "INSERT INTO {} (`change`, version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty, down_sql, authorized_by)
+             VALUES (?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(3), ?, ?, ?, ?, ?)",
             table.backquoted()
         ))
         .bind::<BigInt, _>(row.change)
-        .bind::<Text, _>(row.version)
+        .bind::<Text, _>(&*row.version)
         .bind::<Text, _>(row.name)
         .bind::<Text, _>(row.description)
         .bind::<Text, _>(row.kind.as_str())
@@ -143,6 +145,8 @@ impl Backend for MysqlConnection {
         .bind::<BigInt, _>(row.duration_ms)
         .bind::<Nullable<Text>, _>(row.checksum)
         .bind::<Bool, _>(row.dirty)
+        .bind::<Nullable<Text>, _>(row.down_sql)
+        .bind::<Nullable<Text>, _>(row.authorized_by)
         .execute(self)
         .map(drop)
     }

@@ -12,9 +12,9 @@ use crate::schema::{ColumnSchema, Schema, TableSchema};
 use crate::{Error, TableName};
 
 #[derive(QueryableByName)]
-struct Present {
-    #[diesel(sql_type = Bool)]
-    present: bool,
+struct Column {
+    #[diesel(sql_type = Text)]
+    name: String,
 }
 
 /// The advisory-lock key of a tracking table: a stable 64-bit FNV-1a hash of
@@ -107,21 +107,24 @@ fn text_literal(text: &str) -> String {
 ///   (`statement_timestamp()`, the same for every statement of one
 ///   message), truncated to milliseconds as the executor's own measure is.
 fn one_message_step(table: &TableName, sql: &str, row: &NewRow<'_>, nonce: &str) -> String {
-    let checksum = row.checksum.map_or_else(|| "NULL".to_owned(), text_literal);
+    let text = |value: Option<&str>| value.map_or_else(|| "NULL".to_owned(), text_literal);
     let change = row.change;
     format!(
         "BEGIN;\nSET LOCAL migrate.step = '{nonce}';\nSET migrate.committed = '{nonce}';\n{sql}\n;\n\
-         INSERT INTO {history} (\"change\", version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty) \
+         INSERT INTO {history} (\"change\", version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty, down_sql, authorized_by) \
          VALUES (CASE WHEN current_setting('migrate.step', true) = '{nonce}' THEN {change} END, {version}, {name}, {description}, {kind}, {direction}, {executed}, now(), \
-         greatest(0, floor(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000))::bigint, {checksum}, {dirty});\nCOMMIT",
+         greatest(0, floor(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000))::bigint, {checksum}, {dirty}, {down_sql}, {authorized_by});\nCOMMIT",
         history = table.quoted(),
-        version = text_literal(row.version),
+        version = text_literal(&row.version),
         name = text_literal(row.name),
         description = text_literal(row.description),
         kind = text_literal(row.kind.as_str()),
         direction = text_literal(row.direction.as_str()),
         executed = row.executed,
+        checksum = text(row.checksum),
         dirty = row.dirty,
+        down_sql = text(row.down_sql),
+        authorized_by = text(row.authorized_by),
     )
 }
 
@@ -145,14 +148,18 @@ impl Backend for PgConnection {
     const TRANSACTIONAL_DDL: bool = true;
     type Lock = i64;
 
-    fn table_exists(&mut self, table: &TableName) -> Result<bool, Error> {
-        let row: Present = sql_query("SELECT to_regclass($1) IS NOT NULL AS present")
-            .bind::<Text, _>(table.quoted())
-            .get_result(self)
-            .map_err(Error::db(format!(
-                "looking for the tracking table `{table}`"
-            )))?;
-        Ok(row.present)
+    /// The columns of the relation the name finds on the search path.
+    fn columns(&mut self, table: &TableName) -> Result<Vec<String>, Error> {
+        let columns: Vec<Column> = sql_query(
+            "SELECT attname::text AS name FROM pg_attribute
+             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
+        )
+        .bind::<Text, _>(table.quoted())
+        .load(self)
+        .map_err(Error::db(format!(
+            "looking for the tracking table `{table}`"
+        )))?;
+        Ok(columns.into_iter().map(|c| c.name).collect())
     }
 
     fn create_table(&mut self, table: &TableName) -> Result<(), Error> {
@@ -168,12 +175,15 @@ impl Backend for PgConnection {
                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
                 duration_ms BIGINT NOT NULL,
                 checksum TEXT,
-                dirty BOOLEAN NOT NULL DEFAULT FALSE
+                dirty BOOLEAN NOT NULL DEFAULT FALSE,
+                down_sql TEXT,
+                authorized_by TEXT
             )",
             table.quoted()
         ))
         .execute(self)
         .map_err(Error::db(format!("creating the tracking table `{table}`")))?;
+        crate::backend::add_missing_columns(self, table, "TEXT")?;
         sql_query(format!(
             "CREATE TABLE IF NOT EXISTS {} (
                 id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -239,12 +249,17 @@ impl Backend for PgConnection {
         Ok(())
     }
 
-    fn read_history(&mut self, table: &TableName) -> Result<Vec<HistoryRow>, Error> {
+    fn read_history(
+        &mut self,
+        table: &TableName,
+        added_columns: bool,
+    ) -> Result<Vec<HistoryRow>, Error> {
         sql_query(format!(
             "SELECT change, version, name, description, kind, direction, executed,
                     to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS applied_at,
-                    duration_ms, checksum, dirty
+                    duration_ms, checksum, dirty, {}
              FROM {} ORDER BY change",
+            crate::backend::added_columns_select(added_columns, "NULL::text"),
             table.quoted()
         ))
         .load(self)

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use migrate_core::{Action, AppVersion, Direction, Plan, ScriptKind, Step, Version};
+use migrate_core::{Action, AppVersion, Direction, Plan, ScriptKind, ScriptRef, Step, Version};
 
 /// What [`Migrator::run_to_with`](crate::Migrator::run_to_with) reports as
 /// the plan runs.
@@ -56,6 +56,17 @@ pub struct Report {
     pub fast_path: bool,
     /// The whole run, checks included.
     pub total: Duration,
+    /// Applied scripts above the target that the run left in place, highest
+    /// first: the database is ahead of the application (start-up tolerates
+    /// that by default, and never reverts without an authorization).
+    pub ahead: Vec<ScriptRef>,
+    /// Scripts compiled into this build above the target and not applied:
+    /// they run once the application version reaches them.
+    pub above_target: Vec<ScriptRef>,
+    /// The downgrade authorization this run spent, as it was given (e.g.
+    /// `MIGRATE_AUTHORIZE_DOWNGRADE_TO=1.0.0`): it is recorded with the
+    /// `down` steps, and never honoured again.
+    pub authorization: Option<String>,
 }
 
 fn show(v: &Option<Version>) -> String {
@@ -64,25 +75,50 @@ fn show(v: &Option<Version>) -> String {
 }
 
 impl Report {
-    /// The last line: the versions before and after, the steps and the time.
+    /// The last line: the versions before and after, the steps and the time,
+    /// and what the run left alone above the target.
     pub fn summary(&self) -> String {
-        if self.steps.is_empty() {
-            return format!(
+        let mut line = if self.steps.is_empty() {
+            format!(
                 "database at {}, application at {}: nothing to do ({:.1?})",
                 show(&self.from),
                 self.app_version.version,
                 self.total
+            )
+        } else {
+            format!(
+                "migrated {} -> {} in {} step{} ({:.1?})",
+                show(&self.from),
+                show(&self.to),
+                self.steps.len(),
+                if self.steps.len() == 1 { "" } else { "s" },
+                self.total
+            )
+        };
+        if let Some(authorization) = &self.authorization {
+            line += &format!(", downgrade authorized by {authorization} (now spent)");
+        }
+        if !self.ahead.is_empty() {
+            line += &format!(
+                "; the database is ahead, left in place: {}",
+                refs(&self.ahead)
             );
         }
-        format!(
-            "migrated {} -> {} in {} step{} ({:.1?})",
-            show(&self.from),
-            show(&self.to),
-            self.steps.len(),
-            if self.steps.len() == 1 { "" } else { "s" },
-            self.total
-        )
+        if !self.above_target.is_empty() {
+            line += &format!(
+                "; not run, above the application version: {}",
+                refs(&self.above_target)
+            );
+        }
+        line
     }
+}
+
+fn refs(refs: &[ScriptRef]) -> String {
+    refs.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl fmt::Display for StepReport {
@@ -90,7 +126,9 @@ impl fmt::Display for StepReport {
         let note = match (self.action, self.direction) {
             (Action::Run, _) => "",
             (Action::RecordOnly, Direction::Up) => "  (recorded as applied, not run)",
-            (Action::RecordOnly, Direction::Down) => "  (no down: recorded only)",
+            (Action::RecordOnly, Direction::Down) => {
+                "  (no down: recorded as reverted, its changes stay)"
+            }
         };
         write!(
             f,
@@ -119,22 +157,28 @@ pub struct DryRun {
     pub plan: Plan,
     /// For each step, the SQL it would run (`None` for code and recorded-only
     /// steps).
-    pub sql: Vec<Option<&'static str>>,
+    pub sql: Vec<Option<String>>,
+    /// The downgrade authorization the run would spend.
+    pub authorization: Option<String>,
 }
 
 impl fmt::Display for DryRun {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let plan = &self.plan;
         if plan.is_empty() {
-            return write!(f, "{plan}");
+            write!(f, "{plan}")?;
+        } else {
+            write!(
+                f,
+                "{} -> {}: {} step(s)",
+                show(&plan.from),
+                show(&plan.to),
+                plan.steps.len()
+            )?;
+            if let Some(authorization) = &self.authorization {
+                write!(f, ", a downgrade authorized by {authorization}")?;
+            }
         }
-        write!(
-            f,
-            "{} -> {}: {} step(s)",
-            show(&plan.from),
-            show(&plan.to),
-            plan.steps.len()
-        )?;
         for (i, (step, sql)) in plan.steps.iter().zip(&self.sql).enumerate() {
             write!(
                 f,
@@ -145,8 +189,8 @@ impl fmt::Display for DryRun {
                 step.name,
                 step.kind
             )?;
-            if step.action == Action::RecordOnly {
-                write!(f, " [no down: recorded as reverted, nothing runs]")?;
+            if let Some(note) = step_note(step) {
+                write!(f, " [{note}]")?;
             }
             if let Some(sql) = sql {
                 for line in sql.trim_end().lines() {
@@ -154,7 +198,32 @@ impl fmt::Display for DryRun {
                 }
             }
         }
+        if !plan.above_target.is_empty() {
+            write!(
+                f,
+                "\nnot run, above the application version {}: {}",
+                self.app_version.version,
+                refs(&plan.above_target)
+            )?;
+        }
         Ok(())
+    }
+}
+
+/// What a dry run notes beside a step that does not simply run its
+/// script.
+fn step_note(step: &Step) -> Option<&'static str> {
+    match (step.action, step.direction, step.known_index()) {
+        (Action::RecordOnly, Direction::Down, _) => {
+            Some("no down: recorded as reverted, nothing runs, its changes stay")
+        }
+        (Action::RecordOnly, Direction::Up, _) => Some(
+            "recorded as applied, nothing runs: it was reverted without running, so its changes are there",
+        ),
+        (Action::Run, _, None) => {
+            Some("not in this build: the down SQL recorded when it was applied")
+        }
+        (Action::Run, _, Some(_)) => None,
     }
 }
 
@@ -173,6 +242,12 @@ pub enum State {
     ChecksumChanged,
     /// Started outside a transaction and not finished: may be half-applied.
     InProgress,
+    /// Applied above the application version: the database is ahead.
+    Ahead,
+    /// Recorded as reverted without running its `down` (a skipped
+    /// irreversible script): its changes are still there, and moving up
+    /// past it records it as applied without running it again.
+    RevertedKeptChanges,
 }
 
 impl fmt::Display for State {
@@ -184,6 +259,8 @@ impl fmt::Display for State {
             State::AppliedUnknown => "applied, unknown to this build",
             State::ChecksumChanged => "applied, checksum changed",
             State::InProgress => "IN PROGRESS (dirty)",
+            State::Ahead => "applied, ahead of the application",
+            State::RevertedKeptChanges => "reverted without running, changes kept",
         })
     }
 }
@@ -240,6 +317,24 @@ impl fmt::Display for Status {
                 kind,
                 r.applied_at.as_deref().unwrap_or("-"),
                 r.state
+            )?;
+        }
+        let app = &self.app_version;
+        let count = |state| self.rows.iter().filter(|r| r.state == state).count();
+        let ahead = count(State::Ahead);
+        if ahead > 0 {
+            writeln!(
+                f,
+                "the database is ahead: {ahead} script(s) applied above the application version {} ({}); start-up leaves them in place. To revert them, run `down --to {}` with a build that has them, or authorize this build once with MIGRATE_AUTHORIZE_DOWNGRADE_TO={}",
+                app.version, app.source, app.version, app.version
+            )?;
+        }
+        let above = count(State::AboveAppVersion);
+        if above > 0 {
+            writeln!(
+                f,
+                "{above} script(s) of this build above the application version {} ({}) do not run until the application version reaches them",
+                app.version, app.source
             )?;
         }
         if let Some(hint) = &self.in_progress {

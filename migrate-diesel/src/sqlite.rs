@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::{QueryableByName, RunQueryDsl, SqliteConnection, sql_query};
 
 use crate::backend::{AppliedAt, Backend, poll_lock};
@@ -15,9 +15,9 @@ use crate::schema::{ColumnSchema, Schema, TableSchema};
 use crate::{Error, TableName};
 
 #[derive(QueryableByName)]
-struct Present {
-    #[diesel(sql_type = Bool)]
-    present: bool,
+struct Column {
+    #[diesel(sql_type = Text)]
+    name: String,
 }
 
 #[derive(QueryableByName)]
@@ -64,16 +64,18 @@ impl Backend for SqliteConnection {
         Ok(())
     }
 
-    fn table_exists(&mut self, table: &TableName) -> Result<bool, Error> {
-        let row: Present = sql_query(
-            "SELECT count(*) > 0 AS present FROM sqlite_master WHERE type = 'table' AND name = ?",
+    /// A table's columns (a view of that name has none).
+    fn columns(&mut self, table: &TableName) -> Result<Vec<String>, Error> {
+        let columns: Vec<Column> = sql_query(
+            "SELECT name FROM pragma_table_info(?1)
+             WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
         )
         .bind::<Text, _>(table.as_str())
-        .get_result(self)
+        .load(self)
         .map_err(Error::db(format!(
             "looking for the tracking table `{table}`"
         )))?;
-        Ok(row.present)
+        Ok(columns.into_iter().map(|c| c.name).collect())
     }
 
     fn create_table(&mut self, table: &TableName) -> Result<(), Error> {
@@ -89,12 +91,15 @@ impl Backend for SqliteConnection {
                 applied_at TEXT NOT NULL,
                 duration_ms BIGINT NOT NULL,
                 checksum TEXT,
-                dirty BOOLEAN NOT NULL DEFAULT FALSE
+                dirty BOOLEAN NOT NULL DEFAULT FALSE,
+                down_sql TEXT,
+                authorized_by TEXT
             )",
             table.quoted()
         ))
         .execute(self)
         .map_err(Error::db(format!("creating the tracking table `{table}`")))?;
+        crate::backend::add_missing_columns(self, table, "TEXT")?;
         sql_query(format!(
             "CREATE TABLE IF NOT EXISTS {} (
                 id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
@@ -147,10 +152,15 @@ impl Backend for SqliteConnection {
         crate::backend::write_state_row(self, table, fingerprint)
     }
 
-    fn read_history(&mut self, table: &TableName) -> Result<Vec<HistoryRow>, Error> {
+    fn read_history(
+        &mut self,
+        table: &TableName,
+        added_columns: bool,
+    ) -> Result<Vec<HistoryRow>, Error> {
         sql_query(format!(
-            "SELECT change, version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty
+            "SELECT change, version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty, {}
              FROM {} ORDER BY change",
+            crate::backend::added_columns_select(added_columns, "NULL"),
             table.quoted()
         ))
         .load(self)

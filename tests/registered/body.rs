@@ -83,7 +83,7 @@ fn a_script_both_registered_and_listed_by_hand_runs_once() {
 }
 
 #[test]
-fn an_older_application_version_runs_down_and_keeps_the_data() {
+fn an_older_application_version_runs_down_when_authorized_and_keeps_the_data() {
     // The explicit version, not `APPLICATION_VERSION`, so that parallel tests
     // do not race on the process environment. The environment's precedence is
     // unit-tested in the core, and `cargo run --example users` with
@@ -91,7 +91,10 @@ fn an_older_application_version_runs_down_and_keeps_the_data() {
     let Some(db) = Db::create() else { return };
     let mut conn = db.connect();
     Migrator::new("1.2.0").run(&mut conn).unwrap();
-    let down = Migrator::new("9.9.9").app_version("1.0.0").run(&mut conn).unwrap();
+    // Without an authorization, the older application changes nothing.
+    let old = Migrator::new("9.9.9").app_version("1.0.0").run(&mut conn).unwrap();
+    assert!(old.steps.is_empty() && old.ahead.len() == 3, "{old}");
+    let down = Migrator::new("9.9.9").app_version("1.0.0").authorize_downgrade_to("1.0.0").run(&mut conn).unwrap();
     let steps: Vec<String> = down.steps.iter().map(|s| format!("{} {}", s.direction, s.version)).collect();
     assert_eq!(steps, ["down 1.2.0", "down 1.1.0", "down 1.0.10"]);
     assert_eq!(names(&mut conn), ["apple", "pear"]);

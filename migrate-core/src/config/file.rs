@@ -20,6 +20,8 @@ pub(crate) const TOML_KEYS: &[&str] = &[
     "allow_out_of_order",
     "atomic",
     "skip_irreversible",
+    "when_ahead",
+    "authorize_downgrade_to",
     "lock_timeout",
     "migrations_dir",
     "scripts_dir",

@@ -158,6 +158,13 @@ pub struct Settings {
     /// Record irreversible scripts as reverted on a downgrade
     /// (`skip_irreversible`).
     pub skip_irreversible: Option<bool>,
+    /// What start-up does when the database is ahead of the application
+    /// (`when_ahead`: `tolerate` or `refuse`).
+    pub when_ahead: Option<crate::WhenAhead>,
+    /// The one version start-up may downgrade the database to
+    /// (`authorize_downgrade_to`); see
+    /// [`DowngradeAuthorization`](crate::DowngradeAuthorization).
+    pub authorize_downgrade_to: Option<String>,
     /// How long to wait for the migration lock (`lock_timeout`, seconds).
     pub lock_timeout: Option<Duration>,
     /// Where `create` writes SQL migrations (`migrations_dir`).
@@ -602,6 +609,13 @@ fn resolve_section(
         allow_out_of_order: flag("allow_out_of_order")?,
         atomic: flag("atomic")?,
         skip_irreversible: flag("skip_irreversible")?,
+        when_ahead: text("when_ahead")?
+            .map(|w| {
+                crate::WhenAhead::parse(&w)
+                    .ok_or_else(|| ctx.invalid("when_ahead", "`tolerate` or `refuse`"))
+            })
+            .transpose()?,
+        authorize_downgrade_to: text("authorize_downgrade_to")?,
         lock_timeout: get("lock_timeout")
             .map(|v| ctx.u64("lock_timeout", v, "a whole number of seconds"))
             .transpose()?

@@ -564,3 +564,34 @@ fn a_driver_not_built_in_names_the_feature_that_builds_it() {
         );
     }
 }
+
+#[test]
+fn an_environment_sets_the_start_up_policy_and_a_downgrade_authorization() {
+    let toml = "[dev]\nurl = \"a.db\"\nwhen_ahead = \"refuse\"\n\n[rollback]\nurl = \"a.db\"\nauthorize_downgrade_to = { env = \"TARGET\" }\n";
+    let env = load_from(&[("migrate.toml", toml)], Request::default(), &[]).unwrap();
+    assert_eq!(env.settings.when_ahead, Some(crate::WhenAhead::Refuse));
+    assert_eq!(env.settings.authorize_downgrade_to, None);
+    let env = load_from(
+        &[("migrate.toml", toml)],
+        Request::default(),
+        &[(ENV_VAR, "rollback"), ("TARGET", "1.0.0")],
+    )
+    .unwrap();
+    assert_eq!(env.settings.when_ahead, None);
+    assert_eq!(
+        env.settings.authorize_downgrade_to.as_deref(),
+        Some("1.0.0")
+    );
+    let e = msg(load_from(
+        &[(
+            "migrate.toml",
+            "[dev]\nurl = \"a.db\"\nwhen_ahead = \"ignore\"\n",
+        )],
+        Request::default(),
+        &[],
+    ));
+    assert!(
+        e.ends_with("environment `dev`, key `when_ahead`: expected `tolerate` or `refuse`"),
+        "{e}"
+    );
+}

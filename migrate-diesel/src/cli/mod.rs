@@ -16,7 +16,7 @@
 //!
 //! Configuration comes from `migrate.toml` or db-migrate's `database.json`
 //! (see [`migrate_core::config`]). Exit codes: [`SUCCESS`], [`FAILURE`],
-//! [`USAGE`] and [`PENDING`].
+//! [`USAGE`], [`PENDING`] and [`AHEAD`].
 
 mod args;
 mod create;
@@ -45,6 +45,10 @@ pub const FAILURE: u8 = 1;
 pub const USAGE: u8 = 2;
 /// Exit code: `status --check` found work to do.
 pub const PENDING: u8 = 3;
+/// Exit code: `status --check` found the database ahead of the application
+/// (scripts applied above its version) and nothing to run: start-up
+/// tolerates that and changes nothing, or refuses, as its policy says.
+pub const AHEAD: u8 = 4;
 
 /// The command line for an application: its migrator, and where `create`
 /// writes new migrations (unless the configuration says otherwise).
@@ -308,16 +312,16 @@ fn with_backend<C: Backend>(
     match &args.command {
         Command::Status(a) => {
             let status = migrator.status(conn)?;
-            // A refused plan (e.g. a step in progress) still shows the table.
-            let plan = if a.check {
+            let header = format!("database {} (environment `{}`)", env.url, env.name);
+            // What start-up would do: a refused plan (a step in progress, a
+            // database ahead under the refuse policy) still shows the table.
+            let check = if a.check {
                 match migrator.plan(conn) {
-                    Ok(dry) => Some(dry.plan),
+                    Ok(dry) => Some(Ok(dry)),
+                    Err(e @ Error::DatabaseAhead { .. }) => Some(Err(e)),
                     Err(e) => {
                         if !a.json {
-                            out.line(&format!(
-                                "database {} (environment `{}`)",
-                                env.url, env.name
-                            ));
+                            out.line(&header);
                             out.text(&status.to_string());
                         }
                         return Err(e.into());
@@ -326,40 +330,58 @@ fn with_backend<C: Backend>(
             } else {
                 None
             };
-            let pending = plan.as_ref().map(|p| p.steps.len());
-            if a.json {
-                out.json(&output::status_json(&status, env, pending));
-            } else {
-                out.line(&format!(
-                    "database {} (environment `{}`)",
-                    env.url, env.name
-                ));
-                out.text(&status.to_string());
-                if let Some(plan) = &plan {
+            let app = &status.app_version.version;
+            let (code, verdict) = match &check {
+                None => (SUCCESS, None),
+                Some(Err(refused)) => (AHEAD, Some(format!("start-up refuses: {refused}"))),
+                Some(Ok(dry)) => {
+                    let plan = &dry.plan;
                     let downs = plan
                         .steps
                         .iter()
                         .filter(|s| s.direction == Direction::Down)
                         .count();
                     let ups = plan.steps.len() - downs;
-                    let app = &status.app_version.version;
-                    out.line(&match (ups, downs) {
-                        (0, 0) => "up to date: nothing to run".to_owned(),
-                        (_, 0) => format!(
-                            "{ups} script(s) to apply to reach the application version {app}: run `up`"
+                    match (ups, downs, plan.ahead.len()) {
+                        (0, 0, 0) => (SUCCESS, Some("up to date: nothing to run".to_owned())),
+                        (0, 0, ahead) => (
+                            AHEAD,
+                            Some(format!(
+                                "nothing to run: the database is ahead of the application version {app} ({ahead} script(s) applied above it, left in place)"
+                            )),
                         ),
-                        _ => format!(
-                            "the database is ahead of the application version {app}: {downs} script(s) to revert{}; start-up does it, or run `down --to {app}`",
-                            if ups > 0 { format!(" and {ups} to apply") } else { String::new() }
+                        (_, 0, _) => (
+                            PENDING,
+                            Some(format!(
+                                "{ups} script(s) to apply to reach the application version {app}: run `up`"
+                            )),
                         ),
-                    });
+                        _ => (
+                            PENDING,
+                            Some(format!(
+                                "a downgrade to {app} is authorized ({}): start-up reverts {downs} script(s){}",
+                                dry.authorization.as_deref().unwrap_or("?"),
+                                if ups > 0 {
+                                    format!(" and applies {ups}")
+                                } else {
+                                    String::new()
+                                }
+                            )),
+                        ),
+                    }
+                }
+            };
+            if a.json {
+                let dry = check.as_ref().and_then(|c| c.as_ref().ok());
+                out.json(&output::status_json(&status, env, dry, code));
+            } else {
+                out.line(&header);
+                out.text(&status.to_string());
+                if let Some(verdict) = verdict {
+                    out.line(&verdict);
                 }
             }
-            Ok(if pending.unwrap_or(0) > 0 {
-                PENDING
-            } else {
-                SUCCESS
-            })
+            Ok(code)
         }
         Command::Plan(a) => {
             let target =

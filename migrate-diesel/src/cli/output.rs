@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use migrate_core::config::{DatabaseUrl, Environment};
-use migrate_core::{Action, Direction};
+use migrate_core::{Action, Direction, ScriptRef};
 use serde_json::{Value, json};
 
 use super::args::Global;
@@ -172,11 +172,20 @@ fn state_name(state: State) -> &'static str {
         State::AppliedUnknown => "applied_unknown",
         State::ChecksumChanged => "checksum_changed",
         State::InProgress => "in_progress",
+        State::Ahead => "ahead",
+        State::RevertedKeptChanges => "reverted_changes_kept",
     }
 }
 
-/// `status --json`.
-pub(super) fn status_json(status: &Status, env: &Environment, pending: Option<usize>) -> Value {
+/// `status --json`; with `--check`, start-up's plan and the exit code.
+pub(super) fn status_json(
+    status: &Status,
+    env: &Environment,
+    check: Option<&DryRun>,
+    code: u8,
+) -> Value {
+    let refs =
+        |refs: &[ScriptRef]| -> Vec<String> { refs.iter().map(ToString::to_string).collect() };
     json!({
         "environment": env.name,
         "database": env.url.to_string(),
@@ -184,7 +193,10 @@ pub(super) fn status_json(status: &Status, env: &Environment, pending: Option<us
         "application_version": status.app_version.version.to_string(),
         "application_version_source": status.app_version.source.to_string(),
         "database_version": status.database_version.as_ref().map(ToString::to_string),
-        "pending_steps": pending,
+        "pending_steps": check.map(|dry| dry.plan.steps.len()),
+        "ahead": check.map(|dry| refs(&dry.plan.ahead)),
+        "above_application_version": check.map(|dry| refs(&dry.plan.above_target)),
+        "exit_code": code,
         "in_progress": status.in_progress,
         "scripts": status.rows.iter().map(|r| json!({
             "version": r.version.to_string(),
