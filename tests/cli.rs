@@ -476,42 +476,61 @@ fn baseline_records_an_existing_database_without_running_anything<D: Cli>() -> R
 fn create_writes_migrations_at_the_next_version_and_refuses_taken_ones() -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| cli("sqlite", dir.path(), args, &[]);
+    // The app is at 1.0.2 and 1.1.0 is compiled in: a new migration goes
+    // above it, as the first of release 1.1.1 (1.1.1-1), and says that it
+    // does not run at 1.0.2.
     let r = run(&["create", "add email"]);
     expect(
         &r,
         0,
         &[
-            "created migrations/1.1.1_add_email/up.sql",
-            "created migrations/1.1.1_add_email/down.sql",
+            "created migrations/1.1.1-1_add_email/up.sql",
+            "created migrations/1.1.1-1_add_email/down.sql",
             "next: write the migration in up.sql",
-            "note: 1.1.1 is above the application version 1.0.2",
+            "note: 1.1.1-1 is above the application version 1.0.2",
         ],
     )?;
-    let up = std::fs::read_to_string(dir.path().join("migrations/1.1.1_add_email/up.sql")).unwrap();
-    ensure!(up.starts_with("-- Migration 1.1.1 `add_email`"), "{up}");
+    let up =
+        std::fs::read_to_string(dir.path().join("migrations/1.1.1-1_add_email/up.sql")).unwrap();
+    ensure!(up.starts_with("-- Migration 1.1.1-1 `add_email`"), "{up}");
     // The folder on disk counts even before a build embeds it.
     expect(
         &run(&["create", "second"]),
         0,
-        &["created migrations/1.1.2_second/up.sql"],
+        &["created migrations/1.1.1-2_second/up.sql"],
     )?;
     let r = run(&["create", "--rust", "backfill-names"]);
     expect(
         &r,
         0,
         &[
-            "created src/migrations/v1_1_3_backfill_names.rs",
-            "add `mod v1_1_3_backfill_names;`",
+            "created src/migrations/v1_1_1_3_backfill_names.rs",
+            "add `mod v1_1_1_3_backfill_names;`",
         ],
     )?;
-    let text = std::fs::read_to_string(dir.path().join("src/migrations/v1_1_3_backfill_names.rs"))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(dir.path().join("src/migrations/v1_1_1_3_backfill_names.rs"))
+            .unwrap();
     ensure!(
-        text.contains("#[migration_script(version = \"1.1.3\", name = \"backfill_names\")]\npub struct BackfillNames;")
+        text.contains("#[migration_script(version = \"1.1.1-3\", name = \"backfill_names\")]\npub struct BackfillNames;")
             && text.contains("use migrate::diesel::SqliteConnection;"),
         "{text}"
     );
-    expect(&run(&["create", "next"]), 0, &["1.1.4_next"])?;
+    expect(&run(&["create", "next"]), 0, &["1.1.1-4_next"])?;
+    // At the application version of that release, the next one runs there.
+    expect(
+        &cli(
+            "sqlite",
+            dir.path(),
+            &["--app-version", "1.1.1", "create", "fifth"],
+            &[],
+        ),
+        0,
+        &[
+            "created migrations/1.1.1-5_fifth/up.sql",
+            "note: 1.1.1-5 is migration 5 of release 1.1.1, the application version (the configured application version): it runs at 1.1.1 and sorts below it",
+        ],
+    )?;
 
     // Taken versions: compiled in (code and SQL), or on disk.
     expect(
@@ -525,14 +544,14 @@ fn create_writes_migrations_at_the_next_version_and_refuses_taken_ones() -> Resu
         &["error: version 1.1.0 already exists: `create_tags`"],
     )?;
     expect(
-        &run(&["create", "x", "--version", "1.1.1+b"]),
+        &run(&["create", "x", "--version", "1.1.1-1+b"]),
         1,
-        &["error: version 1.1.1+b already exists: migrations/1.1.1_add_email"],
+        &["error: version 1.1.1-1+b already exists: migrations/1.1.1-1_add_email"],
     )?;
     expect(
-        &run(&["create", "x", "--version", "1.1.3"]),
+        &run(&["create", "x", "--version", "1.1.1-3"]),
         1,
-        &["already exists: src/migrations/v1_1_3_backfill_names.rs"],
+        &["already exists: src/migrations/v1_1_1_3_backfill_names.rs"],
     )?;
     expect(
         &run(&["create", "x", "--version", "v2"]),

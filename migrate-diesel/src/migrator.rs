@@ -188,6 +188,54 @@ impl Migrator {
         self
     }
 
+    /// Applies an environment's settings from `migrate.toml` or
+    /// `database.json` ([`migrate_core::config::load`]): each one set there
+    /// replaces this migrator's. The command line does this for every
+    /// command; an application's start-up can do the same:
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "sqlite")] {
+    /// use diesel::{Connection, SqliteConnection};
+    /// use migrate_core::config::{self, Request};
+    /// use migrate_diesel::Migrator;
+    ///
+    /// // migrate.toml (or database.json), the environment from MIGRATE_ENV
+    /// let env = config::load(&Request::default()).unwrap();
+    /// let mut conn = SqliteConnection::establish(env.url.expose()).unwrap();
+    /// Migrator::new(migrate_core::package_version!())
+    ///     .configure(&env.settings)
+    ///     .run(&mut conn)
+    ///     .unwrap();
+    /// # }
+    /// ```
+    pub fn configure(mut self, settings: &migrate_core::config::Settings) -> Migrator {
+        if let Some(t) = &settings.table {
+            self = self.table(t.clone());
+        }
+        if let Some(v) = &settings.app_version {
+            self = self.app_version(v.clone());
+        }
+        if let Some(b) = settings.allow_out_of_order {
+            self = self.allow_out_of_order(b);
+        }
+        if let Some(b) = settings.atomic {
+            self = self.atomic(b);
+        }
+        if let Some(b) = settings.skip_irreversible {
+            self = self.skip_irreversible(b);
+        }
+        if let Some(policy) = settings.when_ahead {
+            self = self.when_ahead(policy);
+        }
+        if let Some(v) = &settings.authorize_downgrade_to {
+            self = self.authorize_downgrade_to(v.clone());
+        }
+        if let Some(t) = settings.lock_timeout {
+            self = self.lock_timeout(t);
+        }
+        self
+    }
+
     /// Migrates the database to the application version: the start-up call.
     ///
     /// It applies the pending scripts up to the application version, and

@@ -39,6 +39,7 @@ pub(super) fn create(
     for (v, place) in versions_on_disk(&dirs.sql, &dirs.rust) {
         taken.entry(v).or_insert(place);
     }
+    let app = migrator.resolved_app_version()?;
     let version = match &args.version {
         Some(text) => {
             let v = parse_version("version", text)?;
@@ -49,7 +50,7 @@ pub(super) fn create(
             }
             v
         }
-        None => next_version(taken.keys().next_back()),
+        None => next_version(&app.version, taken.keys()),
     };
 
     let written = if args.rust {
@@ -75,12 +76,16 @@ pub(super) fn create(
             dirs.sql.display()
         ));
     }
-    if let Ok(app) = migrator.resolved_app_version()
-        && version > app.version
-    {
+    if version > app.version {
         out.line(&format!(
             "note: {version} is above the application version {} ({}), so start-up will not run it until the application is at {version} or later; `up --to {version}` runs it now",
             app.version, app.source
+        ));
+    } else if args.version.is_none() {
+        let v = version.as_semver();
+        out.line(&format!(
+            "note: {version} is migration {} of release {}.{}.{}, the application version ({}): it runs at {} and sorts below it; if that release has already shipped, bump the package version to the next release and create it again",
+            v.pre, v.major, v.minor, v.patch, app.source, app.version
         ));
     }
     Ok(())
@@ -104,15 +109,42 @@ fn normalize_name(name: &str) -> Result<String, CliError> {
     Ok(name)
 }
 
-/// The next patch above `highest` (a pre-release's next is its release);
-/// `0.1.0` when there is none.
-fn next_version(highest: Option<&Version>) -> Version {
-    let next = match highest.map(Version::as_semver) {
-        None => "0.1.0".to_owned(),
-        Some(v) if !v.pre.is_empty() => format!("{}.{}.{}", v.major, v.minor, v.patch),
-        Some(v) => format!("{}.{}.{}", v.major, v.minor, v.patch + 1),
+/// The version of a new migration, by the convention that a release's
+/// migrations are its numbered pre-releases: `1.1.0-1`, `1.1.0-2`, ...,
+/// which run at `1.1.0` and sort below it and above every `1.0.x`. It is
+/// the next number of the application version's release; or, when a taken
+/// version is already above that (the release itself has a migration, or a
+/// later one does), the next number above the highest taken version, which
+/// then does not run at the application version.
+fn next_version<'a>(app: &Version, taken: impl DoubleEndedIterator<Item = &'a Version>) -> Version {
+    let release = |v: &Version| {
+        let v = v.as_semver();
+        (v.major, v.minor, v.patch)
     };
-    Version::parse(&next).expect("three numbers are a version")
+    // `n` of a pre-release that is a single number.
+    let numbered = |v: &Version| v.as_semver().pre.as_str().parse::<u64>().ok();
+    let numbered_of = |(major, minor, patch): (u64, u64, u64), n: u64| {
+        Version::parse(&format!("{major}.{minor}.{patch}-{n}")).expect("numbers make a version")
+    };
+    let taken: Vec<&Version> = taken.collect();
+    let app_release = release(app);
+    let last = taken
+        .iter()
+        .filter(|v| release(v) == app_release)
+        .filter_map(|v| numbered(v))
+        .max()
+        .unwrap_or(0);
+    let candidate = numbered_of(app_release, last + 1);
+    match taken.last() {
+        Some(highest) if **highest >= candidate => {
+            let (major, minor, patch) = release(highest);
+            match numbered(highest) {
+                Some(n) => numbered_of((major, minor, patch), n + 1),
+                None => numbered_of((major, minor, patch + 1), 1),
+            }
+        }
+        _ => candidate,
+    }
 }
 
 /// Versions of migrations written but maybe not built yet: SQL folders
@@ -259,12 +291,32 @@ mod tests {
         Version::parse(s).unwrap()
     }
 
+    fn next(app: &str, taken: &[&str]) -> String {
+        let mut taken: Vec<Version> = taken.iter().map(|t| v(t)).collect();
+        taken.sort();
+        next_version(&v(app), taken.iter()).to_string()
+    }
+
     #[test]
-    fn the_next_version_is_the_next_patch_or_the_release_of_a_pre_release() {
-        assert_eq!(next_version(None).to_string(), "0.1.0");
-        assert_eq!(next_version(Some(&v("1.0.9"))).to_string(), "1.0.10");
-        assert_eq!(next_version(Some(&v("1.1.0-rc.1"))).to_string(), "1.1.0");
-        assert_eq!(next_version(Some(&v("2.0.0+build.7"))).to_string(), "2.0.1");
+    fn a_new_migration_is_the_next_numbered_pre_release_of_the_application_version() {
+        assert_eq!(next("1.0.0", &[]), "1.0.0-1");
+        assert_eq!(next("1.0.0", &["0.1.0", "0.1.1"]), "1.0.0-1");
+        assert_eq!(next("1.0.0", &["0.1.0", "1.0.0-1"]), "1.0.0-2");
+        assert_eq!(next("1.1.0", &["1.0.0-1", "1.0.0-2"]), "1.1.0-1");
+        assert_eq!(next("1.0.0", &["1.0.0-9"]), "1.0.0-10");
+        // A pre-release or build of the application keeps its release.
+        assert_eq!(next("1.1.0-rc.1", &["1.0.0"]), "1.1.0-1");
+        assert_eq!(next("1.1.0+build.7", &["1.1.0-1"]), "1.1.0-2");
+    }
+
+    #[test]
+    fn a_new_migration_goes_above_every_taken_version_even_past_the_application_version() {
+        // The release has a migration of its own: the next goes to the next patch.
+        assert_eq!(next("1.0.1", &["1.0.0", "1.0.1"]), "1.0.2-1");
+        // A later release has migrations already.
+        assert_eq!(next("1.0.0", &["1.0.0-1", "1.2.0-3"]), "1.2.0-4");
+        assert_eq!(next("1.0.0", &["1.2.0-rc.1"]), "1.2.1-1");
+        assert_eq!(next("1.0.0", &["2.0.0+build.7"]), "2.0.1-1");
     }
 
     #[test]

@@ -218,24 +218,7 @@ impl Cli {
     ) -> Result<Migrator, CliError> {
         let mut m = self.migrator.clone();
         if let Some(s) = settings {
-            if let Some(t) = &s.table {
-                m = m.table(t.clone());
-            }
-            if let Some(v) = &s.app_version {
-                m = m.app_version(v.clone());
-            }
-            if let Some(b) = s.allow_out_of_order {
-                m = m.allow_out_of_order(b);
-            }
-            if let Some(b) = s.atomic {
-                m = m.atomic(b);
-            }
-            if let Some(b) = s.skip_irreversible {
-                m = m.skip_irreversible(b);
-            }
-            if let Some(t) = s.lock_timeout {
-                m = m.lock_timeout(t);
-            }
+            m = m.configure(s);
         }
         if let Some(t) = &g.table {
             m = m.table(t.clone());
