@@ -6,7 +6,8 @@
 //! ```text
 //! cargo run --example users                            # migrates to 1.0.1
 //! cargo run --example users                            # again: nothing to do
-//! APPLICATION_VERSION=1.0.0 cargo run --example users  # runs 1.0.1's down
+//! APPLICATION_VERSION=1.0.0 cargo run --example users  # ahead: left in place, with a warning
+//! APPLICATION_VERSION=1.0.0 MIGRATE_AUTHORIZE_DOWNGRADE_TO=1.0.0 cargo run --example users  # runs 1.0.1's down, once
 //! ```
 //!
 //! With arguments it is the command line (configured by
@@ -92,6 +93,12 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), BoxError> {
+    // The library's warnings (a database ahead of the application, say) on
+    // stderr, as an application shows its logs.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .with_writer(std::io::stderr)
+        .init();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/users/users.db");
     let mut conn = SqliteConnection::establish(path)?;
 

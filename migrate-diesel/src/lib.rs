@@ -28,6 +28,8 @@
 //! | `duration_ms` | bigint | how long the step took |
 //! | `checksum` | text, nullable | SHA-256 of `up.sql` (CRLF read as LF), SQL only |
 //! | `dirty` | boolean | true while a step that cannot be rolled back is in progress |
+//! | `down_sql` | text, nullable | on an SQL migration's `up` row, its `down` SQL (empty: it has none), so that a build without the migration can revert it |
+//! | `authorized_by` | text, nullable | on a `down` row run by start-up under a downgrade authorization, that authorization: spent |
 
 // Errors carry the versions and database errors they report.
 #![allow(clippy::result_large_err)]

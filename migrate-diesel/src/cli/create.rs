@@ -77,8 +77,15 @@ pub(super) fn create(
         ));
     }
     if version > app.version {
+        let v = version.as_semver();
+        let release = format!("{}.{}.{}", v.major, v.minor, v.patch);
+        let runs_at = if v.pre.is_empty() {
+            format!("until the application is at {version} or later")
+        } else {
+            format!("until the application is at {release}, the release it belongs to")
+        };
         out.line(&format!(
-            "note: {version} is above the application version {} ({}), so start-up will not run it until the application is at {version} or later; `up --to {version}` runs it now",
+            "note: {version} is above the application version {} ({}), so start-up will not run it {runs_at}; `up --to {version}` runs it now",
             app.version, app.source
         ));
     } else if args.version.is_none() {
