@@ -543,13 +543,15 @@ fn an_old_image_boots_and_can_roll_back_what_it_does_not_ship<D: Db>() -> Result
     )?;
     let mut conn = db.connect();
     let before = history::<D>(&mut conn, TABLE);
-    // Every restart of an old instance boots, and changes nothing.
+    // Every restart of an old instance boots, and changes nothing; the
+    // warning offers what would work.
     for _ in 0..2 {
         expect(
             &start(&db, "old", &[("DEP_WORK", "insert"), ("DEP_NAME", "old")]),
             0,
             &[
                 "the database is ahead of the application: 1.0.1 `add_email` is applied above the application version 1.0.0 (the Cargo package version); start-up leaves it in place and changes nothing.",
+                "to revert, run `down --to 1.0.0` (this build can), or let start-up revert once with MIGRATE_AUTHORIZE_DOWNGRADE_TO=1.0.0",
             ],
         )?;
     }
@@ -596,7 +598,8 @@ fn an_old_image_boots_and_can_roll_back_what_it_does_not_ship<D: Db>() -> Result
         0,
         &[
             "start-up leaves it in place and changes nothing. MIGRATE_AUTHORIZE_DOWNGRADE_TO=1.0.0 was spent at change 3",
-            "to downgrade to 1.0.0 again, authorize it under a name not used before, such as 1.0.0+2",
+            "an authorization is honoured once.",
+            "to revert, run `down --to 1.0.0` (this build can), or let start-up revert once with MIGRATE_AUTHORIZE_DOWNGRADE_TO=1.0.0+2",
         ],
     )?;
     let d = downs::<D>(&mut conn);
@@ -656,7 +659,7 @@ fn the_policy_and_the_authorization_come_from_migrate_toml<D: Db>() -> Result<St
         0,
         &[
             "1.0.1 -> 1.0.0: 1 step(s), a downgrade authorized by authorize_downgrade_to = \"1.0.0\"",
-            "down 1.0.1 add_email (sql) [not in this build: the down SQL recorded when it was applied]",
+            "down 1.0.1 add_email (sql) [not in this build: runs the down SQL recorded when it was applied]",
             "| ALTER TABLE users DROP COLUMN email;",
         ],
     )?;
@@ -691,6 +694,20 @@ fn what_an_old_image_cannot_revert_is_named_not_guessed<D: Db>() -> Result<Strin
     expect(&start(&db, "new-code", &[]), 0, &[])?;
     let mut conn = db.connect();
     let before = history::<D>(&mut conn, TABLE);
+    // Without an authorization it boots, and does not suggest one that
+    // would fail.
+    let booted = start(&db, "old", &[]);
+    expect(
+        &booted,
+        0,
+        &[
+            "to revert, run `down --to 1.0.0` with a build that can: this one cannot (cannot downgrade the database to 1.0.0; nothing was run:   - code scripts this build does not have: 1.0.1 `add_email_in_rust`",
+        ],
+    )?;
+    ensure!(
+        !booted.stderr.contains("MIGRATE_AUTHORIZE_DOWNGRADE_TO"),
+        "suggests an authorization that cannot work: {booted:?}"
+    );
     expect(
         &start(&db, "old", &auth),
         1,
@@ -743,12 +760,34 @@ fn what_an_old_image_cannot_revert_is_named_not_guessed<D: Db>() -> Result<Strin
         0,
         &["down 1.0.1 add_email (sql)"],
     )?;
-    // Writing gave the table the new columns.
+    // Writing gave the table the new columns, and the rows written since
+    // record their down.
     let now = columns::<D>(&mut conn, TABLE);
     ensure!(
         now.contains(&"down_sql".to_owned()) && now.contains(&"authorized_by".to_owned()),
         "{now:?}"
     );
+    expect(
+        &start(&legacy, "new", &[]),
+        0,
+        &["up   1.0.1 add_email (sql)"],
+    )?;
+    let recorded = D::strings(
+        &mut conn,
+        &format!(
+            "SELECT CONCAT({c}, ':', COALESCE(down_sql, 'NULL')) AS s FROM {TABLE} WHERE direction = 'up' ORDER BY {c}",
+            c = D::CHANGE
+        ),
+    );
+    ensure!(
+        recorded == ["1:NULL", "2:NULL", "4:ALTER TABLE users DROP COLUMN email;"],
+        "{recorded:?}"
+    );
+    expect(
+        &start(&legacy, "old", &auth),
+        0,
+        &["down 1.0.1 add_email (sql)"],
+    )?;
     Ok("a code script and SQL from before recorded downs are named, nothing run; a tracking table from before is read as it is and upgraded when written".into())
 }
 

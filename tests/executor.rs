@@ -212,6 +212,136 @@ fn an_authorized_downgrade_runs_down_in_descending_order_once<D: TestDb>() {
     assert_eq!(versions(&up), ["up 1.0.2"]);
 }
 
+fn a_downgrade_that_fails_part_way_resumes_under_the_same_authorization<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let with_down = |down: &'static str| {
+        vec![
+            base(),
+            code::<D::Conn>("1.0.1", "INSERT INTO log VALUES ('1.0.1')", down),
+            code::<D::Conn>(
+                "1.0.2",
+                "INSERT INTO log VALUES ('1.0.2')",
+                "DELETE FROM log WHERE v = '1.0.2'",
+            ),
+        ]
+    };
+    let broken = with_down("DELETE FROM no_such_table");
+    let fixed = with_down("DELETE FROM log WHERE v = '1.0.1'");
+    migrator("1.0.2", fixed.clone()).run(&mut conn).unwrap();
+    // 1.0.2 is reverted, then 1.0.1's down fails.
+    let err = migrator("1.0.0", broken)
+        .authorize_downgrade_to("1.0.0")
+        .run(&mut conn)
+        .unwrap_err();
+    assert!(err.to_string().contains("1.0.1"), "{err}");
+    assert_eq!(log::<D>(&mut conn), ["1.0.1"]);
+    // Not spent: a build with a working down resumes the same downgrade.
+    let resumed = migrator("1.0.0", fixed.clone())
+        .authorize_downgrade_to("1.0.0")
+        .run(&mut conn)
+        .unwrap();
+    assert_eq!(versions(&resumed), ["down 1.0.1"]);
+    assert!(log::<D>(&mut conn).is_empty());
+    // Once the database moved up again, it is spent.
+    migrator("1.0.2", fixed.clone()).run(&mut conn).unwrap();
+    let again = migrator("1.0.0", fixed)
+        .authorize_downgrade_to("1.0.0")
+        .run(&mut conn)
+        .unwrap();
+    assert!(again.steps.is_empty() && again.ahead.len() == 2, "{again}");
+}
+
+fn an_authorization_that_reverts_nothing_is_not_spent<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    // Authorized for 1.0.1 while the database is behind: an upgrade only.
+    let up = migrator("1.0.1", scripts::<D>())
+        .authorize_downgrade_to("1.0.1")
+        .run(&mut conn)
+        .unwrap();
+    assert_eq!(versions(&up), ["up 1.0.0", "up 1.0.1"]);
+    assert_eq!(up.authorization, None);
+    // So it still allows one downgrade later.
+    migrator("1.0.2", scripts::<D>()).run(&mut conn).unwrap();
+    let down = migrator("1.0.1", scripts::<D>())
+        .authorize_downgrade_to("1.0.1")
+        .run(&mut conn)
+        .unwrap();
+    assert_eq!(versions(&down), ["down 1.0.2"]);
+}
+
+fn a_recorded_down_runs_outside_a_transaction_when_its_migration_did<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    // 1.0.1's down must run outside a transaction (the database refuses
+    // it inside one); an older build, which does not have 1.0.1, runs it
+    // from the history.
+    let outside = Script::sql(
+        "1.0.1",
+        "outside",
+        "INSERT INTO log VALUES ('1.0.1');",
+        Some(D::OUTSIDE_TRANSACTION_SQL),
+    )
+    .with_transaction(false);
+    migrator("1.0.1", vec![base(), outside])
+        .run(&mut conn)
+        .unwrap();
+    let down = migrator("1.0.0", vec![base()])
+        .authorize_downgrade_to("1.0.0")
+        .run(&mut conn)
+        .unwrap();
+    assert_eq!(versions(&down), ["down 1.0.1"]);
+    assert_eq!(
+        history::<D>(&mut conn, T),
+        ["1.0.0:up", "1.0.1:up", "1.0.1:down"]
+    );
+}
+
+fn the_refuse_policy_touches_nothing_even_with_work_pending<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    // 2.0.0 was applied by a newer build; 1.0.1 is pending below it.
+    let newer = code::<D::Conn>("2.0.0", "INSERT INTO log VALUES ('2.0.0')", "");
+    migrator("2.0.0", vec![base(), newer])
+        .run(&mut conn)
+        .unwrap();
+    // The state row too: refusing must not even forget it.
+    let state =
+        |conn: &mut D::Conn| D::strings(conn, &format!("SELECT fingerprint AS s FROM {STATE}"));
+    let before = (
+        history::<D>(&mut conn, T),
+        D::schema(&mut conn),
+        state(&mut conn),
+    );
+    assert_eq!(before.2.len(), 1);
+    let older = vec![
+        base(),
+        code::<D::Conn>("1.0.1", "INSERT INTO log VALUES ('1.0.1')", ""),
+    ];
+    let err = migrator("1.0.1", older)
+        .allow_out_of_order(true)
+        .when_ahead(WhenAhead::Refuse)
+        .run(&mut conn)
+        .unwrap_err();
+    assert!(matches!(err, Error::DatabaseAhead { .. }), "{err}");
+    // This build cannot revert 2.0.0, and the message does not pretend it
+    // can.
+    assert!(
+        err.to_string()
+            .contains("to revert, run `down --to 1.0.1` with a build that can: this one cannot"),
+        "{err}"
+    );
+    assert_eq!(
+        (
+            history::<D>(&mut conn, T),
+            D::schema(&mut conn),
+            state(&mut conn)
+        ),
+        before
+    );
+}
+
 fn a_script_added_out_of_order_is_refused_then_allowed<D: TestDb>() {
     let Some(db) = D::create() else { return };
     let mut conn = db.connect();
@@ -1598,6 +1728,10 @@ on_every_backend!(
     upgrades_in_steps_across_application_versions,
     an_older_application_leaves_a_newer_database_alone_and_names_what_is_ahead,
     an_authorized_downgrade_runs_down_in_descending_order_once,
+    a_downgrade_that_fails_part_way_resumes_under_the_same_authorization,
+    an_authorization_that_reverts_nothing_is_not_spent,
+    a_recorded_down_runs_outside_a_transaction_when_its_migration_did,
+    the_refuse_policy_touches_nothing_even_with_work_pending,
     a_script_added_out_of_order_is_refused_then_allowed,
     a_downgrade_across_a_script_without_down_is_refused_then_skipped_on_request,
     a_failing_script_leaves_neither_its_effects_nor_its_row,

@@ -94,7 +94,12 @@ impl AppliedScript {
 pub enum RecordedDown {
     /// An SQL migration's `down` SQL, recorded with its row: any build can
     /// run it.
-    Sql(String),
+    Sql {
+        /// The SQL.
+        sql: String,
+        /// Whether it runs in a transaction (the migration's own choice).
+        transactional: bool,
+    },
     /// An SQL migration without a `down`: nothing can revert it.
     Irreversible,
     /// A code script: its `down` is compiled code, which only a build that
@@ -189,7 +194,12 @@ pub enum Origin {
     /// A script this build does not have, reverted with the `down` SQL its
     /// history row recorded when it was applied (empty for a step only
     /// recorded).
-    Recorded(String),
+    Recorded {
+        /// The SQL.
+        sql: String,
+        /// Whether it runs in a transaction, as the migration chose.
+        transactional: bool,
+    },
 }
 
 /// One step of a plan.
@@ -216,12 +226,13 @@ impl Step {
     pub fn known_index(&self) -> Option<usize> {
         match self.origin {
             Origin::Known(i) => Some(i),
-            Origin::Recorded(_) => None,
+            Origin::Recorded { .. } => None,
         }
     }
 
-    /// What the step does beyond running its script, for a plan's listing.
-    fn note(&self) -> Option<&'static str> {
+    /// What the step does beyond running its script, as a plan's listing
+    /// notes it.
+    pub fn note(&self) -> Option<&'static str> {
         match (self.action, self.direction, &self.origin) {
             (Action::RecordOnly, Direction::Down, _) => {
                 Some("irreversible: recorded as reverted, nothing runs")
@@ -229,7 +240,7 @@ impl Step {
             (Action::RecordOnly, Direction::Up, _) => Some(
                 "recorded as applied, not run: its changes stayed when it was reverted without running",
             ),
-            (Action::Run, _, Origin::Recorded(_)) => {
+            (Action::Run, _, Origin::Recorded { .. }) => {
                 Some("not in this build: runs the down SQL recorded when it was applied")
             }
             (Action::Run, _, Origin::Known(_)) => None,
@@ -258,6 +269,11 @@ impl Plan {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
+    }
+
+    /// Whether the plan reverts anything.
+    pub fn reverts(&self) -> bool {
+        self.steps.iter().any(|s| s.direction == Direction::Down)
     }
 
     /// What the executor should warn about before running: each step only
@@ -342,11 +358,18 @@ impl fmt::Display for ScriptRef {
     }
 }
 
+impl ScriptRef {
+    /// `1.0.1 `a`, 1.0.2 `b``: scripts named in a message.
+    pub fn list(refs: &[ScriptRef]) -> String {
+        refs.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 fn list(refs: &[ScriptRef]) -> String {
-    refs.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+    ScriptRef::list(refs)
 }
 
 /// Why no plan could be made. Nothing has run when the planner refuses.
@@ -491,7 +514,10 @@ pub fn plan(
             applied_by_version.insert(&a.version, a);
         }
     }
+    // Scripts reverted without running are recorded as applied again
+    // without running: their SQL must be what ran, as for applied ones.
     check_checksums(&applied_by_version, &known_by_version, known)?;
+    check_checksums(&kept, &known_by_version, known)?;
 
     let from = applied_by_version.keys().next_back().map(|v| (*v).clone());
     let above = |v: &Version| {
@@ -534,13 +560,21 @@ pub fn plan(
                 }
             },
             None => match &a.down {
-                RecordedDown::Sql(sql) => {
-                    (ScriptKind::Sql, Action::Run, Origin::Recorded(sql.clone()))
-                }
+                RecordedDown::Sql { sql, transactional } => (
+                    ScriptKind::Sql,
+                    Action::Run,
+                    Origin::Recorded {
+                        sql: sql.clone(),
+                        transactional: *transactional,
+                    },
+                ),
                 RecordedDown::Irreversible if options.skip_irreversible => (
                     ScriptKind::Sql,
                     Action::RecordOnly,
-                    Origin::Recorded(String::new()),
+                    Origin::Recorded {
+                        sql: String::new(),
+                        transactional: true,
+                    },
                 ),
                 RecordedDown::Irreversible => {
                     irreversible.push(script_ref);

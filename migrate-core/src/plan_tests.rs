@@ -542,14 +542,20 @@ fn a_script_this_build_lacks_is_reverted_with_the_down_sql_recorded_when_it_was_
         applied("1.0.0"),
         recorded(
             "1.0.1",
-            RecordedDown::Sql("ALTER TABLE users DROP COLUMN email;".into()),
+            RecordedDown::Sql {
+                sql: "ALTER TABLE users DROP COLUMN email;".into(),
+                transactional: true,
+            },
         ),
     ];
     let p = plan(&to("1.0.0"), &applied, &known, PlanOptions::default()).unwrap();
     assert_eq!(steps(&p), ["down 1.0.1"]);
     assert_eq!(
         p.steps[0].origin,
-        Origin::Recorded("ALTER TABLE users DROP COLUMN email;".into())
+        Origin::Recorded {
+            sql: "ALTER TABLE users DROP COLUMN email;".into(),
+            transactional: true
+        }
     );
     assert_eq!(
         (p.steps[0].kind, p.steps[0].action, p.steps[0].known_index()),
@@ -569,7 +575,13 @@ fn a_downgrade_across_code_scripts_this_build_lacks_is_refused_naming_the_build_
     let known = [known("1.0.0")];
     let applied = [
         applied("1.0.0"),
-        recorded("1.0.1", RecordedDown::Sql("DROP TABLE a;".into())),
+        recorded(
+            "1.0.1",
+            RecordedDown::Sql {
+                sql: "DROP TABLE a;".into(),
+                transactional: false,
+            },
+        ),
         recorded("1.1.0", RecordedDown::Code),
         recorded("1.2.0", RecordedDown::Code),
     ];
@@ -626,6 +638,23 @@ fn a_script_reverted_without_running_is_recorded_as_applied_without_running_its_
         "{p}"
     );
     assert!(p.warnings()[0].contains("its changes are still there"));
+}
+
+#[test]
+fn a_script_reverted_without_running_whose_sql_changed_is_refused_not_recorded() {
+    let known = [known("1.0.0"), sql("1.0.1", "new")];
+    let kept = AppliedScript {
+        checksum: Some("old".into()),
+        ..reverted_without_running("1.0.1")
+    };
+    let err = plan(
+        &up_to("1.0.1"),
+        &[applied("1.0.0"), kept],
+        &known,
+        PlanOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, PlanError::ChecksumMismatch { .. }), "{err}");
 }
 
 #[test]

@@ -156,6 +156,13 @@ pub trait Backend: Connection + Sized + 'static {
 /// them name their columns, so they read and write such a table as before.
 pub(crate) const ADDED_COLUMNS: [&str; 2] = ["down_sql", "authorized_by"];
 
+/// A row of one text column `name` (a column's, or a database's).
+#[derive(diesel::QueryableByName)]
+pub(crate) struct Named {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub(crate) name: String,
+}
+
 /// Whether a tracking table with these `columns` has [`ADDED_COLUMNS`].
 pub(crate) fn has_added_columns(columns: &[String]) -> bool {
     ADDED_COLUMNS
@@ -180,14 +187,14 @@ pub(crate) fn added_columns_select(added_columns: bool, null: &str) -> String {
 }
 
 /// Adds the [`ADDED_COLUMNS`] a tracking table lacks, as nullable columns
-/// of `text_type`.
+/// of the given `types`, one per column.
 pub(crate) fn add_missing_columns<C: Backend>(
     conn: &mut C,
     table: &TableName,
-    text_type: &str,
+    types: [&str; ADDED_COLUMNS.len()],
 ) -> Result<(), Error> {
     let columns = conn.columns(table)?;
-    for added in ADDED_COLUMNS {
+    for (added, text_type) in ADDED_COLUMNS.into_iter().zip(types) {
         if !columns.iter().any(|c| c.eq_ignore_ascii_case(added)) {
             conn.batch_execute(&format!(
                 "ALTER TABLE {} ADD COLUMN {added} {text_type}",
@@ -396,9 +403,12 @@ where
             out.push_bind_param::<Nullable<Text>, _>(&row.checksum)?;
             out.push_sql(", ");
             out.push_bind_param::<Bool, _>(&row.dirty)?;
-            for text in [&row.down_sql, &row.authorized_by] {
+            for text in [row.down_sql.as_deref(), row.authorized_by] {
                 out.push_sql(", ");
-                out.push_bind_param::<Nullable<Text>, _>(text)?;
+                match text {
+                    Some(text) => out.push_bind_param::<Text, _>(text)?,
+                    None => out.push_bind_param::<Nullable<Text>, _>(&None::<&str>)?,
+                }
             }
             out.push_sql(")");
         }

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use migrate_core::{
-    AUTHORIZE_DOWNGRADE_VAR, AppVersion, AppVersionError, Direction, PlanError, PolicyError,
-    RegistryError, ScriptError, ScriptRef, Version,
+    AppVersion, AppVersionError, Direction, PlanError, PolicyError, RegistryError, ScriptError,
+    ScriptRef, Version,
 };
 
 /// What went wrong while planning or running migrations.
@@ -31,14 +31,19 @@ pub enum Error {
     /// [`WhenAhead::Refuse`](migrate_core::WhenAhead::Refuse). Nothing was
     /// changed.
     #[error(
-        "the database is ahead of the application version {} ({}): {} applied above it; the policy for a database ahead is to refuse, so nothing was changed. Deploy a build at {} or later, revert them with `down --to {}` run by a build that has them, or let this build revert them once: {AUTHORIZE_DOWNGRADE_VAR}={}",
-        app.version, app.source, list(ahead), ahead.first().map_or_else(String::new, |a| a.version.to_string()), app.version, app.version
+        "the database is ahead of the application version {} ({}): {} {} applied above it; the policy for a database ahead is to refuse, so nothing was changed. Deploy a build at {} or later; or, {advice}",
+        app.version, app.source, ScriptRef::list(ahead), if ahead.len() == 1 { "is" } else { "are" },
+        ahead.first().map_or_else(String::new, |a| a.version.to_string())
     )]
     DatabaseAhead {
         /// The application version, and where it came from.
         app: AppVersion,
         /// The applied scripts above it, highest first.
         ahead: Vec<ScriptRef>,
+        /// How they can be reverted: `down --to`, or a start-up
+        /// authorization ([`migrate_core::AUTHORIZE_DOWNGRADE_VAR`]), when
+        /// this build can; else why it cannot.
+        advice: String,
     },
     /// The configured tracking-table name is not a plain identifier.
     #[error(
@@ -287,13 +292,4 @@ impl From<diesel::result::Error> for Error {
             source,
         }
     }
-}
-
-fn list(refs: &[ScriptRef]) -> String {
-    let names: Vec<String> = refs.iter().map(ToString::to_string).collect();
-    format!(
-        "{} {}",
-        names.join(", "),
-        if refs.len() == 1 { "is" } else { "are" }
-    )
 }

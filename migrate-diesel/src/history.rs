@@ -1,5 +1,6 @@
 //! The append-only history and the applied state derived from it.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use diesel::QueryableByName;
@@ -58,6 +59,20 @@ pub struct HistoryRow {
     pub authorized_by: Option<String>,
 }
 
+/// The first line of a recorded `down` SQL that must run outside a
+/// transaction, as its migration does (an SQL comment, and diesel's
+/// `metadata.toml` key).
+const OUTSIDE_TRANSACTION: &str = "-- migrate: run_in_transaction = false\n";
+
+/// The `down_sql` an SQL migration's `up` row records: its `down` (empty
+/// when it has none), marked when it runs outside a transaction.
+pub(crate) fn recorded_down_sql(down: Option<&str>, transactional: bool) -> Cow<'_, str> {
+    match down {
+        Some(sql) if !transactional => Cow::Owned(format!("{OUTSIDE_TRANSACTION}{sql}")),
+        down => Cow::Borrowed(down.unwrap_or_default()),
+    }
+}
+
 impl HistoryRow {
     /// What this `up` row recorded about reverting its script.
     fn recorded_down(&self) -> RecordedDown {
@@ -65,7 +80,10 @@ impl HistoryRow {
             ("code", _) => RecordedDown::Code,
             (_, None) => RecordedDown::NotRecorded,
             (_, Some("")) => RecordedDown::Irreversible,
-            (_, Some(sql)) => RecordedDown::Sql(sql.to_owned()),
+            (_, Some(sql)) => RecordedDown::Sql {
+                transactional: !sql.starts_with(OUTSIDE_TRANSACTION),
+                sql: sql.to_owned(),
+            },
         }
     }
 }
@@ -76,7 +94,7 @@ pub struct NewRow<'a> {
     /// The change number.
     pub change: i64,
     /// The version, as written.
-    pub version: std::borrow::Cow<'a, str>,
+    pub version: Cow<'a, str>,
     /// The name.
     pub name: &'a str,
     /// The description.
@@ -96,7 +114,7 @@ pub struct NewRow<'a> {
     pub dirty: bool,
     /// An SQL migration's `down` SQL (empty: it has none), on its `up`
     /// rows.
-    pub down_sql: Option<&'a str>,
+    pub down_sql: Option<Cow<'a, str>>,
     /// The downgrade authorization a start-up `down` step ran under.
     pub authorized_by: Option<&'a str>,
 }
@@ -104,34 +122,42 @@ pub struct NewRow<'a> {
 /// A script the history says is applied, with when.
 #[derive(Debug, Clone)]
 pub(crate) struct AppliedState {
-    /// Version, name and checksum, for the planner.
+    /// Version, name and checksum, for the planner; and whether it is in
+    /// fact reverted without running (not applied, its changes there).
     pub(crate) script: AppliedScript,
-    /// When its `up` committed.
+    /// When its last row committed.
     pub(crate) applied_at: String,
     /// Code or SQL, as recorded.
     pub(crate) kind: String,
 }
 
+/// Where a downgrade authorization was recorded: the change and time of
+/// the last `down` row it ran.
+#[derive(Debug, Clone)]
+pub(crate) struct Spent {
+    pub(crate) change: i64,
+    pub(crate) at: String,
+}
+
 /// The applied scripts derived from the history (the last row of each
 /// version decides), plus the next change number.
 pub(crate) struct State {
-    pub(crate) applied: Vec<AppliedState>,
-    /// Scripts whose last row reverted them without running their `down`:
-    /// not applied, but their changes are there.
-    pub(crate) kept: Vec<AppliedState>,
+    /// In version order, with those reverted without running.
+    pub(crate) scripts: Vec<AppliedState>,
     pub(crate) next_change: i64,
     /// A step that started and did not finish.
     pub(crate) dirty: Option<HistoryRow>,
-    /// The downgrade authorizations spent, each with the first row that
-    /// spent it.
-    pub(crate) spent: BTreeMap<String, HistoryRow>,
+    /// The downgrade authorizations spent: recorded on `down` rows that an
+    /// `up` row followed (the database moved up again after them). One
+    /// whose downgrade failed part-way, and nothing since, is not: the next
+    /// start-up resumes it.
+    pub(crate) spent: BTreeMap<String, Spent>,
 }
 
 impl State {
     pub(crate) fn empty() -> State {
         State {
-            applied: Vec::new(),
-            kept: Vec::new(),
+            scripts: Vec::new(),
             next_change: 1,
             dirty: None,
             spent: BTreeMap::new(),
@@ -141,19 +167,23 @@ impl State {
     pub(crate) fn from_history(table: &TableName, rows: Vec<HistoryRow>) -> Result<State, Error> {
         let mut next_change = 1;
         let mut dirty = None;
-        let mut spent = BTreeMap::new();
+        let (mut recorded, mut spent) = (BTreeMap::new(), BTreeMap::new());
         let mut last: BTreeMap<Version, HistoryRow> = BTreeMap::new();
         for row in rows {
             next_change = next_change.max(row.change + 1);
-            if let Some(authorization) = &row.authorized_by {
-                spent
-                    .entry(authorization.clone())
-                    .or_insert_with(|| row.clone());
-            }
             if row.dirty {
                 // Not applied (nor reverted) until resolved.
                 dirty = Some(row);
                 continue;
+            }
+            if row.direction == "up" {
+                spent.append(&mut recorded);
+            } else if let Some(authorization) = &row.authorized_by {
+                let at = Spent {
+                    change: row.change,
+                    at: row.applied_at.clone(),
+                };
+                recorded.insert(authorization.clone(), at);
             }
             let version = Version::parse(&row.version).map_err(|source| Error::CorruptHistory {
                 table: table.to_string(),
@@ -165,46 +195,42 @@ impl State {
             last.remove(&version);
             last.insert(version, row);
         }
-        let (mut applied, mut kept) = (Vec::new(), Vec::new());
-        for (version, row) in last {
-            let reverted_without_running = row.direction == "down" && !row.executed;
-            if row.direction == "down" && !reverted_without_running {
-                continue;
-            }
-            let state = AppliedState {
-                script: AppliedScript {
-                    version,
-                    checksum: row.checksum.clone(),
-                    down: row.recorded_down(),
-                    reverted_without_running,
-                    name: row.name,
-                },
-                applied_at: row.applied_at,
-                kind: row.kind,
-            };
-            if reverted_without_running {
-                kept.push(state);
-            } else {
-                applied.push(state);
-            }
-        }
+        let scripts = last
+            .into_iter()
+            .filter_map(|(version, row)| {
+                let reverted_without_running = row.direction == "down" && !row.executed;
+                (row.direction == "up" || reverted_without_running).then(|| AppliedState {
+                    script: AppliedScript {
+                        version,
+                        checksum: row.checksum.clone(),
+                        down: row.recorded_down(),
+                        reverted_without_running,
+                        name: row.name,
+                    },
+                    applied_at: row.applied_at,
+                    kind: row.kind,
+                })
+            })
+            .collect();
         Ok(State {
-            applied,
-            kept,
+            scripts,
             next_change,
             dirty,
             spent,
         })
     }
 
+    /// The applied scripts, in version order.
+    pub(crate) fn applied(&self) -> impl DoubleEndedIterator<Item = &AppliedState> {
+        self.scripts
+            .iter()
+            .filter(|a| !a.script.reverted_without_running)
+    }
+
     /// The history as the planner reads it: the applied scripts, and
     /// those reverted without running.
     pub(crate) fn scripts(&self) -> Vec<AppliedScript> {
-        self.applied
-            .iter()
-            .chain(&self.kept)
-            .map(|a| a.script.clone())
-            .collect()
+        self.scripts.iter().map(|a| a.script.clone()).collect()
     }
 }
 
@@ -240,11 +266,71 @@ mod tests {
         ];
         let state = State::from_history(&table, rows).unwrap();
         let versions: Vec<String> = state
-            .applied
-            .iter()
+            .applied()
             .map(|a| a.script.version.to_string())
             .collect();
         assert_eq!(versions, ["1.0.0+b"]);
         assert_eq!(state.next_change, 4);
+    }
+
+    fn authorized(change: i64, version: &str) -> HistoryRow {
+        HistoryRow {
+            authorized_by: Some("1.0.0".to_owned()),
+            ..row(change, version, "down")
+        }
+    }
+
+    #[test]
+    fn an_authorization_is_spent_once_the_database_moves_up_after_its_downgrade() {
+        let table = TableName::new("t").unwrap();
+        let mut rows = vec![
+            row(1, "1.0.0", "up"),
+            row(2, "1.0.1", "up"),
+            row(3, "1.0.2", "up"),
+            // A downgrade that failed after its first step: not spent, so
+            // the next start-up resumes it.
+            authorized(4, "1.0.2"),
+        ];
+        let state = State::from_history(&table, rows.clone()).unwrap();
+        assert!(state.spent.is_empty());
+        // It resumed and finished: nothing is ahead, and nothing moved up.
+        rows.push(authorized(5, "1.0.1"));
+        let state = State::from_history(&table, rows.clone()).unwrap();
+        assert!(state.spent.is_empty());
+        // The newer release came back: spent, at its last down row.
+        rows.push(row(6, "1.0.1", "up"));
+        let state = State::from_history(&table, rows).unwrap();
+        assert_eq!(state.spent.get("1.0.0").map(|s| s.change), Some(5));
+    }
+
+    #[test]
+    fn an_up_row_records_how_to_revert_its_script() {
+        let recorded = |kind: &str, down_sql: Option<&str>| {
+            HistoryRow {
+                kind: kind.to_owned(),
+                down_sql: down_sql.map(str::to_owned),
+                ..row(1, "1.0.0", "up")
+            }
+            .recorded_down()
+        };
+        assert_eq!(recorded("code", Some("x")), RecordedDown::Code);
+        assert_eq!(recorded("sql", None), RecordedDown::NotRecorded);
+        assert_eq!(recorded("sql", Some("")), RecordedDown::Irreversible);
+        assert_eq!(
+            recorded("sql", Some("DROP TABLE a;")),
+            RecordedDown::Sql {
+                sql: "DROP TABLE a;".to_owned(),
+                transactional: true
+            }
+        );
+        let outside = recorded_down_sql(Some("DROP INDEX CONCURRENTLY i;"), false);
+        assert_eq!(
+            recorded("sql", Some(&outside)),
+            RecordedDown::Sql {
+                sql: outside.clone().into_owned(),
+                transactional: false
+            }
+        );
+        assert_eq!(recorded_down_sql(None, false), "");
     }
 }

@@ -334,6 +334,10 @@ impl Migrator {
             let (aim, _) = setup.aim(target.as_ref(), &history);
             let first = plan(&aim, &history.scripts(), setup.known(), self.options)?;
             log_decisions(&setup, &history, &aim, &first);
+            if startup {
+                // Before the lock, and before anything is written.
+                setup.refuse_ahead(&history, &first)?;
+            }
             if first.is_empty() {
                 if startup {
                     setup.review_startup(&history, &first)?;
@@ -428,7 +432,7 @@ impl Migrator {
         let plan = plan(&aim, &history.scripts(), setup.known(), self.options)?;
         log_decisions(&setup, &history, &aim, &plan);
         if target.is_none() {
-            setup.refuse_ahead(&plan)?;
+            setup.refuse_ahead(&history, &plan)?;
         }
         let scripts = setup.scripts();
         let sql = plan
@@ -438,8 +442,7 @@ impl Migrator {
             .collect();
         Ok(DryRun {
             app_version: setup.app,
-            authorization: authorization
-                .filter(|_| plan.steps.iter().any(|s| s.direction == Direction::Down)),
+            authorization: authorization.filter(|_| plan.reverts()),
             plan,
             sql,
         })
@@ -451,25 +454,22 @@ impl Migrator {
         let setup = self.prepare(conn)?;
         let history = read_history(conn, &setup.table)?;
         let app = &setup.app.version;
-        let by_version = |states: &'_ [AppliedState]| -> BTreeMap<Version, usize> {
-            states
-                .iter()
-                .enumerate()
-                .map(|(i, a)| (a.script.version.clone(), i))
-                .collect()
-        };
-        let (applied, kept) = (by_version(&history.applied), by_version(&history.kept));
+        let recorded: BTreeMap<&Version, &AppliedState> = history
+            .scripts
+            .iter()
+            .map(|a| (&a.script.version, a))
+            .collect();
         let known = setup.known();
         let mut rows: Vec<StatusRow> = Vec::with_capacity(known.len());
         for k in known {
-            let done = applied.get(&k.version).map(|&i| &history.applied[i]);
-            let state = match done {
-                Some(a) if a.script.checksum.is_some() && a.script.checksum != k.checksum => {
+            let done = recorded.get(&k.version).copied();
+            let state = match done.map(|a| &a.script) {
+                Some(a) if a.reverted_without_running => State::RevertedKeptChanges,
+                Some(a) if a.checksum.is_some() && a.checksum != k.checksum => {
                     State::ChecksumChanged
                 }
                 Some(_) if k.version > *app => State::Ahead,
                 Some(_) => State::Applied,
-                None if kept.contains_key(&k.version) => State::RevertedKeptChanges,
                 None if k.version <= *app => State::Pending,
                 None => State::AboveAppVersion,
             };
@@ -477,27 +477,27 @@ impl Migrator {
                 version: k.version.clone(),
                 name: k.name.clone(),
                 kind: Some(k.kind),
-                applied_at: done.map(|a| a.applied_at.clone()),
+                applied_at: done
+                    .filter(|a| !a.script.reverted_without_running)
+                    .map(|a| a.applied_at.clone()),
                 state,
             });
         }
         let is_known = |v: &Version| known.binary_search_by(|k| k.version.cmp(v)).is_ok();
-        let unknown = history
-            .applied
+        for a in history
+            .scripts
             .iter()
-            .map(|a| (a, a.script.version > *app))
-            .chain(history.kept.iter().map(|a| (a, false)))
-            .filter(|(a, _)| !is_known(&a.script.version));
-        for (a, ahead) in unknown {
+            .filter(|a| !is_known(&a.script.version))
+        {
+            let kept = a.script.reverted_without_running;
             rows.push(StatusRow {
                 version: a.script.version.clone(),
                 name: a.script.name.clone(),
                 kind: ScriptKind::parse(&a.kind),
-                applied_at: Some(a.applied_at.clone())
-                    .filter(|_| !a.script.reverted_without_running),
-                state: match (ahead, a.script.reverted_without_running) {
-                    (_, true) => State::RevertedKeptChanges,
-                    (true, false) => State::Ahead,
+                applied_at: Some(a.applied_at.clone()).filter(|_| !kept),
+                state: match (kept, a.script.version > *app) {
+                    (true, _) => State::RevertedKeptChanges,
+                    (false, true) => State::Ahead,
                     (false, false) => State::AppliedUnknown,
                 },
             });
@@ -520,7 +520,10 @@ impl Migrator {
                 .dirty
                 .as_ref()
                 .map(|row| history_dirty_error(row).to_string()),
-            database_version: history.applied.last().map(|a| a.script.version.clone()),
+            database_version: history
+                .applied()
+                .next_back()
+                .map(|a| a.script.version.clone()),
             app_version: setup.app,
             rows,
         })
@@ -787,6 +790,7 @@ impl Migrator {
             table,
             app,
             policy: self.startup_policy()?,
+            options: self.options,
             derived,
         })
     }
@@ -805,14 +809,9 @@ impl Migrator {
         target: Option<&Target>,
         progress: &mut dyn FnMut(Progress<'_>),
     ) -> Result<Ran, Error> {
-        // Atomic mode creates the table inside its transaction: a failed
-        // atomic run leaves nothing at all behind.
-        if !self.atomic {
-            conn.create_table(&setup.table)?;
-            unsettle(conn, &setup.table)?;
-        }
         // Another instance may have migrated while we waited, or spent the
-        // downgrade authorization: decide and plan again.
+        // downgrade authorization: decide and plan again, before writing
+        // anything (a refusal touches nothing).
         let history = read_history(conn, &setup.table)?;
         history.refuse_dirty()?;
         let (aim, authorization) = setup.aim(target, &history);
@@ -820,14 +819,19 @@ impl Migrator {
         if target.is_none() {
             setup.review_startup(&history, &plan)?;
         }
+        // Atomic mode creates the table inside its transaction: a failed
+        // atomic run leaves nothing at all behind.
+        if !self.atomic {
+            conn.create_table(&setup.table)?;
+            unsettle(conn, &setup.table)?;
+        }
         for warning in plan.warnings() {
             tracing::warn!(target: "migrate", "{warning}");
         }
         // Only a plan that reverts something spends the authorization.
-        let authorization =
-            authorization.filter(|_| plan.steps.iter().any(|s| s.direction == Direction::Down));
+        let authorization = authorization.filter(|_| plan.reverts());
         if let Some(authorization) = authorization {
-            tracing::warn!(target: "migrate", "downgrading the database to {} as {authorization} allows; it is spent once this run records it", setup.app.version);
+            tracing::warn!(target: "migrate", "downgrading the database to {} as {authorization} allows; it is recorded with the steps, and once the database moves up again it is never honoured again", setup.app.version);
         }
         let scripts = setup.scripts();
         let authorized_by = authorization.map(DowngradeAuthorization::id);
@@ -921,6 +925,7 @@ struct Setup {
     table: TableName,
     app: AppVersion,
     policy: StartupPolicy,
+    options: PlanOptions,
     derived: Arc<Derived>,
 }
 
@@ -983,11 +988,12 @@ impl Setup {
 
     /// [`Error::DatabaseAhead`] for a start-up plan that leaves scripts
     /// ahead, under the refuse policy.
-    fn refuse_ahead(&self, plan: &Plan) -> Result<(), Error> {
+    fn refuse_ahead(&self, history: &History, plan: &Plan) -> Result<(), Error> {
         if !plan.ahead.is_empty() && self.policy.when_ahead == WhenAhead::Refuse {
             return Err(Error::DatabaseAhead {
                 app: self.app.clone(),
                 ahead: plan.ahead.clone(),
+                advice: self.revert_advice(history),
             });
         }
         Ok(())
@@ -998,56 +1004,67 @@ impl Setup {
     /// everything the plan leaves alone, saying where the application
     /// version came from.
     fn review_startup(&self, history: &History, plan: &Plan) -> Result<(), Error> {
-        self.refuse_ahead(plan)?;
+        self.refuse_ahead(history, plan)?;
         if !plan.ahead.is_empty() {
             let app = &self.app;
             let authorization = match &self.policy.authorization {
-                None => String::new(),
+                Some(a) if a.version != app.version => format!(
+                    " {a} does not apply: it names {}, and the application is at {}.",
+                    a.version, app.version
+                ),
                 Some(a) => match history.spent.get(&a.id()) {
-                    Some(row) if a.version == app.version => {
-                        let uses = history
-                            .spent
-                            .keys()
-                            .filter(|id| Version::parse(id).is_ok_and(|v| v == app.version))
-                            .count();
-                        let semver = app.version.as_semver();
-                        format!(
-                            " {a} was spent at change {} ({}): an authorization is honoured once; to downgrade to {} again, authorize it under a name not used before, such as {}.{}.{}{}+{}.",
-                            row.change,
-                            row.applied_at,
-                            app.version,
-                            semver.major,
-                            semver.minor,
-                            semver.patch,
-                            if semver.pre.is_empty() {
-                                String::new()
-                            } else {
-                                format!("-{}", semver.pre)
-                            },
-                            uses + 1
-                        )
-                    }
-                    _ => format!(
-                        " {a} does not apply: it names {}, and the application is at {}.",
-                        a.version, app.version
+                    Some(spent) => format!(
+                        " {a} was spent at change {} ({}): an authorization is honoured once.",
+                        spent.change, spent.at
                     ),
+                    None => String::new(),
                 },
+                None => String::new(),
             };
             tracing::warn!(
                 target: "migrate",
-                "the database is ahead of the application: {} applied above the application version {} ({}); start-up leaves {} in place and changes nothing.{authorization} An older release in a rolling deploy needs nothing more; to revert, run `down --to {}` with a build that has {}, or let this build revert {} once with MIGRATE_AUTHORIZE_DOWNGRADE_TO={}",
-                refs_verb(&plan.ahead),
+                "the database is ahead of the application: {} {} applied above the application version {} ({}); start-up leaves {} in place and changes nothing.{authorization} An older release in a rolling deploy needs nothing more; {}",
+                ScriptRef::list(&plan.ahead),
+                if plan.ahead.len() == 1 { "is" } else { "are" },
                 app.version,
                 app.source,
-                them(&plan.ahead),
-                app.version,
-                them(&plan.ahead),
-                them(&plan.ahead),
-                app.version
+                if plan.ahead.len() == 1 { "it" } else { "them" },
+                self.revert_advice(history)
             );
         }
         warn_above_app_version(self, &plan.above_target);
         Ok(())
+    }
+
+    /// How the scripts ahead can be reverted, for messages: offered only as
+    /// far as it would work. When this build can plan the downgrade to the
+    /// application version: `down --to`, or a start-up authorization (a
+    /// name not used before, if the plain one is spent). When it cannot:
+    /// why, and that a build which has the scripts must do it.
+    fn revert_advice(&self, history: &History) -> String {
+        let app = &self.app.version;
+        let downgrade = Target::Version(app.clone());
+        if let Err(e) = plan(&downgrade, &history.scripts(), self.known(), self.options) {
+            return format!(
+                "to revert, run `down --to {app}` with a build that can: this one cannot ({})",
+                e.to_string().replace('\n', " ")
+            );
+        }
+        // The first name, for this version, that no downgrade has spent.
+        let semver = app.as_semver();
+        let release = format!("{}.{}.{}", semver.major, semver.minor, semver.patch);
+        let pre = if semver.pre.is_empty() {
+            String::new()
+        } else {
+            format!("-{}", semver.pre)
+        };
+        let unspent = std::iter::once(format!("{release}{pre}"))
+            .chain((2..).map(|n| format!("{release}{pre}+{n}")))
+            .find(|name| !history.spent.contains_key(name))
+            .expect("an unbounded list of names");
+        format!(
+            "to revert, run `down --to {app}` (this build can), or let start-up revert once with MIGRATE_AUTHORIZE_DOWNGRADE_TO={unspent}"
+        )
     }
 
     /// This build's scripts above the application version.
@@ -1063,32 +1080,19 @@ impl Setup {
     }
 }
 
-/// `1.0.1 `a` is` / `1.0.1 `a`, 1.0.2 `b` are`.
-fn refs_verb(refs: &[ScriptRef]) -> String {
-    let names: Vec<String> = refs.iter().map(ToString::to_string).collect();
-    let verb = if refs.len() == 1 { "is" } else { "are" };
-    format!("{} {verb}", names.join(", "))
-}
-
-/// `it` or `them`.
-fn them(refs: &[ScriptRef]) -> &'static str {
-    if refs.len() == 1 { "it" } else { "them" }
-}
-
 /// Warns, at the default level, about scripts of this build that start-up
 /// does not run because they are above the application version.
 fn warn_above_app_version(setup: &Setup, above: &[ScriptRef]) {
     if above.is_empty() {
         return;
     }
-    let names: Vec<String> = above.iter().map(ToString::to_string).collect();
     tracing::warn!(
         target: "migrate",
         "{} script(s) of this build are above the application version {} ({}) and do not run: {}; they run once the application version reaches them (bump the package version, or set APPLICATION_VERSION)",
         above.len(),
         setup.app.version,
         setup.app.source,
-        names.join(", ")
+        ScriptRef::list(above)
     );
 }
 
@@ -1100,7 +1104,7 @@ fn step_sql<'a>(scripts: &'a [Script], step: &'a Step) -> Option<&'a str> {
         return None;
     }
     match &step.origin {
-        Origin::Recorded(sql) => Some(sql),
+        Origin::Recorded { sql, .. } => Some(sql),
         Origin::Known(i) => match scripts[*i].body() {
             Body::Sql(sql) => Some(match step.direction {
                 Direction::Up => sql.up,
@@ -1254,11 +1258,12 @@ impl<'a> Runner<'a> {
     }
 
     /// Whether a step runs in a transaction of its own: its script's
-    /// choice, and always for the recorded `down` SQL of a script this
-    /// build does not have.
+    /// choice, as recorded with it for a script this build does not have.
     fn transactional(&self, step: &Step) -> bool {
-        step.known_index()
-            .is_none_or(|i| self.scripts[i].transactional())
+        match step.origin {
+            Origin::Known(i) => self.scripts[i].transactional(),
+            Origin::Recorded { transactional, .. } => transactional,
+        }
     }
 
     /// Runs the script's `up` or `down` (nothing for a record-only step).
@@ -1346,8 +1351,14 @@ impl<'a> Runner<'a> {
         let script: Option<&'a Script> = step.known_index().map(|i| &self.scripts[i]);
         // An SQL migration's `up` row records its `down` ("" for none), so
         // that a build without it can revert it.
-        let down_sql = match (script.map(Script::body), step.direction) {
-            (Some(Body::Sql(sql)), Direction::Up) => Some(sql.down.unwrap_or_default()),
+        let down_sql = match (script, step.direction) {
+            (Some(script), Direction::Up) => match script.body() {
+                Body::Sql(sql) => Some(crate::history::recorded_down_sql(
+                    sql.down,
+                    script.transactional(),
+                )),
+                Body::Code(_) => None,
+            },
             _ => None,
         };
         NewRow {
@@ -1537,10 +1548,10 @@ fn log_decisions(setup: &Setup, history: &History, target: &Target, plan: &Plan)
         setup.app.source,
         plan.from.as_ref().map_or_else(|| "(empty)".to_owned(), ToString::to_string),
         setup.known().len(),
-        history.applied.len()
+        history.applied().count()
     );
     let applied: std::collections::BTreeSet<&Version> =
-        history.applied.iter().map(|a| &a.script.version).collect();
+        history.applied().map(|a| &a.script.version).collect();
     let steps: BTreeMap<&Version, &Step> = plan.steps.iter().map(|s| (&s.version, s)).collect();
     let ahead: std::collections::BTreeSet<&Version> =
         plan.ahead.iter().map(|a| &a.version).collect();
@@ -1565,13 +1576,16 @@ fn log_decisions(setup: &Setup, history: &History, target: &Target, plan: &Plan)
         tracing::debug!(target: "migrate", "{} `{}` ({}): {decision}", known.version, known.name, known.kind);
     }
     let known = setup.known();
-    for a in &history.applied {
+    for a in history.applied() {
         if known
             .binary_search_by(|k| k.version.cmp(&a.script.version))
             .is_err()
         {
             let decision = match steps.get(&a.script.version) {
-                Some(_) => "not in this build: run the `down` SQL recorded with it",
+                Some(step) if step.action == Action::Run => {
+                    "not in this build: run the `down` SQL recorded with it"
+                }
+                Some(_) => "not in this build, no `down`: record as reverted",
                 None => "applied but unknown to this build: left in place",
             };
             tracing::debug!(target: "migrate", "{} `{}`: {decision}", a.script.version, a.script.name);

@@ -20,12 +20,6 @@ struct Locked {
     locked: Option<i64>,
 }
 
-#[derive(QueryableByName)]
-struct Database {
-    #[diesel(sql_type = Text)]
-    name: String,
-}
-
 /// The lock's name: `GET_LOCK` names are server-wide, so the name covers the
 /// database as well as the table. A stable 64-bit FNV-1a hash keeps it well
 /// under MySQL's 64-character limit whatever the database's name.
@@ -52,7 +46,7 @@ impl Backend for MysqlConnection {
     }
 
     fn columns(&mut self, table: &TableName) -> Result<Vec<String>, Error> {
-        let columns: Vec<Database> = sql_query(
+        let columns: Vec<crate::backend::Named> = sql_query(
             "SELECT CAST(column_name AS CHAR) AS name FROM information_schema.columns
              WHERE table_schema = DATABASE() AND BINARY table_name = ?",
         )
@@ -79,14 +73,14 @@ impl Backend for MysqlConnection {
                 duration_ms BIGINT NOT NULL,
                 checksum VARCHAR(64) NULL,
                 dirty BOOLEAN NOT NULL DEFAULT FALSE,
-                down_sql MEDIUMTEXT NULL,
-                authorized_by MEDIUMTEXT NULL
+                down_sql LONGTEXT NULL,
+                authorized_by TEXT NULL
             ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4",
             table.backquoted()
         ))
         .execute(self)
         .map_err(Error::db(format!("creating the tracking table `{table}`")))?;
-        crate::backend::add_missing_columns(self, table, "MEDIUMTEXT NULL")?;
+        crate::backend::add_missing_columns(self, table, ["LONGTEXT NULL", "TEXT NULL"])?;
         sql_query(format!(
             "CREATE TABLE IF NOT EXISTS {} (
                 id INT NOT NULL PRIMARY KEY CHECK (id = 1),
@@ -145,7 +139,7 @@ impl Backend for MysqlConnection {
         .bind::<BigInt, _>(row.duration_ms)
         .bind::<Nullable<Text>, _>(row.checksum)
         .bind::<Bool, _>(row.dirty)
-        .bind::<Nullable<Text>, _>(row.down_sql)
+        .bind::<Nullable<Text>, _>(row.down_sql.as_deref())
         .bind::<Nullable<Text>, _>(row.authorized_by)
         .execute(self)
         .map(drop)
@@ -192,7 +186,7 @@ impl Backend for MysqlConnection {
     }
 
     fn lock(&mut self, table: &TableName, timeout: Duration) -> Result<String, Error> {
-        let database: Database = sql_query("SELECT COALESCE(DATABASE(), '') AS name")
+        let database: crate::backend::Named = sql_query("SELECT COALESCE(DATABASE(), '') AS name")
             .get_result(self)
             .map_err(Error::db("reading the current database's name"))?;
         let name = lock_name(&database.name, table);

@@ -11,12 +11,6 @@ use crate::history::{HistoryRow, NewRow};
 use crate::schema::{ColumnSchema, Schema, TableSchema};
 use crate::{Error, TableName};
 
-#[derive(QueryableByName)]
-struct Column {
-    #[diesel(sql_type = Text)]
-    name: String,
-}
-
 /// The advisory-lock key of a tracking table: a stable 64-bit FNV-1a hash of
 /// `migrate:<table>`, so that different tables lock independently.
 fn lock_key(table: &TableName) -> i64 {
@@ -123,7 +117,7 @@ fn one_message_step(table: &TableName, sql: &str, row: &NewRow<'_>, nonce: &str)
         executed = row.executed,
         checksum = text(row.checksum),
         dirty = row.dirty,
-        down_sql = text(row.down_sql),
+        down_sql = text(row.down_sql.as_deref()),
         authorized_by = text(row.authorized_by),
     )
 }
@@ -150,7 +144,7 @@ impl Backend for PgConnection {
 
     /// The columns of the relation the name finds on the search path.
     fn columns(&mut self, table: &TableName) -> Result<Vec<String>, Error> {
-        let columns: Vec<Column> = sql_query(
+        let columns: Vec<crate::backend::Named> = sql_query(
             "SELECT attname::text AS name FROM pg_attribute
              WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
         )
@@ -183,7 +177,7 @@ impl Backend for PgConnection {
         ))
         .execute(self)
         .map_err(Error::db(format!("creating the tracking table `{table}`")))?;
-        crate::backend::add_missing_columns(self, table, "TEXT")?;
+        crate::backend::add_missing_columns(self, table, ["TEXT", "TEXT"])?;
         sql_query(format!(
             "CREATE TABLE IF NOT EXISTS {} (
                 id INTEGER PRIMARY KEY CHECK (id = 1),

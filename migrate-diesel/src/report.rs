@@ -101,24 +101,17 @@ impl Report {
         if !self.ahead.is_empty() {
             line += &format!(
                 "; the database is ahead, left in place: {}",
-                refs(&self.ahead)
+                ScriptRef::list(&self.ahead)
             );
         }
         if !self.above_target.is_empty() {
             line += &format!(
                 "; not run, above the application version: {}",
-                refs(&self.above_target)
+                ScriptRef::list(&self.above_target)
             );
         }
         line
     }
-}
-
-fn refs(refs: &[ScriptRef]) -> String {
-    refs.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 impl fmt::Display for StepReport {
@@ -189,7 +182,7 @@ impl fmt::Display for DryRun {
                 step.name,
                 step.kind
             )?;
-            if let Some(note) = step_note(step) {
+            if let Some(note) = step.note() {
                 write!(f, " [{note}]")?;
             }
             if let Some(sql) = sql {
@@ -203,27 +196,10 @@ impl fmt::Display for DryRun {
                 f,
                 "\nnot run, above the application version {}: {}",
                 self.app_version.version,
-                refs(&plan.above_target)
+                ScriptRef::list(&plan.above_target)
             )?;
         }
         Ok(())
-    }
-}
-
-/// What a dry run notes beside a step that does not simply run its
-/// script.
-fn step_note(step: &Step) -> Option<&'static str> {
-    match (step.action, step.direction, step.known_index()) {
-        (Action::RecordOnly, Direction::Down, _) => {
-            Some("no down: recorded as reverted, nothing runs, its changes stay")
-        }
-        (Action::RecordOnly, Direction::Up, _) => Some(
-            "recorded as applied, nothing runs: it was reverted without running, so its changes are there",
-        ),
-        (Action::Run, _, None) => {
-            Some("not in this build: the down SQL recorded when it was applied")
-        }
-        (Action::Run, _, Some(_)) => None,
     }
 }
 
@@ -325,8 +301,8 @@ impl fmt::Display for Status {
         if ahead > 0 {
             writeln!(
                 f,
-                "the database is ahead: {ahead} script(s) applied above the application version {} ({}); start-up leaves them in place. To revert them, run `down --to {}` with a build that has them, or authorize this build once with MIGRATE_AUTHORIZE_DOWNGRADE_TO={}",
-                app.version, app.source, app.version, app.version
+                "the database is ahead: {ahead} script(s) applied above the application version {} ({}); start-up leaves them in place. `plan --to {}` shows whether this build can revert them",
+                app.version, app.source, app.version
             )?;
         }
         let above = count(State::AboveAppVersion);

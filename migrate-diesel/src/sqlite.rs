@@ -15,12 +15,6 @@ use crate::schema::{ColumnSchema, Schema, TableSchema};
 use crate::{Error, TableName};
 
 #[derive(QueryableByName)]
-struct Column {
-    #[diesel(sql_type = Text)]
-    name: String,
-}
-
-#[derive(QueryableByName)]
 struct DatabaseFile {
     #[diesel(sql_type = Text)]
     file: String,
@@ -66,7 +60,7 @@ impl Backend for SqliteConnection {
 
     /// A table's columns (a view of that name has none).
     fn columns(&mut self, table: &TableName) -> Result<Vec<String>, Error> {
-        let columns: Vec<Column> = sql_query(
+        let columns: Vec<crate::backend::Named> = sql_query(
             "SELECT name FROM pragma_table_info(?1)
              WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
         )
@@ -99,7 +93,7 @@ impl Backend for SqliteConnection {
         ))
         .execute(self)
         .map_err(Error::db(format!("creating the tracking table `{table}`")))?;
-        crate::backend::add_missing_columns(self, table, "TEXT")?;
+        crate::backend::add_missing_columns(self, table, ["TEXT", "TEXT"])?;
         sql_query(format!(
             "CREATE TABLE IF NOT EXISTS {} (
                 id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),

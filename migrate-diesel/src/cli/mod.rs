@@ -355,8 +355,8 @@ fn with_backend<C: Backend>(
                 }
             };
             if a.json {
-                let dry = check.as_ref().and_then(|c| c.as_ref().ok());
-                out.json(&output::status_json(&status, env, dry, code));
+                let check = check.as_ref().map(Result::as_ref);
+                out.json(&output::status_json(&status, env, check, code));
             } else {
                 out.line(&header);
                 out.text(&status.to_string());

@@ -181,11 +181,17 @@ fn state_name(state: State) -> &'static str {
 pub(super) fn status_json(
     status: &Status,
     env: &Environment,
-    check: Option<&DryRun>,
+    check: Option<Result<&DryRun, &crate::Error>>,
     code: u8,
 ) -> Value {
     let refs =
         |refs: &[ScriptRef]| -> Vec<String> { refs.iter().map(ToString::to_string).collect() };
+    let dry = check.and_then(Result::ok);
+    let ahead = match check {
+        Some(Ok(dry)) => Some(refs(&dry.plan.ahead)),
+        Some(Err(crate::Error::DatabaseAhead { ahead, .. })) => Some(refs(ahead)),
+        _ => None,
+    };
     json!({
         "environment": env.name,
         "database": env.url.to_string(),
@@ -193,9 +199,10 @@ pub(super) fn status_json(
         "application_version": status.app_version.version.to_string(),
         "application_version_source": status.app_version.source.to_string(),
         "database_version": status.database_version.as_ref().map(ToString::to_string),
-        "pending_steps": check.map(|dry| dry.plan.steps.len()),
-        "ahead": check.map(|dry| refs(&dry.plan.ahead)),
-        "above_application_version": check.map(|dry| refs(&dry.plan.above_target)),
+        "pending_steps": check.map(|c| c.map_or(0, |dry| dry.plan.steps.len())),
+        "ahead": ahead,
+        "above_application_version": dry.map(|dry| refs(&dry.plan.above_target)),
+        "start_up_refuses": check.and_then(|c| c.err()).map(ToString::to_string),
         "exit_code": code,
         "in_progress": status.in_progress,
         "scripts": status.rows.iter().map(|r| json!({
