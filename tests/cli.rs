@@ -78,31 +78,12 @@ fn expect(run: &Run, code: i32, needles: &[&str]) -> Result<(), String> {
 
 type Test = (&'static str, fn() -> Result<(), String>);
 
-/// The backend's name for the child, and its test database.
-trait Cli: TestDb {
-    const NAME: &'static str;
-}
-
-impl Cli for support::Sqlite {
-    const NAME: &'static str = "sqlite";
-}
-
-#[cfg(feature = "postgres")]
-impl Cli for support::Postgres {
-    const NAME: &'static str = "postgres";
-}
-
-#[cfg(feature = "mysql")]
-impl Cli for support::Mysql {
-    const NAME: &'static str = "mysql";
-}
-
-fn fresh<D: Cli>() -> Result<Option<(D, tempfile::TempDir)>, String> {
+fn fresh<D: TestDb>() -> Result<Option<(D, tempfile::TempDir)>, String> {
     Ok(D::create().map(|db| (db, tempfile::tempdir().unwrap())))
 }
 
 /// status, plan, up, down, redo and their options, on one database.
-fn every_subcommand_walks_a_database_through_its_life<D: Cli>() -> Result<(), String> {
+fn every_subcommand_walks_a_database_through_its_life<D: TestDb>() -> Result<(), String> {
     let Some((db, dir)) = fresh::<D>()? else {
         return Ok(());
     };
@@ -401,7 +382,8 @@ fn every_subcommand_walks_a_database_through_its_life<D: Cli>() -> Result<(), St
 }
 
 /// baseline records without running, and only on an untouched database.
-fn baseline_records_an_existing_database_without_running_anything<D: Cli>() -> Result<(), String> {
+fn baseline_records_an_existing_database_without_running_anything<D: TestDb>() -> Result<(), String>
+{
     let Some((db, dir)) = fresh::<D>()? else {
         return Ok(());
     };
@@ -876,7 +858,7 @@ fn every_subcommand_has_help_with_examples() -> Result<(), String> {
 
 /// A failed step: exit 1, the script and version named, the steps before it
 /// kept.
-fn a_failing_step_exits_non_zero_naming_the_script<D: Cli>() -> Result<(), String> {
+fn a_failing_step_exits_non_zero_naming_the_script<D: TestDb>() -> Result<(), String> {
     let Some((db, dir)) = fresh::<D>()? else {
         return Ok(());
     };
@@ -960,7 +942,7 @@ fn a_failing_step_exits_non_zero_naming_the_script<D: Cli>() -> Result<(), Strin
 /// A database server: how its URLs and `database.json` name it, and a user
 /// with a password.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-trait Server: Cli {
+trait Server: TestDb {
     /// The URL scheme.
     const SCHEME: &'static str;
     /// db-migrate's driver name in `database.json`.

@@ -10,14 +10,13 @@
 
 mod support;
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use migrate::{Backend, Migrator, Script};
-use support::{Run, TestDb, history};
+use support::{Proc, Run, TestDb, history};
 
 const TABLE: &str = "migrate_history";
 
@@ -212,28 +211,9 @@ fn run_child<C: Backend + SimpleConnection>() -> ExitCode {
 // ---------------------------------------------------------------------------
 // Driving the application.
 
-/// A database of the suite, and how a child reaches it.
-trait Db: TestDb {
-    const NAME: &'static str;
-}
-
-impl Db for support::Sqlite {
-    const NAME: &'static str = "sqlite";
-}
-
-#[cfg(feature = "postgres")]
-impl Db for support::Postgres {
-    const NAME: &'static str = "postgres";
-}
-
-#[cfg(feature = "mysql")]
-impl Db for support::Mysql {
-    const NAME: &'static str = "mysql";
-}
-
 /// A child of `build` on `db`'s database, with `envs` set on top of a
 /// clean environment.
-fn command<D: Db>(db: &D, mode: &str, build: &str, envs: &[(&str, &str)]) -> Command {
+fn command<D: TestDb>(db: &D, mode: &str, build: &str, envs: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     for v in [
         "DATABASE_URL",
@@ -258,67 +238,20 @@ fn command<D: Db>(db: &D, mode: &str, build: &str, envs: &[(&str, &str)]) -> Com
     cmd
 }
 
-/// A running child whose output is read as it comes; killed if dropped.
-struct Proc {
-    child: Child,
-    out: Option<std::thread::JoinHandle<(String, String)>>,
-}
-
-impl Proc {
-    fn spawn(mut cmd: Command) -> Proc {
-        let mut child = cmd.spawn().unwrap();
-        let (mut stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-        let err = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        });
-        let out = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stdout.read_to_string(&mut s);
-            (s, err.join().unwrap())
-        });
-        Proc {
-            child,
-            out: Some(out),
-        }
-    }
-
-    fn finish(mut self) -> Run {
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(300),
-                "a child hung for 300 s"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        let (stdout, stderr) = self.out.take().unwrap().join().unwrap();
-        Run {
-            code: status.code().unwrap_or(-1),
-            stdout,
-            stderr,
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Runs `cmd` to its end (at most 300 s: a hang is a failure).
+fn finish(mut cmd: Command) -> Run {
+    Proc::spawn(&mut cmd)
+        .and_then(|p| p.finish(Duration::from_secs(300)))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs one child to its end.
-fn run<D: Db>(db: &D, mode: &str, build: &str, envs: &[(&str, &str)]) -> Run {
-    Proc::spawn(command(db, mode, build, envs)).finish()
+fn run<D: TestDb>(db: &D, mode: &str, build: &str, envs: &[(&str, &str)]) -> Run {
+    finish(command(db, mode, build, envs))
 }
 
 /// The start-up of `build`.
-fn start<D: Db>(db: &D, build: &str, envs: &[(&str, &str)]) -> Run {
+fn start<D: TestDb>(db: &D, build: &str, envs: &[(&str, &str)]) -> Run {
     run(db, "app", build, envs)
 }
 
@@ -330,9 +263,15 @@ fn wave(mut commands: Vec<Command>) -> Vec<Run> {
     for cmd in &mut commands {
         cmd.env("DEP_GO", &go);
     }
-    let procs: Vec<Proc> = commands.into_iter().map(Proc::spawn).collect();
+    let procs: Vec<Proc> = commands
+        .iter_mut()
+        .map(|cmd| Proc::spawn(cmd).unwrap())
+        .collect();
     std::fs::write(&go, "").unwrap();
-    procs.into_iter().map(Proc::finish).collect()
+    procs
+        .into_iter()
+        .map(|p| p.finish(Duration::from_secs(300)).unwrap())
+        .collect()
 }
 
 macro_rules! ensure {
@@ -352,7 +291,7 @@ fn expect(run: &Run, code: i32, texts: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-fn users<D: Db>(conn: &mut D::Conn, with_email: bool) -> Vec<String> {
+fn users<D: TestDb>(conn: &mut D::Conn, with_email: bool) -> Vec<String> {
     let sql = if with_email {
         "SELECT CONCAT(name, ':', COALESCE(email, '-')) AS s FROM users ORDER BY name"
     } else {
@@ -361,7 +300,7 @@ fn users<D: Db>(conn: &mut D::Conn, with_email: bool) -> Vec<String> {
     D::strings(conn, sql)
 }
 
-fn columns<D: Db>(conn: &mut D::Conn, table: &str) -> Vec<String> {
+fn columns<D: TestDb>(conn: &mut D::Conn, table: &str) -> Vec<String> {
     let mut columns = conn
         .columns(&migrate::TableName::new(table).unwrap())
         .unwrap();
@@ -370,7 +309,7 @@ fn columns<D: Db>(conn: &mut D::Conn, table: &str) -> Vec<String> {
 }
 
 /// The history's `down` rows, as `version:authorized_by`.
-fn downs<D: Db>(conn: &mut D::Conn) -> Vec<String> {
+fn downs<D: TestDb>(conn: &mut D::Conn) -> Vec<String> {
     D::strings(
         conn,
         &format!(
@@ -390,7 +329,7 @@ fn downs<D: Db>(conn: &mut D::Conn) -> Vec<String> {
 /// new instances each write a user with an email, the old ones a user
 /// without. The database ends at 1.0.1, with no `down` recorded, every row
 /// and every email intact, and every process exits 0.
-fn a_rolling_deploy_never_reverts_and_loses_nothing<D: Db>() -> Result<String, String> {
+fn a_rolling_deploy_never_reverts_and_loses_nothing<D: TestDb>() -> Result<String, String> {
     let Some(db) = D::create() else {
         return Ok("skipped".into());
     };
@@ -447,7 +386,7 @@ fn a_rolling_deploy_never_reverts_and_loses_nothing<D: Db>() -> Result<String, S
 /// The same rolling deploy with a downgrade authorization given to every
 /// old instance: exactly one downgrade happens in all three rounds, and the
 /// process that ran it says so.
-fn an_authorization_in_a_rolling_deploy_downgrades_once<D: Db>() -> Result<String, String> {
+fn an_authorization_in_a_rolling_deploy_downgrades_once<D: TestDb>() -> Result<String, String> {
     let Some(db) = D::create() else {
         return Ok("skipped".into());
     };
@@ -486,7 +425,7 @@ fn an_authorization_in_a_rolling_deploy_downgrades_once<D: Db>() -> Result<Strin
 /// A variable meant for something else (`APPLICATION_VERSION=0.1.0`) below
 /// every script: start-up changes nothing, exits 0, and warns naming the
 /// scripts ahead and the variable. Under the refuse policy it fails.
-fn a_stray_application_version_changes_nothing<D: Db>() -> Result<String, String> {
+fn a_stray_application_version_changes_nothing<D: TestDb>() -> Result<String, String> {
     let Some(db) = D::create() else {
         return Ok("skipped".into());
     };
@@ -528,7 +467,8 @@ fn a_stray_application_version_changes_nothing<D: Db>() -> Result<String, String
 /// it starts (with a warning), `status --check` says the database is
 /// ahead, and with an authorization it reverts 1.0.1 with the `down` SQL
 /// recorded when 1.0.1 was applied, once.
-fn an_old_image_boots_and_can_roll_back_what_it_does_not_ship<D: Db>() -> Result<String, String> {
+fn an_old_image_boots_and_can_roll_back_what_it_does_not_ship<D: TestDb>() -> Result<String, String>
+{
     let Some(db) = D::create() else {
         return Ok("skipped".into());
     };
@@ -614,16 +554,16 @@ fn an_old_image_boots_and_can_roll_back_what_it_does_not_ship<D: Db>() -> Result
 }
 
 /// Run the command line of `build`.
-fn run_cli<D: Db>(db: &D, build: &str, args: &[&str]) -> Run {
+fn run_cli<D: TestDb>(db: &D, build: &str, args: &[&str]) -> Run {
     let mut cmd = command(db, "cli", build, &[]);
     cmd.args(args);
-    Proc::spawn(cmd).finish()
+    finish(cmd)
 }
 
 /// `when_ahead` and `authorize_downgrade_to` per environment in
 /// `migrate.toml`: read by the command line, and by a start-up that loads
 /// the file.
-fn the_policy_and_the_authorization_come_from_migrate_toml<D: Db>() -> Result<String, String> {
+fn the_policy_and_the_authorization_come_from_migrate_toml<D: TestDb>() -> Result<String, String> {
     let Some(db) = D::create() else {
         return Ok("skipped".into());
     };
@@ -640,7 +580,7 @@ fn the_policy_and_the_authorization_come_from_migrate_toml<D: Db>() -> Result<St
     let in_dir = |mode: &str, args: &[&str], envs: &[(&str, &str)]| {
         let mut cmd = command(&db, mode, "old", envs);
         cmd.current_dir(dir.path()).args(args);
-        Proc::spawn(cmd).finish()
+        finish(cmd)
     };
     expect(
         &in_dir("cli", &["status", "--check"], &[]),
@@ -686,7 +626,7 @@ fn the_policy_and_the_authorization_come_from_migrate_toml<D: Db>() -> Result<St
 /// What the old image cannot revert is named before anything runs: a code
 /// script (only a build that has it can), and SQL applied before `down`
 /// SQL was recorded (a tracking table from before, read as it is).
-fn what_an_old_image_cannot_revert_is_named_not_guessed<D: Db>() -> Result<String, String> {
+fn what_an_old_image_cannot_revert_is_named_not_guessed<D: TestDb>() -> Result<String, String> {
     let Some(db) = D::create() else {
         return Ok("skipped".into());
     };
@@ -795,7 +735,7 @@ fn what_an_old_image_cannot_revert_is_named_not_guessed<D: Db>() -> Result<Strin
 /// --skip-irreversible` records it as reverted without running anything;
 /// the next start-up at 1.0.1 records it as applied without running it
 /// again: 12 stays 1200.
-fn an_irreversible_data_migration_never_runs_twice<D: Db>() -> Result<String, String> {
+fn an_irreversible_data_migration_never_runs_twice<D: TestDb>() -> Result<String, String> {
     let Some(db) = D::create() else {
         return Ok("skipped".into());
     };
@@ -865,7 +805,7 @@ fn an_irreversible_data_migration_never_runs_twice<D: Db>() -> Result<String, St
 /// are its numbered pre-releases. At 1.0.0 it creates 1.0.0-1 and 1.0.0-2;
 /// once the package is at 1.1.0, 1.1.0-1. Rolling the image back to 1.0.0
 /// then names 1.1.0-1 as ahead, and an authorization reverts it.
-fn create_follows_the_application_version_across_releases<D: Db>() -> Result<String, String> {
+fn create_follows_the_application_version_across_releases<D: TestDb>() -> Result<String, String> {
     let Some(db) = D::create() else {
         return Ok("skipped".into());
     };
@@ -881,7 +821,7 @@ fn create_follows_the_application_version_across_releases<D: Db>() -> Result<Str
             if let Some(ships) = ships {
                 cmd.env("DEP_SHIPS_UP_TO", ships);
             }
-            Proc::spawn(cmd).finish()
+            finish(cmd)
         }
     };
     let write = |folder: &str, up: &str, down: &str| {

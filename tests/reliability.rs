@@ -19,16 +19,15 @@
 
 mod support;
 
-use std::io::Read;
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use migrate::{Backend, Migrator, Script, TableName};
-use support::{Run, TestDb, code, failing, history, panicking, slow};
+use support::{Proc, Run, TestDb, code, failing, history, panicking, slow};
 
 const TABLE: &str = "migrate_history";
 /// The password every server URL of the suite carries (the test servers
@@ -357,45 +356,6 @@ fn command(backend: &str, mode: &str, envs: &[(&str, String)]) -> Command {
     cmd
 }
 
-/// A child process whose output is read as it comes (a child blocked on a
-/// full pipe would look hung), and which is killed if it is dropped before
-/// it finished: no test leaves processes behind on an early return.
-struct Proc {
-    child: Child,
-    stdout: Option<std::thread::JoinHandle<String>>,
-    stderr: Option<std::thread::JoinHandle<String>>,
-}
-
-impl Proc {
-    fn spawn(cmd: &mut Command) -> Result<Proc, String> {
-        let mut child = cmd.spawn().map_err(|e| e.to_string())?;
-        let read = |mut pipe: Box<dyn Read + Send>| {
-            std::thread::spawn(move || {
-                let mut bytes = Vec::new();
-                let _ = pipe.read_to_end(&mut bytes);
-                String::from_utf8_lossy(&bytes).into_owned()
-            })
-        };
-        let stdout = child.stdout.take().map(|p| read(Box::new(p)));
-        let stderr = child.stderr.take().map(|p| read(Box::new(p)));
-        Ok(Proc {
-            child,
-            stdout,
-            stderr,
-        })
-    }
-
-    /// Whether it is still running.
-    fn running(&mut self) -> Result<bool, String> {
-        Ok(self.child.try_wait().map_err(|e| e.to_string())?.is_none())
-    }
-
-    /// SIGKILL.
-    fn kill(&mut self) -> Result<(), String> {
-        self.child.kill().map_err(|e| e.to_string())
-    }
-}
-
 /// `Command::spawn` into a [`Proc`].
 trait SpawnProc {
     fn proc(&mut self) -> Result<Proc, String>;
@@ -407,42 +367,12 @@ impl SpawnProc for Command {
     }
 }
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Waits for `proc`, at most `limit` (a safety net against a hang, which
 /// is then the failure), and records its output.
-fn finish(mut proc: Proc, limit: Duration) -> Result<Run, String> {
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = proc.child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if started.elapsed() > limit {
-            return Err(format!("a child still ran after {limit:?}: it hung"));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let stdout = proc
-        .stdout
-        .take()
-        .map(|h| h.join().unwrap())
-        .unwrap_or_default();
-    let stderr = proc
-        .stderr
-        .take()
-        .map(|h| h.join().unwrap())
-        .unwrap_or_default();
-    record_output(format!("{stdout}{stderr}"));
-    Ok(Run {
-        code: status.code().unwrap_or(-1),
-        stdout,
-        stderr,
-    })
+fn finish(proc: Proc, limit: Duration) -> Result<Run, String> {
+    let run = proc.finish(limit)?;
+    record_output(run.all());
+    Ok(run)
 }
 
 /// Runs the command-line application with `args` in `dir`.
@@ -472,16 +402,13 @@ macro_rules! ensure {
 
 /// A backend of the suite: its test database and how a child reaches it.
 trait Db: TestDb + Sync {
-    const NAME: &'static str;
     /// The URL children are given: with the suite's password on servers.
     fn child_url(&self) -> String {
         self.url()
     }
 }
 
-impl Db for support::Sqlite {
-    const NAME: &'static str = "sqlite";
-}
+impl Db for support::Sqlite {}
 
 /// `scheme://user@host` → `scheme://user:<encoded secret>@host`.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
@@ -493,16 +420,13 @@ fn with_secret(url: &str) -> String {
 
 #[cfg(feature = "postgres")]
 impl Db for support::Postgres {
-    const NAME: &'static str = "postgres";
     fn child_url(&self) -> String {
         with_secret(&self.url)
     }
 }
 
 #[cfg(feature = "mysql")]
-impl Db for support::Mysql {
-    const NAME: &'static str = "mysql";
-}
+impl Db for support::Mysql {}
 
 /// Takes and releases the migration lock from the suite's own connection:
 /// proof that no process left it held.

@@ -15,6 +15,9 @@ use migrate::{Backend, BoxError, MigrationScript, Script};
 
 /// A fresh, empty database.
 pub trait TestDb: Sized {
+    /// The backend's name: `sqlite`, `postgres` or `mysql` (what a child
+    /// process of a test is told).
+    const NAME: &'static str;
     /// The connection type.
     type Conn: Backend + SimpleConnection;
     /// A new empty database, or `None` (after a loud message) when the
@@ -68,6 +71,7 @@ impl Sqlite {
 }
 
 impl TestDb for Sqlite {
+    const NAME: &'static str = "sqlite";
     type Conn = SqliteConnection;
     const OUTSIDE_TRANSACTION_SQL: &'static str = "VACUUM";
 
@@ -129,6 +133,7 @@ mod pg {
     }
 
     impl TestDb for Postgres {
+        const NAME: &'static str = "postgres";
         type Conn = PgConnection;
         const OUTSIDE_TRANSACTION_SQL: &'static str = "CREATE INDEX CONCURRENTLY log_v ON log (v)";
         const DEFERRED_VIOLATION: Option<&'static str> = Some(
@@ -260,6 +265,7 @@ mod my {
     }
 
     impl TestDb for Mysql {
+        const NAME: &'static str = "mysql";
         type Conn = MysqlConnection;
         // Refused while a transaction is open (error 1568).
         const OUTSIDE_TRANSACTION_SQL: &'static str =
@@ -497,5 +503,83 @@ impl std::fmt::Debug for Run {
             "exit {}\n--- stdout\n{}--- stderr\n{}",
             self.code, self.stdout, self.stderr
         )
+    }
+}
+
+/// A child process whose output is read as it comes (a child blocked on a
+/// full pipe would look hung), and which is killed if it is dropped before
+/// it finished: no test leaves processes behind on an early return.
+pub struct Proc {
+    child: std::process::Child,
+    stdout: Option<std::thread::JoinHandle<String>>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Proc {
+    /// Starts `cmd`, its output piped.
+    pub fn spawn(cmd: &mut std::process::Command) -> Result<Proc, String> {
+        use std::io::Read;
+        use std::process::Stdio;
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let read = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                String::from_utf8_lossy(&bytes).into_owned()
+            })
+        };
+        let stdout = child.stdout.take().map(|p| read(Box::new(p)));
+        let stderr = child.stderr.take().map(|p| read(Box::new(p)));
+        Ok(Proc {
+            child,
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> Result<bool, String> {
+        Ok(self.child.try_wait().map_err(|e| e.to_string())?.is_none())
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) -> Result<(), String> {
+        self.child.kill().map_err(|e| e.to_string())
+    }
+
+    /// Waits for it, at most `limit` (a safety net against a hang, which
+    /// is then the failure).
+    pub fn finish(mut self, limit: Duration) -> Result<Run, String> {
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+                break status;
+            }
+            if started.elapsed() > limit {
+                return Err(format!("a child still ran after {limit:?}: it hung"));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let output = |h: Option<std::thread::JoinHandle<String>>| {
+            h.map(|h| h.join().unwrap()).unwrap_or_default()
+        };
+        let stdout = output(self.stdout.take());
+        let stderr = output(self.stderr.take());
+        Ok(Run {
+            code: status.code().unwrap_or(-1),
+            stdout,
+            stderr,
+        })
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
