@@ -41,6 +41,8 @@ fn cli(backend: &str, dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Run {
         "DATABASE_URL",
         "MIGRATE_ENV",
         "APPLICATION_VERSION",
+        "MIGRATE_AUTHORIZE_DOWNGRADE_TO",
+        "MIGRATE_WHEN_AHEAD",
         "RUST_LOG",
     ] {
         cmd.env_remove(var);
@@ -1087,6 +1089,112 @@ fn passwords_never_appear_in_any_output<D: Server>() -> Result<(), String> {
     Ok(())
 }
 
+/// Secrets are masked by the connection string's structure, in every form
+/// libpq reads: keywords with spaces around `=`, a quoted password with
+/// spaces, `sslpassword` in a URL's query. And masking mangles nothing
+/// else: a password `postgres` leaves the scheme and the user alone, a
+/// password `s` every word that holds an `s`.
+#[cfg(feature = "postgres")]
+fn secrets_are_masked_by_structure_in_every_connection_string_form() -> Result<(), String> {
+    let Some((db, dir)) = fresh::<support::Postgres>()? else {
+        return Ok(());
+    };
+    let url = db.url();
+    let rest = url.split_once('@').ok_or("a user")?.1;
+    let (hostport, database) = rest.split_once('/').ok_or("a database")?;
+    let (host, port) = hostport.split_once(':').ok_or("a port")?;
+    let keywords = |password: &str| {
+        format!("host={host} port={port} user=postgres password {password} dbname={database}")
+    };
+    std::fs::write(
+        dir.path().join("migrate.toml"),
+        format!(
+            "[spaces]\ndriver = \"pg\"\nurl = \"{}\"\n\n[quoted]\ndriver = \"pg\"\nurl = \"{}\"\n",
+            keywords("= Hunter2Secret"),
+            keywords("='Hunter2 Secret Words'")
+        ),
+    )
+    .unwrap();
+    let trace = [("RUST_LOG", "trace")];
+    let shown_keywords =
+        format!("host={host} port={port} user=postgres password=*** dbname={database}");
+    for env in ["spaces", "quoted"] {
+        let r = cli("postgres", dir.path(), &["--env", env, "status"], &trace);
+        expect(
+            &r,
+            0,
+            &[
+                &format!("database {shown_keywords} (environment `{env}`)"),
+                "configuration loaded",
+            ],
+        )?;
+        ensure!(
+            !r.all().contains("Hunter2") && !r.all().contains("Secret Words"),
+            "`{env}`: {r:?}"
+        );
+    }
+    // Refused before connecting (the driver cannot be told), still masked.
+    let r = cli(
+        "postgres",
+        dir.path(),
+        &["--database-url", &keywords("= Hunter2Secret"), "status"],
+        &trace,
+    );
+    expect(
+        &r,
+        1,
+        &[&format!(
+            "cannot tell the driver from the URL `{shown_keywords}`"
+        )],
+    )?;
+    ensure!(!r.all().contains("Hunter2"), "{r:?}");
+    // sslpassword in a URL's query.
+    let r = cli(
+        "postgres",
+        dir.path(),
+        &[
+            "--database-url",
+            &format!(
+                "postgres://postgres@{hostport}/{database}?sslmode=disable&sslpassword=SslSecret9"
+            ),
+            "status",
+        ],
+        &trace,
+    );
+    expect(
+        &r,
+        0,
+        &[&format!(
+            "database postgres://postgres@{hostport}/{database}?sslmode=disable&sslpassword=*** "
+        )],
+    )?;
+    ensure!(!r.all().contains("SslSecret9"), "{r:?}");
+    // Passwords that are words of the output.
+    for password in ["postgres", "s"] {
+        let url = format!("postgres://postgres:{password}@{hostport}/{database}");
+        let r = cli(
+            "postgres",
+            dir.path(),
+            &["--database-url", &url, "status"],
+            &trace,
+        );
+        expect(
+            &r,
+            0,
+            &[&format!(
+                "database postgres://postgres:***@{hostport}/{database} "
+            )],
+        )?;
+        ensure!(
+            !r.all().contains("***://")
+                && !r.all().contains("po***")
+                && !r.all().contains("***tatu"),
+            "`{password}` mangled the output: {r:?}"
+        );
+    }
+    Ok(())
+}
+
 /// `mariadb://` URLs and `database.json`'s `"driver": "mariadb"` reach the
 /// MySQL backend, which diesel only knows as `mysql://`.
 #[cfg(feature = "mysql")]
@@ -1260,6 +1368,10 @@ fn main() -> ExitCode {
         (
             "postgres::passwords_never_appear_in_any_output",
             passwords_never_appear_in_any_output::<support::Postgres>,
+        ),
+        (
+            "postgres::secrets_are_masked_by_structure_in_every_connection_string_form",
+            secrets_are_masked_by_structure_in_every_connection_string_form,
         ),
     ]);
     #[cfg(feature = "mysql")]

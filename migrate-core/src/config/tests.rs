@@ -595,3 +595,68 @@ fn an_environment_sets_the_start_up_policy_and_a_downgrade_authorization() {
         "{e}"
     );
 }
+
+#[test]
+fn a_keyword_password_with_spaces_around_its_equals_sign_is_masked() {
+    let url =
+        DatabaseUrl::new("host=127.0.0.1 user=pwuser password = Hunter2Secret dbname=postgres");
+    assert_eq!(
+        url.to_string(),
+        "host=127.0.0.1 user=pwuser password=*** dbname=postgres"
+    );
+    assert_eq!(
+        url.redact("FATAL: invalid password Hunter2Secret"),
+        "FATAL: invalid password ***"
+    );
+}
+
+#[test]
+fn a_quoted_keyword_password_is_masked_whole() {
+    let url = DatabaseUrl::new(r"host=h password='Hunter2 Secret Words' sslpassword='it\'s' x=1");
+    assert_eq!(url.to_string(), "host=h password=*** sslpassword=*** x=1");
+    assert_eq!(
+        url.redact("error near 'Hunter2 Secret Words' and it's"),
+        "error near *** and ***"
+    );
+}
+
+#[test]
+fn every_secret_parameter_of_a_url_query_is_masked() {
+    let url = DatabaseUrl::new(
+        "postgres://u@h/db?sslmode=require&sslpassword=k3y&Password=p4ss&access_token=t0k",
+    );
+    assert_eq!(
+        url.to_string(),
+        "postgres://u@h/db?sslmode=require&sslpassword=***&Password=***&access_token=***"
+    );
+}
+
+#[test]
+fn masking_replaces_fields_and_whole_words_never_parts_of_words() {
+    // A password that is also the scheme and the user name.
+    let url = DatabaseUrl::new("postgres://postgres:postgres@127.0.0.1:52835/blog_json");
+    let shown = "postgres://postgres:***@127.0.0.1:52835/blog_json";
+    assert_eq!(url.to_string(), shown);
+    assert_eq!(
+        url.redact(&format!("database {shown}")),
+        format!("database {shown}")
+    );
+    // A one-letter password mangles nothing else.
+    let url = DatabaseUrl::new("postgres://u:s@h/db");
+    assert_eq!(url.to_string(), "postgres://u:***@h/db");
+    let error = "password authentication failed for user \"postgres\" (sslmode is set)";
+    assert_eq!(url.redact(error), error);
+    assert_eq!(url.redact("password: s"), "password: ***");
+    // The whole URL quoted by a driver becomes its masked form.
+    assert_eq!(
+        url.redact("cannot reach postgres://u:s@h/db"),
+        "cannot reach postgres://u:***@h/db"
+    );
+}
+
+#[test]
+fn a_keyword_string_that_does_not_parse_is_not_shown() {
+    let url = DatabaseUrl::new("host=h password='unterminated");
+    assert!(!url.to_string().contains("unterminated"), "{url}");
+    assert!(!format!("{url:?}").contains("unterminated"));
+}
