@@ -62,6 +62,14 @@ migrate-macros = {{ path = "{macros}" }}
         std::fs::write(path.join("up.sql"), up).unwrap();
     }
 
+    fn file(&self, folder: &str, file: &str, text: &[u8]) {
+        std::fs::write(
+            self.dir.path().join("migrations").join(folder).join(file),
+            text,
+        )
+        .unwrap();
+    }
+
     fn remove(&self, name: &str) {
         std::fs::remove_dir_all(self.dir.path().join("migrations").join(name)).unwrap();
     }
@@ -120,6 +128,17 @@ fn a_new_folder_is_embedded_on_the_next_build_and_bad_folders_are_compile_errors
         "1.3.0_unwritten",
         b"-- Migration 1.3.0: the change.\n\n-- more\n",
     );
+    // SQL that ends the transaction it runs in.
+    f.folder(
+        "1.4.0_commits",
+        b"CREATE TABLE e (id INT);\nCOMMIT;\nCREATE TABLE f (id INT);",
+    );
+    f.folder("1.5.0_wrapped", b"CREATE TABLE g (id INT);");
+    f.file(
+        "1.5.0_wrapped",
+        "down.sql",
+        b"BEGIN;\nDROP TABLE g;\nCOMMIT;\n",
+    );
     let err = f.run().unwrap_err();
     for expected in [
         "SQL migration folder `migrations/1.0_short`: invalid version `1.0`",
@@ -127,6 +146,8 @@ fn a_new_folder_is_embedded_on_the_next_build_and_bad_folders_are_compile_errors
         "`migrations/1.2.0_latin1/up.sql` is not valid UTF-8",
         "SQL migrations `migrations/1.0.2+b_same` and `migrations/1.0.2_second` have the same version",
         "`migrations/1.3.0_unwritten/up.sql` has only comments; write the migration, or remove the folder",
+        "`migrations/1.4.0_commits/up.sql`, line 2: `COMMIT` would end the transaction the migration runs in, so part of it could be kept without its history row; remove it (each migration runs in a transaction of its own), or set `run_in_transaction = false` in `migrations/1.4.0_commits/metadata.toml` to manage transactions yourself",
+        "`migrations/1.5.0_wrapped/down.sql`, line 1: `BEGIN` would end the transaction",
     ] {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
     }
@@ -136,10 +157,22 @@ fn a_new_folder_is_embedded_on_the_next_build_and_bad_folders_are_compile_errors
         "1.2.0_latin1",
         "1.0.2+b_same",
         "1.3.0_unwritten",
+        "1.5.0_wrapped",
     ] {
         f.remove(name);
     }
-    assert_eq!(f.run().unwrap(), "1.0.0_create,1.0.2_second,1.0.10_later");
+    // Outside a transaction, the migration manages its own.
+    f.file(
+        "1.4.0_commits",
+        "metadata.toml",
+        b"run_in_transaction = false\n",
+    );
+    // An editor's byte-order mark is not part of the SQL.
+    f.folder("1.6.0_bom", b"\xef\xbb\xbfCREATE TABLE h (id INT);");
+    assert_eq!(
+        f.run().unwrap(),
+        "1.0.0_create,1.0.2_second,1.0.10_later,1.4.0_commits,1.6.0_bom"
+    );
 }
 
 #[test]

@@ -110,6 +110,52 @@ fn run_round<D: TestDb>(db: &D, backend: &str, url: &str) -> Result<(), String> 
     Ok(())
 }
 
+/// The SQLite lock file, made by another user (root, say) and not
+/// writable by this one, still locks: a migration by a user who can read it
+/// succeeds. As root, the child runs as `nobody`, to whom the file is not
+/// writable; as anyone else, the file is made read-only.
+fn a_lock_file_another_user_made_still_locks() -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let set_mode = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| e.to_string())
+    };
+    set_mode(dir.path(), 0o777)?;
+    let db = dir.path().join("app.db");
+    let lock = dir.path().join("app.db-migrate.lock");
+    std::fs::write(&lock, "").map_err(|e| e.to_string())?;
+    set_mode(&lock, 0o444)?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = if root {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["--preserve-environment", "-u", "nobody", "--"])
+            .arg(&exe);
+        cmd
+    } else {
+        Command::new(&exe)
+    };
+    let out = cmd
+        .env("MIGRATE_CHILD_DB", &db)
+        .env("MIGRATE_CHILD_BACKEND", "sqlite")
+        .output()
+        .map_err(|e| format!("cannot start the child: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "the child{} failed: {}",
+            if root { " (as nobody)" } else { "" },
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let steps = String::from_utf8_lossy(&out.stdout);
+    if steps.trim() != "steps=3" {
+        return Err(format!("unexpected child output {steps:?}"));
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     if let (Ok(url), Ok(backend)) = (
         std::env::var("MIGRATE_CHILD_DB"),
@@ -127,7 +173,10 @@ fn main() -> ExitCode {
             }
         };
     }
-    let mut results: Vec<(&str, Result<(), String>)> = Vec::new();
+    let mut results: Vec<(&str, Result<(), String>)> = vec![(
+        "a_lock_file_another_user_made_still_locks",
+        a_lock_file_another_user_made_still_locks(),
+    )];
     let sqlite = support::Sqlite::create().expect("a temporary SQLite file");
     results.push((
         "processes_migrating_one_sqlite_file_apply_each_script_once",

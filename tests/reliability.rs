@@ -241,7 +241,7 @@ fn startup<C: Backend + SimpleConnection>() -> ExitCode {
 ///   panic (`panic`) after logging;
 /// - otherwise the catalogue's application: SQL `1.0.0` (items), code
 ///   `1.0.1` (a row), SQL `1.0.2` (tags, no down), with variants switched
-///   on by `REL_EDITED`, `REL_BUILD_META`, `REL_HALFWAY`, `REL_EMPTY_SQL`,
+///   on by `REL_EDITED`, `REL_BUILD_META`, `REL_HALFWAY`, `REL_COMMITS`, `REL_EMPTY_SQL`,
 ///   `REL_OUT_OF_ORDER` and `REL_NON_TX` (a slow step outside a
 ///   transaction, `REL_SLEEP_MS` long).
 fn app<C: Backend + SimpleConnection>() -> Migrator {
@@ -292,6 +292,14 @@ fn app<C: Backend + SimpleConnection>() -> Migrator {
             "1.1.0",
             "halfway",
             "INSERT INTO items (id, name) VALUES (2, 'second');\nINSERT INTO no_such_table VALUES (1);\nINSERT INTO items (id, name) VALUES (3, 'third');",
+            None,
+        ));
+    }
+    if var("REL_COMMITS").is_some() {
+        scripts.push(Script::sql(
+            "1.1.0",
+            "commits",
+            "INSERT INTO items (id, name) VALUES (2, 'second');\nCOMMIT;\nINSERT INTO no_such_table VALUES (1);",
             None,
         ));
     }
@@ -1223,6 +1231,43 @@ const CASES: &[Case] = &[
         code: 1,
         error: "SQL migration 1.1.0 `blank` at tests/reliability.rs:",
         guarantee: UNCHANGED,
+        on: On::Every,
+    },
+    Case {
+        input: "SQL listed by hand that ends its transaction (`COMMIT` on line 2; `embed_sql!` refuses it at build time: `tests/embed_sql_build.rs`)",
+        args: &["--database-url", "{URL}", "--app-version", "1.1.0", "up"],
+        envs: &[("REL_COMMITS", "1")],
+        file: None,
+        setup: "",
+        code: 1,
+        error: "SQL migration 1.1.0 `commits` at tests/reliability.rs:",
+        guarantee: UNCHANGED,
+        on: On::Every,
+    },
+    Case {
+        input: "`up.sql` that ends its transaction (`COMMIT`) in an SQL migration folder",
+        args: &[],
+        envs: &[],
+        file: None,
+        setup: "",
+        code: 101,
+        error: "`migrations/1.4.0_commits/up.sql`, line 2: `COMMIT` would end the transaction the migration runs in",
+        guarantee: "a compile error: no binary is built",
+        on: On::Build,
+    },
+    Case {
+        input: "`--database-url \"host=h user=u password = Hunter2 dbname=d\"` (libpq keywords, spaces around `=`)",
+        args: &[
+            "--database-url",
+            "host=h user=u password = Hunter2 dbname=d",
+            "status",
+        ],
+        envs: &[],
+        file: None,
+        setup: "",
+        code: 1,
+        error: "cannot tell the driver from the URL `host=h user=u password=*** dbname=d`",
+        guarantee: CONFIG,
         on: On::Every,
     },
     Case {

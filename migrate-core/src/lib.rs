@@ -40,6 +40,7 @@ mod fuzz_tests;
 mod plan;
 mod registry;
 mod script;
+pub mod sql;
 mod startup;
 mod version;
 

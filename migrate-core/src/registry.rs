@@ -50,6 +50,26 @@ pub enum RegistryError {
         /// `up` or `down`.
         direction: &'static str,
     },
+    /// A hand-listed SQL script that runs in a transaction holds a
+    /// statement that starts or ends one. (`embed_sql!` refuses these at
+    /// compile time.)
+    #[error(
+        "SQL migration {version} `{name}` at {location}: its {direction} SQL, line {line}, has `{statement}`, which would end the transaction the migration runs in, so part of it could be kept without its history row; remove it (each migration runs in a transaction of its own), or run the migration outside a transaction (`with_transaction(false)`) to manage transactions yourself"
+    )]
+    TransactionControl {
+        /// The version, as written.
+        version: String,
+        /// The name.
+        name: String,
+        /// Where it is declared.
+        location: String,
+        /// `up` or `down`.
+        direction: &'static str,
+        /// The line of the statement, from 1.
+        line: usize,
+        /// The statement's first words.
+        statement: String,
+    },
     /// Two different scripts share a version, typically from two crates
     /// linked into one binary (within one crate this is a compile error).
     #[error(
@@ -202,20 +222,33 @@ pub fn registered() -> Result<Registry, RegistryError> {
     Registry::build(Scripts::Registered(&MIGRATE_CORE_REGISTERED_SCRIPTS_V1[..]))
 }
 
-/// Refuses an SQL script whose `up` or `down` holds no statement.
-fn refuse_empty_sql(script: &Script, sql: crate::SqlBody) -> Result<(), RegistryError> {
-    let empty = [("up", Some(sql.up)), ("down", sql.down)]
-        .into_iter()
-        .find(|(_, text)| text.is_some_and(|t| !crate::sql_has_statement(t)));
-    match empty {
-        Some((direction, _)) => Err(RegistryError::NoStatement {
-            version: script.version().to_owned(),
-            name: script.name().to_owned(),
-            location: script.location(),
-            direction,
-        }),
-        None => Ok(()),
+/// Refuses an SQL script whose `up` or `down` holds no statement, or,
+/// when it runs in a transaction, starts or ends one.
+fn refuse_sql(script: &Script, sql: crate::SqlBody) -> Result<(), RegistryError> {
+    for (direction, text) in [("up", Some(sql.up)), ("down", sql.down)] {
+        let Some(text) = text else { continue };
+        if !crate::sql_has_statement(text) {
+            return Err(RegistryError::NoStatement {
+                version: script.version().to_owned(),
+                name: script.name().to_owned(),
+                location: script.location(),
+                direction,
+            });
+        }
+        if script.transactional()
+            && let Some(statement) = crate::sql::transaction_control(text)
+        {
+            return Err(RegistryError::TransactionControl {
+                version: script.version().to_owned(),
+                name: script.name().to_owned(),
+                location: script.location(),
+                direction,
+                line: statement.line,
+                statement: statement.head(),
+            });
+        }
     }
+    Ok(())
 }
 
 impl Registry {
@@ -258,7 +291,7 @@ impl Registry {
                 None => {
                     let version = parse()?;
                     if let crate::Body::Sql(sql) = script.body() {
-                        refuse_empty_sql(script, sql)?;
+                        refuse_sql(script, sql)?;
                     }
                     let digest = entry_digest(version.as_semver(), script.checksum());
                     (version, digest)

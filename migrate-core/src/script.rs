@@ -439,6 +439,12 @@ impl Script {
         // Computed once per hand-listed script and kept for the program's
         // life, like the compile-time checksums of `embed_sql!`.
         let checksum: &'static str = Box::leak(sql_checksum(up).into_boxed_str());
+        // The registry checks again, and refuses, a script whose SQL holds no
+        // statement, or ends the transaction it would run in.
+        let checked = [Some(up), down]
+            .into_iter()
+            .flatten()
+            .all(|sql| sql_has_statement(sql) && crate::sql::transaction_control(sql).is_none());
         Script {
             version,
             name,
@@ -447,10 +453,7 @@ impl Script {
             file: caller.file(),
             line: caller.line(),
             body: Body::Sql(SqlBody { up, down, checksum }),
-            precomputed: [Some(up), down]
-                .into_iter()
-                .flatten()
-                .all(sql_has_statement)
+            precomputed: checked
                 .then(|| Precomputed::compute(version, Some(checksum)))
                 .flatten(),
         }
@@ -545,7 +548,16 @@ impl Script {
 
     /// What the script runs.
     pub fn body(&self) -> Body {
-        self.body
+        match self.body {
+            // A byte-order mark would reach the server as part of the first
+            // statement; the checksum ignores it too.
+            Body::Sql(sql) => Body::Sql(SqlBody {
+                up: strip_bom(sql.up),
+                down: sql.down.map(strip_bom),
+                checksum: sql.checksum,
+            }),
+            code => code,
+        }
     }
 
     /// The checksum of an SQL script's `up.sql`; `None` for code.
@@ -650,7 +662,7 @@ impl fmt::Debug for Script {
 /// assert!(!sql_has_statement("  -- TODO\n/* later */\n"));
 /// ```
 pub fn sql_has_statement(sql: &str) -> bool {
-    let mut rest = sql;
+    let mut rest = strip_bom(sql);
     loop {
         rest = rest.trim_start();
         if let Some(after) = rest.strip_prefix("--") {
@@ -664,7 +676,8 @@ pub fn sql_has_statement(sql: &str) -> bool {
 }
 
 /// The checksum of an SQL migration's `up.sql`: SHA-256, in hex, of its text
-/// with CRLF turned into LF, so that line-ending conversions are not edits.
+/// with CRLF turned into LF and a leading UTF-8 byte-order mark dropped, so
+/// that an editor's line endings or BOM are not edits.
 /// `embed_sql!` calls this same function at compile time.
 ///
 /// ```
@@ -674,9 +687,15 @@ pub fn sql_has_statement(sql: &str) -> bool {
 /// ```
 pub fn sql_checksum(sql: &str) -> String {
     use sha2::Digest;
-    let normalized = sql.replace("\r\n", "\n");
+    let normalized = strip_bom(sql).replace("\r\n", "\n");
     sha2::Sha256::digest(normalized.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// `sql` without a leading UTF-8 byte-order mark, which editors on Windows
+/// add and servers refuse as part of the first statement.
+pub(crate) fn strip_bom(sql: &str) -> &str {
+    sql.strip_prefix('\u{feff}').unwrap_or(sql)
 }

@@ -120,15 +120,19 @@ pub trait Backend: Connection + Sized + 'static {
     /// measured by the database. The default runs the SQL and
     /// [`record`](Self::record)s the row in a transaction, timing the SQL
     /// itself.
+    ///
+    /// `restore`, run after the SQL, puts the session back as it was
+    /// before the step ([`session_restore`](Self::session_restore)).
     fn sql_step(
         &mut self,
         table: &TableName,
         sql: &str,
         row: &NewRow<'_>,
+        restore: Option<&str>,
     ) -> Result<(), SqlStepError> {
         let started = std::time::Instant::now();
         self.transaction(|c| {
-            c.batch_execute(sql)?;
+            c.batch_execute(&crate::migrator::then_restore(sql, restore))?;
             let duration_ms = crate::migrator::millis(started.elapsed());
             c.record(
                 table,
@@ -139,6 +143,35 @@ pub trait Backend: Connection + Sized + 'static {
             )
         })
         .map_err(SqlStepError::RolledBack)
+    }
+
+    /// SQL that puts the session's state back as it is now (PostgreSQL:
+    /// the `search_path`; MySQL: the current database), run after each
+    /// step, so that a step's `SET search_path` or `USE` reaches neither
+    /// the tool's own statements nor the next step. `None` (the default):
+    /// nothing to restore.
+    fn session_restore(&mut self) -> Result<Option<String>, Error> {
+        Ok(None)
+    }
+
+    /// Whether the transaction a step opened is still open. The step's own
+    /// SQL or code may have ended it (`COMMIT`, `ROLLBACK`), and then what
+    /// it ran after that was committed statement by statement. Asked after
+    /// a step in a transaction fails; default `true`, where every step is
+    /// guarded by its in-progress mark instead (MySQL).
+    fn step_transaction_open(&mut self) -> bool {
+        true
+    }
+
+    /// Appends a step's history row inside the step's transaction, if that
+    /// transaction is still open; `Ok(false)`, writing nothing, when the
+    /// step ended it. Default: [`step_transaction_open`](Self::step_transaction_open),
+    /// then [`record`](Self::record).
+    fn record_in_step(&mut self, table: &TableName, row: &NewRow<'_>) -> diesel::QueryResult<bool> {
+        if !self.step_transaction_open() {
+            return Ok(false);
+        }
+        self.record(table, row).map(|()| true)
     }
 
     /// Runs `f` in a transaction suited to a migration step.
@@ -219,14 +252,11 @@ pub enum SqlStepError {
     RolledBack(diesel::result::Error),
     /// The step's SQL ended the transaction it was sent in (a `COMMIT`,
     /// `ROLLBACK`, `END` or `PREPARE TRANSACTION` in a migration), and its
-    /// history row was not written. With `kept`, the transaction had
-    /// committed first: what the SQL ran before that is kept. Without, the
-    /// database rolled all of it back.
+    /// history row was not written. What it ran after that was committed
+    /// statement by statement, and a `COMMIT` kept what it ran before: part
+    /// of the step may be applied.
     #[error("the step's SQL ended its transaction")]
-    EndedItsTransaction {
-        /// Whether part of the step was committed.
-        kept: bool,
-    },
+    EndedItsTransaction,
     /// The connection was lost before the database answered: the step and
     /// its history row were committed together or not at all, unless its
     /// SQL ended its transaction itself.

@@ -234,10 +234,10 @@ pub enum StepError {
     /// Its transaction could not be opened or committed.
     #[error("its transaction failed: {0}")]
     Transaction(String),
-    /// Its SQL ended the transaction the step ran in (PostgreSQL notices;
-    /// see [`SqlStepError::EndedItsTransaction`](crate::SqlStepError::EndedItsTransaction)).
+    /// Its SQL or code ended the transaction the step ran in (see
+    /// [`SqlStepError::EndedItsTransaction`](crate::SqlStepError::EndedItsTransaction)).
     #[error(
-        "its SQL ended the step's transaction (a `COMMIT`, `ROLLBACK`, `END` or `PREPARE TRANSACTION` in it; a prepared one waits in `pg_prepared_xacts`); take transaction control out of the migration, or run it outside a transaction (`run_in_transaction = false`, `transaction = false`)"
+        "it ended the transaction it ran in (a `COMMIT`, `ROLLBACK`, `END` or `PREPARE TRANSACTION`; a prepared one waits in `pg_prepared_xacts`); take transaction control out of the migration, or run it outside a transaction (`run_in_transaction = false`, `transaction = false`)"
     )]
     EndedItsTransaction,
     /// The connection was lost before the database answered.
@@ -260,7 +260,14 @@ fn step_failed(
     let consequence = if let StepError::OutcomeUnknown(_) = source {
         "the step and its history row were committed together or not at all (unless its SQL ended its transaction itself); the next run reads the history and goes on from there".to_owned()
     } else if let (true, StepError::EndedItsTransaction) = (dirty, source) {
-        format!("its SQL committed part of it first, so it may be HALF-APPLIED: {resolve}")
+        let before = if atomic {
+            ", and so may the steps before it in this atomic run"
+        } else {
+            ""
+        };
+        format!(
+            "what it ran after that, and before it if it committed, was kept without its history row, so it may be HALF-APPLIED{before}: {resolve}"
+        )
     } else if dirty && transactional {
         format!(
             "a statement in it committed implicitly (as DDL does on this database), so it may be HALF-APPLIED: {resolve}"

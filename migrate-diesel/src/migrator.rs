@@ -627,6 +627,7 @@ impl Migrator {
                 scripts: &scripts,
                 next_change: 1,
                 atomic: true,
+                restore: None,
                 authorized_by: None,
                 progress: &mut |_| {},
             };
@@ -835,21 +836,48 @@ impl Migrator {
         }
         let scripts = setup.scripts();
         let authorized_by = authorization.map(DowngradeAuthorization::id);
+        // The session as the steps find it: each step leaves it so.
+        let restore = conn.session_restore()?;
         let mut run = Runner {
             table: &setup.table,
             scripts: &scripts,
             next_change: history.next_change,
             atomic: self.atomic,
+            restore: restore.as_deref(),
             authorized_by: authorized_by.as_deref(),
             progress,
         };
         let steps = if self.atomic {
             run.check_atomic(&plan)?;
-            conn.transaction(|c| {
+            let ran = conn.transaction(|c| {
                 c.create_table(&setup.table)?;
                 unsettle(c, &setup.table)?;
                 run.atomic_steps(c, &plan.steps)
-            })?
+            });
+            match ran {
+                // A step ended the one transaction: the steps before it may
+                // be kept or not, and this one half-applied.
+                Err(Error::StepFailed {
+                    source: StepError::EndedItsTransaction,
+                    version,
+                    ..
+                }) => {
+                    let step = plan.steps.iter().find(|s| s.version == version);
+                    return Err(match step {
+                        Some(step) => run.mark_ended(conn, step, Duration::ZERO),
+                        None => Error::StepFailed {
+                            direction: Direction::Up,
+                            version,
+                            name: String::new(),
+                            transactional: true,
+                            atomic: true,
+                            dirty: false,
+                            source: StepError::EndedItsTransaction,
+                        },
+                    });
+                }
+                ran => ran?,
+            }
         } else {
             let mut reports = Vec::with_capacity(plan.steps.len());
             for step in &plan.steps {
@@ -1220,6 +1248,9 @@ struct Runner<'a> {
     scripts: &'a [Script],
     next_change: i64,
     atomic: bool,
+    /// What puts the session back after each step
+    /// ([`Backend::session_restore`]).
+    restore: Option<&'a str>,
     /// The downgrade authorization the `down` steps run under.
     authorized_by: Option<&'a str>,
     progress: &'a mut dyn FnMut(Progress<'_>),
@@ -1273,7 +1304,18 @@ impl<'a> Runner<'a> {
         }
         tracing::info!(target: "migrate", "{} {} `{}`", step.direction, step.version, step.name);
         if let Some(sql) = step_sql(self.scripts, step) {
-            return conn.batch_execute(sql).map_err(StepError::Sql);
+            // The session is put back in the same message, in the step's
+            // transaction; outside one, after it (PostgreSQL runs the
+            // statements of one message in a transaction of their own).
+            return if self.transactional(step) {
+                conn.batch_execute(&then_restore(sql, self.restore))
+            } else {
+                conn.batch_execute(sql).and_then(|()| match self.restore {
+                    Some(restore) => conn.batch_execute(restore),
+                    None => Ok(()),
+                })
+            }
+            .map_err(StepError::Sql);
         }
         let Some(i) = step.known_index() else {
             unreachable!("a recorded step runs SQL");
@@ -1284,7 +1326,10 @@ impl<'a> Runner<'a> {
             Direction::Down => script.run_down(conn),
         }));
         match outcome {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => match self.restore {
+                Some(restore) => conn.batch_execute(restore).map_err(StepError::Sql),
+                None => Ok(()),
+            },
             Ok(Err(e)) => Err(StepError::Script(e)),
             Err(panic) => Err(StepError::Panicked(panic_message(panic.as_ref()))),
         }
@@ -1302,13 +1347,28 @@ impl<'a> Runner<'a> {
     ) -> Result<StepReport, Error> {
         let sql = match step_sql(self.scripts, step) {
             Some(sql) if C::SQL_STEP_IN_ONE_MESSAGE && !in_transaction(conn) => sql,
-            _ => return conn.step_transaction(|c| self.step(c, step)),
+            _ => {
+                let started = Instant::now();
+                return match conn.step_transaction(|c| self.step(c, step)) {
+                    Err(Error::StepFailed {
+                        source: StepError::EndedItsTransaction,
+                        ..
+                    }) => Err(self.mark_ended(conn, step, started.elapsed())),
+                    // Its `COMMIT` failed (a deferred constraint, a full
+                    // disk): it is this step's failure, and nothing was kept.
+                    Err(e @ Error::Database { .. }) => {
+                        Err(self.fail(step, true, false, StepError::Transaction(e.to_string())))
+                    }
+                    done => done,
+                };
+            }
         };
         let started = Instant::now();
         (self.progress)(Progress::Started(step));
         tracing::info!(target: "migrate", "{} {} `{}`", step.direction, step.version, step.name);
         // The database measures the step itself: no duration yet.
-        let failure = match conn.sql_step(self.table, sql, &self.row(step, Duration::ZERO, false)) {
+        let row = self.row(step, Duration::ZERO, false);
+        let failure = match conn.sql_step(self.table, sql, &row, self.restore) {
             Ok(()) => return Ok(self.finished(step, started.elapsed())),
             Err(failure) => failure,
         };
@@ -1323,25 +1383,30 @@ impl<'a> Runner<'a> {
                 };
                 self.fail(step, true, false, source)
             }
-            SqlStepError::EndedItsTransaction { kept: false } => {
-                self.fail(step, true, false, StepError::EndedItsTransaction)
-            }
-            SqlStepError::EndedItsTransaction { kept: true } => {
-                // Part of it may be committed: mark it in progress, as a
-                // step outside a transaction is, so that every run refuses
-                // until someone resolves it.
-                conn.record(self.table, &self.row(step, started.elapsed(), true))
-                    .map_err(Error::db(format!(
-                        "the SQL of {} `{}` ended its transaction, so it may be half-applied, and marking it in progress failed: it is NOT marked, so inspect the database and repair it before running again",
-                        step.version, step.name
-                    )))?;
-                self.next_change += 1;
-                self.fail(step, true, true, StepError::EndedItsTransaction)
-            }
+            SqlStepError::EndedItsTransaction => self.mark_ended(conn, step, started.elapsed()),
             SqlStepError::OutcomeUnknown(e) => {
                 self.fail(step, true, false, StepError::OutcomeUnknown(e))
             }
         })
+    }
+
+    /// A step whose own SQL or code ended the transaction it ran in: what
+    /// it ran after that was committed statement by statement, and a
+    /// `COMMIT` kept what it ran before. It may be half-applied, so it is
+    /// marked in progress, as a step outside a transaction is, and every
+    /// run refuses until someone resolves it.
+    fn mark_ended<C: Backend>(&mut self, conn: &mut C, step: &Step, took: Duration) -> Error {
+        let marked = conn
+            .record(self.table, &self.row(step, took, true))
+            .map_err(Error::db(format!(
+                "the SQL of {} `{}` ended its transaction, so it may be half-applied, and marking it in progress failed: it is NOT marked, so inspect the database and repair it before running again",
+                step.version, step.name
+            )));
+        if let Err(e) = marked {
+            return e;
+        }
+        self.next_change += 1;
+        self.fail(step, true, true, StepError::EndedItsTransaction)
     }
 
     fn row<'s>(&self, step: &'s Step, duration: Duration, dirty: bool) -> NewRow<'s>
@@ -1397,13 +1462,43 @@ impl<'a> Runner<'a> {
     }
 
     /// Runs one step (unless it is record-only) and appends its history row,
-    /// on whatever transaction the caller opened.
+    /// on the transaction the caller opened for it. If the step's own SQL
+    /// or code ended that transaction, nothing is recorded, and the error
+    /// is [`StepError::EndedItsTransaction`] (with a transaction open
+    /// again, for the caller's rollback to end).
     fn step<C: Backend>(&mut self, conn: &mut C, step: &Step) -> Result<StepReport, Error> {
-        let transactional = self.atomic || self.transactional(step);
-        let duration = self.timed_body(conn, step, transactional)?;
-        conn.record(self.table, &self.row(step, duration, false))
-            .map_err(|e| self.fail(step, transactional, false, StepError::Record(e)))?;
-        Ok(self.finished(step, duration))
+        let duration = match self.timed_body(conn, step, true) {
+            Ok(duration) => duration,
+            Err(e) => return Err(self.unless_ended(conn, step, e)),
+        };
+        let row = self.row(step, duration, false);
+        match conn.record_in_step(self.table, &row) {
+            Ok(true) => Ok(self.finished(step, duration)),
+            Ok(false) => Err(self.ended(conn, step)),
+            Err(e) => Err(self.fail(step, true, false, StepError::Record(e))),
+        }
+    }
+
+    /// `error`, or [`StepError::EndedItsTransaction`] when the step had
+    /// ended its transaction before failing.
+    fn unless_ended<C: Backend>(&self, conn: &mut C, step: &Step, error: Error) -> Error {
+        if conn.step_transaction_open() {
+            error
+        } else {
+            self.ended(conn, step)
+        }
+    }
+
+    /// [`StepError::EndedItsTransaction`], with a transaction open again
+    /// (diesel's own, if it forgot it) for the caller's rollback to end.
+    fn ended<C: Backend>(&self, conn: &mut C, step: &Step) -> Error {
+        use diesel::connection::TransactionManager;
+        if !in_transaction(conn)
+            && let Err(e) = C::TransactionManager::begin_transaction(conn)
+        {
+            tracing::warn!(target: "migrate", "{e}");
+        }
+        self.fail(step, true, false, StepError::EndedItsTransaction)
     }
 
     /// Runs the steps of a plan in the one transaction the caller opened
@@ -1422,7 +1517,10 @@ impl<'a> Runner<'a> {
         let mut rows = Vec::with_capacity(steps.len());
         let mut reports = Vec::with_capacity(steps.len());
         for step in steps {
-            let duration = self.timed_body(conn, step, true)?;
+            let duration = match self.timed_body(conn, step, true) {
+                Ok(duration) => duration,
+                Err(e) => return Err(self.unless_ended(conn, step, e)),
+            };
             rows.push(self.row(step, duration, false));
             reports.push(self.finished(step, duration));
         }
@@ -1527,6 +1625,20 @@ impl<'a> Runner<'a> {
                 true
             }
         }
+    }
+}
+
+/// `sql`, then `restore` ([`Backend::session_restore`]) in the same text,
+/// on a line of its own after a `;` where the SQL's last statement lacks
+/// one: a comment on the SQL's last line cannot take it in, and no empty
+/// statement is made (MySQL refuses those).
+pub(crate) fn then_restore<'s>(sql: &'s str, restore: Option<&str>) -> Cow<'s, str> {
+    match restore {
+        Some(restore) if migrate_core::sql::ends_unterminated(sql) => {
+            format!("{sql}\n;\n{restore}").into()
+        }
+        Some(restore) => format!("{sql}\n{restore}").into(),
+        None => sql.into(),
     }
 }
 

@@ -181,6 +181,16 @@ impl Backend for MysqlConnection {
         .map(drop)
     }
 
+    /// The current database, as it is now.
+    fn session_restore(&mut self) -> Result<Option<String>, Error> {
+        let database: crate::backend::Named = sql_query("SELECT COALESCE(DATABASE(), '') AS name")
+            .get_result(self)
+            .map_err(Error::db("reading the current database's name"))?;
+        Ok(Some(database.name)
+            .filter(|name| !name.is_empty())
+            .map(|name| format!("USE `{}`", name.replace('`', "``"))))
+    }
+
     fn strings(&mut self, sql: &str) -> diesel::QueryResult<Vec<String>> {
         crate::backend::load_strings(self, sql)
     }

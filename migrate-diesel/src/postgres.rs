@@ -75,8 +75,8 @@ fn text_literal(text: &str) -> String {
 }
 
 /// An SQL step as one simple-query message (see [`Backend::sql_step`]):
-/// `BEGIN`, two settings that name the message, the step's SQL as written, its
-/// history row's `INSERT` and `COMMIT`.
+/// `BEGIN`, two settings that name the message, the step's SQL as written,
+/// the session's state restored, its history row's `INSERT` and `COMMIT`.
 ///
 /// - The SQL stands on lines of its own, ended by a `;` of ours, so that a
 ///   last statement without its `;`, or a `--` comment on its last line,
@@ -95,19 +95,42 @@ fn text_literal(text: &str) -> String {
 ///   message's `nonce` only if the SQL committed part of it
 ///   ([`Backend::sql_step`] reads it). Both settings stay in the session
 ///   afterwards, harmless: `migrate.` is this tool's prefix.
+/// - `restore` (see [`Backend::session_restore`]) puts back the session's
+///   `search_path` as it was before the step, so that a step's `SET
+///   search_path` (or pg_dump's `set_config('search_path', '', false)`)
+///   reaches neither the history row nor the next step.
 /// - A message carries no bound parameters, so the row's values are
-///   literals ([`text_literal`]).
-/// - Its `duration_ms` is the time since the server received the message
-///   (`statement_timestamp()`, the same for every statement of one
-///   message), truncated to milliseconds as the executor's own measure is.
-fn one_message_step(table: &TableName, sql: &str, row: &NewRow<'_>, nonce: &str) -> String {
-    let text = |value: Option<&str>| value.map_or_else(|| "NULL".to_owned(), text_literal);
-    let change = row.change;
+///   literals ([`literal_insert`]).
+fn one_message_step(
+    table: &TableName,
+    sql: &str,
+    row: &NewRow<'_>,
+    nonce: &str,
+    restore: Option<&str>,
+) -> String {
+    let restore = restore.map_or_else(String::new, |r| format!("{r};\n"));
+    let change = format!(
+        "CASE WHEN current_setting('migrate.step', true) = '{nonce}' THEN {} END",
+        row.change
+    );
     format!(
-        "BEGIN;\nSET LOCAL migrate.step = '{nonce}';\nSET migrate.committed = '{nonce}';\n{sql}\n;\n\
-         INSERT INTO {history} (\"change\", version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty, down_sql, authorized_by) \
-         VALUES (CASE WHEN current_setting('migrate.step', true) = '{nonce}' THEN {change} END, {version}, {name}, {description}, {kind}, {direction}, {executed}, now(), \
-         greatest(0, floor(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000))::bigint, {checksum}, {dirty}, {down_sql}, {authorized_by});\nCOMMIT",
+        "BEGIN;\nSET LOCAL migrate.step = '{nonce}';\nSET migrate.committed = '{nonce}';\n{sql}\n;\n{restore}{};\nCOMMIT",
+        literal_insert(table, row, &change)
+    )
+}
+
+/// The `INSERT` of a history row, its values as literals (a simple-query
+/// message carries no bound parameters, see [`text_literal`]), and
+/// `change` given as an expression. Its `duration_ms` is the time since the
+/// server received the message (`statement_timestamp()`, the same for
+/// every statement of one message), truncated to milliseconds as the
+/// executor's own measure is.
+fn literal_insert(table: &TableName, row: &NewRow<'_>, change: &str) -> String {
+    let text = |value: Option<&str>| value.map_or_else(|| "NULL".to_owned(), text_literal);
+    format!(
+        "INSERT INTO {history} (\"change\", version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty, down_sql, authorized_by) \
+         VALUES ({change}, {version}, {name}, {description}, {kind}, {direction}, {executed}, now(), \
+         greatest(0, floor(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000))::bigint, {checksum}, {dirty}, {down_sql}, {authorized_by})",
         history = table.quoted(),
         version = text_literal(&row.version),
         name = text_literal(row.name),
@@ -272,6 +295,26 @@ impl Backend for PgConnection {
         )
     }
 
+    /// The session's `search_path`, as it is now.
+    fn session_restore(&mut self) -> Result<Option<String>, Error> {
+        let path = crate::backend::load_strings(self, "SELECT current_setting('search_path') AS s")
+            .map_err(Error::db("reading the session's search_path"))?;
+        Ok(path.first().map(|path| {
+            format!(
+                "SELECT set_config('search_path', {}, false)",
+                text_literal(path)
+            )
+        }))
+    }
+
+    /// Whether the step's transaction is still open, as diesel knows
+    /// without asking: it reads the server's transaction status (libpq's)
+    /// after every statement, and forgets its transaction when the server
+    /// has none.
+    fn step_transaction_open(&mut self) -> bool {
+        crate::backend::in_transaction(self)
+    }
+
     const SQL_STEP_IN_ONE_MESSAGE: bool = true;
 
     /// One message, one round trip (see [`one_message_step`]). PostgreSQL
@@ -280,12 +323,15 @@ impl Backend for PgConnection {
     /// failed (a deferred constraint), already ended: a `ROLLBACK` ends it
     /// either way (its warning that no transaction is open goes nowhere:
     /// diesel discards notices). Then `migrate.committed` tells whether the
-    /// step's SQL had committed part of it before the failure.
+    /// step's SQL had committed part of it before the failure, and a `NULL`
+    /// `change` whether it had ended our transaction: either way, what ran
+    /// after that was committed on its own.
     fn sql_step(
         &mut self,
         table: &TableName,
         sql: &str,
         row: &NewRow<'_>,
+        restore: Option<&str>,
     ) -> Result<(), SqlStepError> {
         use diesel::result::{DatabaseErrorKind, Error as DieselError};
         use std::sync::atomic::{AtomicU64, Ordering};
@@ -297,7 +343,8 @@ impl Backend for PgConnection {
             std::process::id(),
             MESSAGES.fetch_add(1, Ordering::Relaxed)
         );
-        let Err(failure) = self.batch_execute(&one_message_step(table, sql, row, &nonce)) else {
+        let message = one_message_step(table, sql, row, &nonce, restore);
+        let Err(failure) = self.batch_execute(&message) else {
             return Ok(());
         };
         if let DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) = failure {
@@ -314,12 +361,8 @@ impl Backend for PgConnection {
             "SELECT COALESCE(current_setting('migrate.committed', true), '') AS s",
         );
         match committed {
-            Ok(values) if values.first() == Some(&nonce) => {
-                Err(SqlStepError::EndedItsTransaction { kept: true })
-            }
-            Ok(_) if null_change(&failure, table) => {
-                Err(SqlStepError::EndedItsTransaction { kept: false })
-            }
+            Ok(values) if values.first() == Some(&nonce) => Err(SqlStepError::EndedItsTransaction),
+            Ok(_) if null_change(&failure, table) => Err(SqlStepError::EndedItsTransaction),
             Ok(_) => Err(SqlStepError::RolledBack(failure)),
             // Whether part of it committed cannot be told.
             Err(_) => Err(SqlStepError::OutcomeUnknown(failure)),

@@ -363,12 +363,23 @@ impl Backend for SqliteConnection {
             table: table.to_string(),
             message: format!("{what} `{}`: {e}", path.display()),
         };
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| lock_error("cannot open the lock file", e))?;
+        // `flock` needs no write access: a lock file that another user made
+        // (root, say) is opened for reading. A new one is readable and
+        // writable by every user the umask allows, so that processes of
+        // other users can lock it too.
+        let file = match OpenOptions::new().read(true).open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut options = OpenOptions::new();
+                options.create(true).truncate(false).write(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o666);
+                options
+                    .open(&path)
+                    .map_err(|e| lock_error("cannot create the lock file", e))?
+            }
+            Err(e) => return Err(lock_error("cannot open the lock file", e)),
+        };
         poll_lock(table, timeout, || match file.try_lock() {
             Ok(()) => Ok(true),
             Err(TryLockError::WouldBlock) => Ok(false),
@@ -384,6 +395,15 @@ impl Backend for SqliteConnection {
             let _ = file.unlock();
         }
         Ok(())
+    }
+
+    /// diesel forgets its transaction when a statement fails and SQLite
+    /// has none open; after a success it does not know. SQLite cannot be
+    /// asked, but refuses to begin a transaction inside another: if `BEGIN`
+    /// succeeds, the step had ended its transaction. The one `BEGIN` opened
+    /// stays open, for the executor's `ROLLBACK` (or `COMMIT`) to end.
+    fn step_transaction_open(&mut self) -> bool {
+        crate::backend::in_transaction(self) && self.batch_execute("BEGIN").is_err()
     }
 
     fn step_transaction<T>(

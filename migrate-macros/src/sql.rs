@@ -170,13 +170,30 @@ fn read_folder(folder: &Path, rel: &str) -> Result<SqlFolder, String> {
             "`{display}/down.sql` has no statement; write the revert, or delete down.sql to make the migration irreversible"
         ));
     }
-    let down_path = down.map(|(path, _)| path);
     let transaction = match read("metadata.toml")? {
         None => true,
         Some((_, text)) => {
             parse_metadata(&text).map_err(|e| format!("`{display}/metadata.toml`: {e}"))?
         }
     };
+    // A migration that runs in a transaction must not end it: what ran
+    // before would be kept without its history row.
+    if transaction {
+        let files = [
+            ("up.sql", Some(&up)),
+            ("down.sql", down.as_ref().map(|(_, t)| t)),
+        ];
+        for (file, text) in files {
+            if let Some(statement) = text.and_then(|t| migrate_core::sql::transaction_control(t)) {
+                return Err(format!(
+                    "`{display}/{file}`, line {}: `{}` would end the transaction the migration runs in, so part of it could be kept without its history row; remove it (each migration runs in a transaction of its own), or set `run_in_transaction = false` in `{display}/metadata.toml` to manage transactions yourself",
+                    statement.line,
+                    statement.head()
+                ));
+            }
+        }
+    }
+    let down_path = down.map(|(path, _)| path);
     Ok(SqlFolder {
         version: version.to_owned(),
         parsed,
