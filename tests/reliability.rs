@@ -88,8 +88,9 @@ fn run_api<C: Backend>(migrator: Migrator) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let lock_timeout = var("REL_LOCK_TIMEOUT").map_or(120, |s| s.parse().unwrap());
     match migrator
-        .lock_timeout(Duration::from_secs(120))
+        .lock_timeout(Duration::from_secs(lock_timeout))
         .run(&mut conn)
     {
         Ok(report) => {
@@ -447,7 +448,8 @@ fn lock_is_free<D: Db>(db: &D) -> Result<(), String> {
         loop {
             let held = D::strings(
                 &mut conn,
-                "SELECT CONCAT(count(*), '') AS s FROM pg_locks WHERE locktype = 'advisory'",
+                "SELECT CONCAT(count(*), '') AS s FROM pg_locks WHERE locktype = 'advisory'
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             );
             if held == ["0"] {
                 break;
@@ -617,6 +619,135 @@ fn concurrent_deploys<D: Db>(processes: usize, rounds: u32) -> Result<String, St
         "{processes} processes x {rounds} rounds: {} scripts applied once each, {} restarts without the lock, {rounds} faulty processes (error and panic) left the lock free",
         2 * rounds + 1,
         processes * rounds as usize
+    ))
+}
+
+/// The URL of the PgBouncer that `scripts/test` starts in front of the test
+/// server, with `pool_mode = transaction`. Under CI its absence is a
+/// failure.
+#[cfg(feature = "postgres")]
+fn pgbouncer_url() -> Option<String> {
+    match var("MIGRATE_TEST_PGBOUNCER_URL") {
+        Some(url) => Some(url),
+        None if var("CI").is_some() => {
+            panic!(
+                "MIGRATE_TEST_PGBOUNCER_URL is not set: CI must run the PgBouncer test (use scripts/test)"
+            )
+        }
+        None => {
+            eprintln!(
+                "\n*** SKIPPED: PgBouncer test — MIGRATE_TEST_PGBOUNCER_URL is not set. Run scripts/test. ***\n"
+            );
+            None
+        }
+    }
+}
+
+/// Through PgBouncer in transaction pooling mode a session's advisory lock
+/// holds nothing. `processes` deploy together through it, three waves:
+/// each either migrates (its statements happened to keep to one server
+/// session) or refuses, naming the pooler and what to do; no script runs
+/// twice, and no process fails otherwise. A direct connection then
+/// finishes the work: every script exactly once.
+#[cfg(feature = "postgres")]
+fn deploys_through_pgbouncer(processes: usize) -> Result<String, String> {
+    let Some(db) = support::Postgres::create() else {
+        return Ok("skipped".into());
+    };
+    let Some(bouncer) = pgbouncer_url() else {
+        return Ok("skipped".into());
+    };
+    let name = db.url.rsplit_once('/').unwrap().1;
+    let through = format!("{}/{name}", bouncer.rsplit_once('/').unwrap().0);
+    let mut conn = db.connect();
+    let (mut migrated, mut refused) = (0, 0);
+    for round in 1..=3 {
+        let gate = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let go = gate.path().join("go");
+        let children: Vec<Proc> = (0..processes)
+            .map(|_| {
+                command(
+                    "postgres",
+                    "deploy",
+                    &[
+                        ("REL_URL", through.clone()),
+                        ("REL_ROUND", round.to_string()),
+                        ("REL_GO", go.display().to_string()),
+                        // A session a pooler left holding the lock is
+                        // waited for this long.
+                        ("REL_LOCK_TIMEOUT", "5".to_owned()),
+                    ],
+                )
+                .proc()
+            })
+            .collect::<Result<_, _>>()?;
+        std::fs::write(&go, "").map_err(|e| e.to_string())?;
+        for child in children {
+            let out = finish(child, Duration::from_secs(300))?;
+            match out.code {
+                0 => migrated += 1,
+                1 if out.stderr.contains(
+                    "transaction pooler, such as PgBouncer with pool_mode = transaction",
+                ) || out
+                    .stderr
+                    .contains("transaction pooler (PgBouncer with pool_mode = transaction)") =>
+                {
+                    refused += 1
+                }
+                _ => {
+                    return Err(format!(
+                        "round {round}: a process failed otherwise: {out:?}"
+                    ));
+                }
+            }
+        }
+        // Whatever ran, ran once: a version is never recorded applied
+        // twice, and its effect is there once at most.
+        let tables = support::Postgres::tables(&mut conn);
+        if !tables.contains(&"log".to_owned()) || !tables.contains(&TABLE.to_owned()) {
+            continue; // nothing migrated yet
+        }
+        let twice = support::Postgres::strings(
+            &mut conn,
+            &format!("SELECT version AS s FROM {TABLE} GROUP BY version HAVING count(*) > 1"),
+        );
+        ensure!(twice.is_empty(), "round {round}: recorded twice: {twice:?}");
+        let doubled = support::Postgres::strings(
+            &mut conn,
+            "SELECT v AS s FROM log GROUP BY v HAVING count(*) > 1",
+        );
+        ensure!(doubled.is_empty(), "round {round}: run twice: {doubled:?}");
+    }
+    // The pooler's server sessions may keep the lock a client took and
+    // released on another session: a direct run would wait for it, and
+    // says so (see `Error::LockTimeout`'s hint). End them, as the message
+    // tells the user to.
+    support::Postgres::strings(
+        &mut conn,
+        "SELECT CONCAT(pg_terminate_backend(a.pid), '') AS s FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'advisory' AND l.granted AND a.state = 'idle' AND a.datname = current_database()",
+    );
+    // A direct connection finishes the last round's work.
+    let direct = finish(
+        command(
+            "postgres",
+            "deploy",
+            &[("REL_URL", db.url.clone()), ("REL_ROUND", "3".to_owned())],
+        )
+        .proc()?,
+        Duration::from_secs(120),
+    )?;
+    ensure!(direct.code == 0, "the direct run failed: {direct:?}");
+    let versions: Vec<String> = std::iter::once("1.0.0".to_owned())
+        .chain((1..=3).flat_map(|r| [format!("1.{r}.0"), format!("1.{r}.1")]))
+        .collect();
+    let expected: Vec<String> = versions.iter().map(|v| format!("{v}:up")).collect();
+    let rows = history::<support::Postgres>(&mut conn, TABLE);
+    ensure!(rows == expected, "history {rows:?}");
+    let log = support::Postgres::strings(&mut conn, "SELECT v AS s FROM log ORDER BY v");
+    ensure!(log == sorted(versions[1..].to_vec()), "effects {log:?}");
+    Ok(format!(
+        "{processes} processes x 3 waves through PgBouncer (pool_mode = transaction): {migrated} migrated, {refused} refused naming the pooler, none failed otherwise, nothing ran twice; a direct run then applied every script exactly once"
     ))
 }
 
@@ -1830,6 +1961,10 @@ fn main() -> ExitCode {
         tests.push((
             "postgres::sigkill_crashes".into(),
             Box::new(move || crashes::<support::Postgres>(kills, seed)),
+        ));
+        tests.push((
+            "postgres::deploys_through_pgbouncer".into(),
+            Box::new(move || deploys_through_pgbouncer(processes)),
         ));
     }
     #[cfg(feature = "mysql")]

@@ -174,11 +174,14 @@ pub trait Backend: Connection + Sized + 'static {
         self.record(table, row).map(|()| true)
     }
 
-    /// Runs `f` in a transaction suited to a migration step.
+    /// Runs `f` in a transaction suited to a migration step, under the
+    /// migration lock on `table`.
     fn step_transaction<T>(
         &mut self,
+        table: &TableName,
         f: impl FnOnce(&mut Self) -> Result<T, Error>,
     ) -> Result<T, Error> {
+        let _ = table;
         self.transaction(f)
     }
 }
@@ -240,6 +243,42 @@ pub(crate) fn add_missing_columns<C: Backend>(
         }
     }
     Ok(())
+}
+
+/// What PostgreSQL's lock check (see `postgres::lock_check`) fails with, in
+/// its message.
+pub(crate) const LOCK_NOT_HELD: &str =
+    "migrate: this server session does not hold the migration lock";
+
+/// Whether writing a history row failed because the session writing it
+/// does not hold the migration lock: PostgreSQL's guard (see
+/// [`insert_history_rows`]) refused the row, another process wrote the
+/// same change (only possible when the lock did not hold), or a statement
+/// prepared on one server session was run on another. Each means that the
+/// connection's statements do not all run on one server session: a
+/// transaction pooler (PgBouncer with `pool_mode = transaction`) is
+/// between.
+pub(crate) fn lock_not_held(failure: &diesel::result::Error, table: &TableName) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+    let DieselError::DatabaseError(kind, info) = failure else {
+        return false;
+    };
+    let ours = info.table_name() == Some(table.as_str());
+    if info.message().contains(LOCK_NOT_HELD) {
+        return true;
+    }
+    match kind {
+        DatabaseErrorKind::NotNullViolation => ours && info.column_name() == Some("duration_ms"),
+        DatabaseErrorKind::UniqueViolation => ours,
+        _ => {
+            // diesel's prepared statements, which live in one server
+            // session, met in another.
+            let message = info.message();
+            message.starts_with("prepared statement \"")
+                && (message.ends_with("\" does not exist")
+                    || message.ends_with("\" already exists"))
+        }
+    }
 }
 
 /// How [`Backend::sql_step`] failed.
@@ -347,6 +386,12 @@ pub(crate) enum AppliedAt<'a> {
 /// tables' DDL, so each step then sends only its values; SQLite would
 /// prepare it again after every schema change, which costs more than
 /// preparing it afresh.
+///
+/// With `lock_guard` (PostgreSQL's advisory-lock key), a row is written
+/// only by a session that holds the migration lock: its `duration_ms` is
+/// `NULL`, which the column refuses ([`lock_not_held`]), unless
+/// `pg_try_advisory_xact_lock` on the key succeeds, as it does at once
+/// for the session holding the lock and for no other.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn insert_history_rows<C>(
     conn: &mut C,
@@ -354,6 +399,7 @@ pub(crate) fn insert_history_rows<C>(
     rows: &[NewRow<'_>],
     applied_at: AppliedAt<'_>,
     keep_prepared: bool,
+    lock_guard: Option<i64>,
 ) -> diesel::QueryResult<()>
 where
     C: Backend,
@@ -371,6 +417,7 @@ where
             rows: chunk,
             applied_at,
             keep_prepared,
+            lock_guard,
         }
         .execute(conn)?;
     }
@@ -386,6 +433,9 @@ pub(crate) struct HistoryRows<'a> {
     /// Whether diesel may keep the statement prepared (see
     /// [`insert_history_rows`]).
     keep_prepared: bool,
+    /// The advisory-lock key a PostgreSQL session must hold to write the
+    /// rows (see [`insert_history_rows`]).
+    lock_guard: Option<i64>,
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -428,7 +478,16 @@ where
                 AppliedAt::Bound(text) => out.push_bind_param::<Text, _>(text)?,
             }
             out.push_sql(", ");
-            out.push_bind_param::<BigInt, _>(&row.duration_ms)?;
+            match &self.lock_guard {
+                Some(key) => {
+                    out.push_sql("CASE WHEN pg_try_advisory_xact_lock(");
+                    out.push_bind_param::<BigInt, _>(key)?;
+                    out.push_sql(") THEN ");
+                    out.push_bind_param::<BigInt, _>(&row.duration_ms)?;
+                    out.push_sql(" END");
+                }
+                None => out.push_bind_param::<BigInt, _>(&row.duration_ms)?,
+            }
             out.push_sql(", ");
             out.push_bind_param::<Nullable<Text>, _>(&row.checksum)?;
             out.push_sql(", ");
@@ -498,6 +557,7 @@ pub(crate) fn poll_lock(
             return Err(Error::LockTimeout {
                 table: table.to_string(),
                 waited: start.elapsed(),
+                hint: String::new(),
             });
         }
         tracing::debug!(target: "migrate", table = %table, "waiting for the migration lock");

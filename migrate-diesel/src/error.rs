@@ -75,13 +75,28 @@ pub enum Error {
     },
     /// Another instance held the migration lock for longer than the timeout.
     #[error(
-        "timed out after {waited:?} waiting for the migration lock on `{table}`: another instance is migrating; try again, or raise the lock timeout"
+        "timed out after {waited:?} waiting for the migration lock on `{table}`: another instance is migrating; try again, or raise the lock timeout{hint}"
     )]
     LockTimeout {
         /// The table the lock protects.
         table: String,
         /// How long we waited.
         waited: Duration,
+        /// What the backend could tell of the holder, if anything (begins
+        /// with a separator).
+        hint: String,
+    },
+    /// The connection's statements do not all run on the server session
+    /// that took the migration lock: a transaction pooler is between, and
+    /// the lock does not hold. Nothing was changed by what failed.
+    #[error(
+        "the migration lock on `{table}` does not hold on this connection ({what}): it goes through a transaction pooler, such as PgBouncer with pool_mode = transaction, which runs each transaction on whichever server session is free, so a session's lock protects nothing; nothing was changed by this. Migrate through a direct connection to the server, or a session-mode pool (the application can keep the transaction pool)"
+    )]
+    LockNotHeld {
+        /// The table the lock protects.
+        table: String,
+        /// What showed it.
+        what: String,
     },
     /// The lock could not be taken or released.
     #[error("migration lock on `{table}`: {message}")]
@@ -243,6 +258,13 @@ pub enum StepError {
     /// The connection was lost before the database answered.
     #[error("the connection was lost before the database answered: {0}")]
     OutcomeUnknown(diesel::result::Error),
+    /// Its history row was refused because the server session that ran
+    /// the step does not hold the migration lock: the connection goes
+    /// through a transaction pooler.
+    #[error(
+        "the server session it ran on does not hold the migration lock (or another process wrote the same history row): the connection goes through a transaction pooler, such as PgBouncer with pool_mode = transaction, where a session's lock does not hold; migrate through a direct connection to the server, or a session-mode pool (the application can keep the transaction pool). {0}"
+    )]
+    LockNotHeld(diesel::result::Error),
 }
 
 fn step_failed(

@@ -631,8 +631,9 @@ impl Migrator {
                 authorized_by: None,
                 progress: &mut |_| {},
             };
-            let reports: Vec<StepReport> =
-                conn.step_transaction(|c| steps.iter().map(|s| run.step(c, s)).collect())?;
+            let reports: Vec<StepReport> = conn.step_transaction(&setup.table, |c| {
+                steps.iter().map(|s| run.step(c, s)).collect()
+            })?;
             settle(conn, &setup.table);
             Ok(reports)
         })?;
@@ -823,8 +824,18 @@ impl Migrator {
         // Atomic mode creates the table inside its transaction: a failed
         // atomic run leaves nothing at all behind.
         if !self.atomic {
-            conn.create_table(&setup.table)?;
-            unsettle(conn, &setup.table)?;
+            let prepare = |c: &mut C| {
+                c.create_table(&setup.table)?;
+                unsettle(c, &setup.table)
+            };
+            // Where DDL is transactional, in a step's transaction: on
+            // PostgreSQL that checks the lock first.
+            if C::TRANSACTIONAL_DDL {
+                conn.step_transaction(&setup.table, prepare)
+            } else {
+                prepare(conn)
+            }
+            .map_err(|e| lock_did_not_hold(e, &setup.table))?;
         }
         for warning in plan.warnings() {
             tracing::warn!(target: "migrate", "{warning}");
@@ -849,7 +860,7 @@ impl Migrator {
         };
         let steps = if self.atomic {
             run.check_atomic(&plan)?;
-            let ran = conn.transaction(|c| {
+            let ran = conn.step_transaction(&setup.table, |c| {
                 c.create_table(&setup.table)?;
                 unsettle(c, &setup.table)?;
                 run.atomic_steps(c, &plan.steps)
@@ -1349,7 +1360,7 @@ impl<'a> Runner<'a> {
             Some(sql) if C::SQL_STEP_IN_ONE_MESSAGE && !in_transaction(conn) => sql,
             _ => {
                 let started = Instant::now();
-                return match conn.step_transaction(|c| self.step(c, step)) {
+                return match conn.step_transaction(self.table, |c| self.step(c, step)) {
                     Err(Error::StepFailed {
                         source: StepError::EndedItsTransaction,
                         ..
@@ -1376,7 +1387,9 @@ impl<'a> Runner<'a> {
             SqlStepError::RolledBack(e) => {
                 let record = matches!(&e, diesel::result::Error::DatabaseError(_, info)
                     if info.table_name() == Some(self.table.as_str()));
-                let source = if record {
+                let source = if crate::backend::lock_not_held(&e, self.table) {
+                    StepError::LockNotHeld(e)
+                } else if record {
                     StepError::Record(e)
                 } else {
                     StepError::Sql(e)
@@ -1475,7 +1488,16 @@ impl<'a> Runner<'a> {
         match conn.record_in_step(self.table, &row) {
             Ok(true) => Ok(self.finished(step, duration)),
             Ok(false) => Err(self.ended(conn, step)),
-            Err(e) => Err(self.fail(step, true, false, StepError::Record(e))),
+            Err(e) => Err(self.fail(step, true, false, self.record_error(e))),
+        }
+    }
+
+    /// Why writing a step's history row failed.
+    fn record_error(&self, e: diesel::result::Error) -> StepError {
+        if crate::backend::lock_not_held(&e, self.table) {
+            StepError::LockNotHeld(e)
+        } else {
+            StepError::Record(e)
         }
     }
 
@@ -1526,7 +1548,7 @@ impl<'a> Runner<'a> {
         }
         if let Some(last) = steps.last() {
             conn.record_all(self.table, &rows)
-                .map_err(|e| self.fail(last, true, false, StepError::Record(e)))?;
+                .map_err(|e| self.fail(last, true, false, self.record_error(e)))?;
         }
         Ok(reports)
     }
@@ -1555,16 +1577,25 @@ impl<'a> Runner<'a> {
         let started = Instant::now();
         (self.progress)(Progress::Started(step));
         let change = self.next_change;
-        conn.record(self.table, &self.row(step, Duration::ZERO, true))
-            .map_err(Error::db(format!(
-                "marking {} `{}` in progress before it runs (nothing ran)",
-                step.version, step.name
-            )))?;
+        if let Err(e) = conn.record(self.table, &self.row(step, Duration::ZERO, true)) {
+            return Err(match self.record_error(e) {
+                // Nothing ran: its mark was refused.
+                lost @ StepError::LockNotHeld(_) => self.fail(step, true, false, lost),
+                StepError::Record(e) => Error::Database {
+                    context: format!(
+                        "marking {} `{}` in progress before it runs (nothing ran)",
+                        step.version, step.name
+                    ),
+                    source: e,
+                },
+                other => self.fail(step, transactional, false, other),
+            });
+        }
         tracing::debug!(target: "migrate", change, "{} `{}` marked in progress", step.version, step.name);
         let table = self.table;
         let outcome: Result<(), StepError> = if transactional {
             let mut failure = None;
-            let result = conn.step_transaction(|c| {
+            let result = conn.step_transaction(table, |c| {
                 c.probe(table, change)
                     .map_err(StepError::Record)
                     .and_then(|()| self.body(c, step))
@@ -1625,6 +1656,29 @@ impl<'a> Runner<'a> {
                 true
             }
         }
+    }
+}
+
+/// An error of this tool's own statements under the lock, told apart
+/// when it shows that the lock did not hold: a unique violation (two
+/// processes creating the tracking table at once, say), or a statement
+/// prepared on one server session met in another (see
+/// `backend::lock_not_held`).
+fn lock_did_not_hold(error: Error, table: &TableName) -> Error {
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+    match error {
+        Error::Database { context, source }
+            if matches!(
+                source,
+                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+            ) || crate::backend::lock_not_held(&source, table) =>
+        {
+            Error::LockNotHeld {
+                table: table.to_string(),
+                what: format!("{context}: {source}"),
+            }
+        }
+        error => error,
     }
 }
 

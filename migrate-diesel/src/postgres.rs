@@ -6,7 +6,7 @@ use diesel::connection::SimpleConnection;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::{PgConnection, QueryableByName, RunQueryDsl, sql_query};
 
-use crate::backend::{AppliedAt, Backend, SqlStepError, poll_lock};
+use crate::backend::{AppliedAt, Backend, LOCK_NOT_HELD, SqlStepError, poll_lock};
 use crate::history::{HistoryRow, NewRow};
 use crate::schema::{ColumnSchema, Schema, TableSchema};
 use crate::{Error, TableName};
@@ -74,6 +74,20 @@ fn text_literal(text: &str) -> String {
     format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
+/// A statement that fails, with [`LOCK_NOT_HELD`] in its message, unless
+/// the server session running it holds the migration lock `key`: the first
+/// statement of every transaction that changes the database. Behind a
+/// transaction pooler, a transaction may run on another server session than
+/// the one that took the lock; it then stops here, before anything of it
+/// ran. (`pg_try_advisory_xact_lock` succeeds at once for the session that
+/// holds the lock, and for no other while it does; what it takes ends with
+/// the transaction.)
+fn lock_check(key: i64) -> String {
+    format!(
+        "SELECT CAST(CASE WHEN pg_try_advisory_xact_lock({key}) THEN '1' ELSE '{LOCK_NOT_HELD}' END AS integer)"
+    )
+}
+
 /// An SQL step as one simple-query message (see [`Backend::sql_step`]):
 /// `BEGIN`, two settings that name the message, the step's SQL as written,
 /// the session's state restored, its history row's `INSERT` and `COMMIT`.
@@ -114,14 +128,17 @@ fn one_message_step(
         row.change
     );
     format!(
-        "BEGIN;\nSET LOCAL migrate.step = '{nonce}';\nSET migrate.committed = '{nonce}';\n{sql}\n;\n{restore}{};\nCOMMIT",
+        "BEGIN;\n{};\nSET LOCAL migrate.step = '{nonce}';\nSET migrate.committed = '{nonce}';\n{sql}\n;\n{restore}{};\nCOMMIT",
+        lock_check(lock_key(table)),
         literal_insert(table, row, &change)
     )
 }
 
 /// The `INSERT` of a history row, its values as literals (a simple-query
 /// message carries no bound parameters, see [`text_literal`]), and
-/// `change` given as an expression. Its `duration_ms` is the time since the
+/// `change` given as an expression. As every history row this tool writes
+/// here, it is written only by the session that holds the migration lock
+/// (see `insert_history_rows`). Its `duration_ms` is the time since the
 /// server received the message (`statement_timestamp()`, the same for
 /// every statement of one message), truncated to milliseconds as the
 /// executor's own measure is.
@@ -130,8 +147,10 @@ fn literal_insert(table: &TableName, row: &NewRow<'_>, change: &str) -> String {
     format!(
         "INSERT INTO {history} (\"change\", version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty, down_sql, authorized_by) \
          VALUES ({change}, {version}, {name}, {description}, {kind}, {direction}, {executed}, now(), \
-         greatest(0, floor(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000))::bigint, {checksum}, {dirty}, {down_sql}, {authorized_by})",
+         CASE WHEN pg_try_advisory_xact_lock({key}) THEN greatest(0, floor(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000))::bigint END, \
+         {checksum}, {dirty}, {down_sql}, {authorized_by})",
         history = table.quoted(),
+        key = lock_key(table),
         version = text_literal(&row.version),
         name = text_literal(row.name),
         description = text_literal(row.description),
@@ -292,6 +311,7 @@ impl Backend for PgConnection {
             std::slice::from_ref(row),
             AppliedAt::Sql("now()"),
             true,
+            Some(lock_key(table)),
         )
     }
 
@@ -313,6 +333,44 @@ impl Backend for PgConnection {
     /// has none.
     fn step_transaction_open(&mut self) -> bool {
         crate::backend::in_transaction(self)
+    }
+
+    /// Begins with [`lock_check`], in the message that sends `BEGIN`: a
+    /// step's transaction that would run on a server session without the
+    /// lock stops before anything runs. (Inside the caller's transaction,
+    /// the history rows' own check stands.)
+    fn step_transaction<T>(
+        &mut self,
+        table: &TableName,
+        f: impl FnOnce(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
+        if crate::backend::in_transaction(self) {
+            return diesel::Connection::transaction(self, f);
+        }
+        let begin = format!("BEGIN;\n{}", lock_check(lock_key(table)));
+        if let Err(e) = AnsiTransactionManager::begin_transaction_sql(self, &begin) {
+            // The check failed in the transaction `BEGIN` opened.
+            let _ = self.batch_execute("ROLLBACK");
+            return Err(if crate::backend::lock_not_held(&e, table) {
+                Error::LockNotHeld {
+                    table: table.to_string(),
+                    what: "a step's transaction began on a server session without it".to_owned(),
+                }
+            } else {
+                Error::db("beginning a step's transaction")(e)
+            });
+        }
+        match f(self) {
+            Ok(value) => {
+                AnsiTransactionManager::commit_transaction(self)?;
+                Ok(value)
+            }
+            Err(e) => match AnsiTransactionManager::rollback_transaction(self) {
+                Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
+                Err(rollback) => Err(rollback.into()),
+            },
+        }
     }
 
     const SQL_STEP_IN_ONE_MESSAGE: bool = true;
@@ -371,7 +429,14 @@ impl Backend for PgConnection {
 
     /// One multi-row `INSERT` per 500 rows.
     fn record_all(&mut self, table: &TableName, rows: &[NewRow<'_>]) -> diesel::QueryResult<()> {
-        crate::backend::insert_history_rows(self, table, rows, AppliedAt::Sql("now()"), false)
+        crate::backend::insert_history_rows(
+            self,
+            table,
+            rows,
+            AppliedAt::Sql("now()"),
+            false,
+            Some(lock_key(table)),
+        )
     }
 
     fn finish(
@@ -521,23 +586,80 @@ impl Backend for PgConnection {
             locked: bool,
         }
         let key = lock_key(table);
-        poll_lock(table, timeout, || {
+        let waited = poll_lock(table, timeout, || {
             let row: Locked = sql_query("SELECT pg_try_advisory_lock($1) AS locked")
                 .bind::<BigInt, _>(key)
                 .get_result(self)
                 .map_err(Error::db(format!("taking the migration lock on `{table}`")))?;
             Ok(row.locked)
-        })?;
+        });
+        if let Err(Error::LockTimeout {
+            table,
+            waited,
+            hint,
+        }) = waited
+        {
+            // Behind a transaction pooler a server session keeps the lock a
+            // client took and released on another one: name the holder.
+            let holder: Vec<crate::backend::Named> = sql_query(
+                "SELECT a.pid || ' (' || COALESCE(a.state, '?') || ')' AS name
+                 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                   AND l.classid::bigint = (($1 >> 32) & 4294967295) AND l.objid::bigint = ($1 & 4294967295)",
+            )
+            .bind::<BigInt, _>(key)
+            .load(self)
+            .unwrap_or_default();
+            let hint = match holder.first().map(|row| &row.name) {
+                Some(holder) => format!(
+                    "; it is held by server session {holder}: if no other migration runs, a transaction pooler (PgBouncer with pool_mode = transaction) left it there, since a client that took it released it on another session; end that session (`SELECT pg_terminate_backend(<pid>)`) and migrate through a direct connection, or a session-mode pool"
+                ),
+                None => hint,
+            };
+            return Err(Error::LockTimeout {
+                table,
+                waited,
+                hint,
+            });
+        }
+        waited?;
+        // The next statement must find the lock in its session too: behind a
+        // transaction pooler it may run on another server session, where
+        // the lock is another's (and every history row this tool writes
+        // checks it again, see `insert_history_rows`).
+        let held: Locked = sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
+            .bind::<BigInt, _>(key)
+            .get_result(self)
+            .map_err(Error::db(format!(
+                "checking the migration lock on `{table}`"
+            )))?;
+        if !held.locked {
+            let _ = self.unlock(table, key);
+            return Err(Error::LockNotHeld {
+                table: table.to_string(),
+                what: "the statement after the one that took it ran on a server session without it"
+                    .to_owned(),
+            });
+        }
         Ok(key)
     }
 
     fn unlock(&mut self, table: &TableName, key: i64) -> Result<(), Error> {
-        sql_query("SELECT pg_advisory_unlock($1)")
+        #[derive(QueryableByName)]
+        struct Released {
+            #[diesel(sql_type = Bool)]
+            released: bool,
+        }
+        let row: Released = sql_query("SELECT pg_advisory_unlock($1) AS released")
             .bind::<BigInt, _>(key)
-            .execute(self)
+            .get_result(self)
             .map_err(Error::db(format!(
                 "releasing the migration lock on `{table}`"
             )))?;
+        if !row.released {
+            // The session that took it is not the one that released it.
+            tracing::warn!(target: "migrate", "the migration lock on `{table}` was not held by the server session that released it: a transaction pooler (PgBouncer with pool_mode = transaction) is between, where a session lock does not hold, and the session that took it keeps it; migrate through a direct connection, or a session-mode pool");
+        }
         Ok(())
     }
 }

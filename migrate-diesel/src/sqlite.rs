@@ -166,13 +166,13 @@ impl Backend for SqliteConnection {
     fn record(&mut self, table: &TableName, row: &NewRow<'_>) -> diesel::QueryResult<()> {
         let now = now();
         let rows = std::slice::from_ref(row);
-        crate::backend::insert_history_rows(self, table, rows, AppliedAt::Bound(&now), false)
+        crate::backend::insert_history_rows(self, table, rows, AppliedAt::Bound(&now), false, None)
     }
 
     /// One multi-row `INSERT` per 500 rows.
     fn record_all(&mut self, table: &TableName, rows: &[NewRow<'_>]) -> diesel::QueryResult<()> {
         let now = now();
-        crate::backend::insert_history_rows(self, table, rows, AppliedAt::Bound(&now), false)
+        crate::backend::insert_history_rows(self, table, rows, AppliedAt::Bound(&now), false, None)
     }
 
     fn finish(
@@ -408,6 +408,7 @@ impl Backend for SqliteConnection {
 
     fn step_transaction<T>(
         &mut self,
+        _: &TableName,
         f: impl FnOnce(&mut Self) -> Result<T, Error>,
     ) -> Result<T, Error> {
         // Take the write lock up front, so that a concurrent writer makes us
