@@ -285,6 +285,21 @@ pub enum ConfigError {
         /// The URL, password masked.
         url: DatabaseUrl,
     },
+    /// The URL's password holds a character that drivers read differently
+    /// ([`DatabaseUrl::problem`]).
+    #[error(
+        "{origin}, environment `{env}`: the URL `{url}` is ambiguous: {problem}; percent-encode those characters in the password (`@` is %40, `/` is %2F, `?` is %3F, `#` is %23)"
+    )]
+    AmbiguousUrl {
+        /// Where the URL came from.
+        origin: Origin,
+        /// The environment.
+        env: String,
+        /// The URL, masked whole.
+        url: DatabaseUrl,
+        /// What is ambiguous.
+        problem: &'static str,
+    },
     /// The driver is known but this build does not include it.
     #[error("{origin}, environment `{env}`: driver `{driver}` is not built into this binary; {}", driver_hint(*driver))]
     DriverNotBuilt {
@@ -448,7 +463,7 @@ pub fn load_with(
     let (driver, url, origin, settings) = match (override_url, resolved) {
         (Some((url, origin)), resolved) => {
             let settings = resolved.map(|r| r.settings).unwrap_or_default();
-            let url = DatabaseUrl::new(url);
+            let url = unambiguous(DatabaseUrl::new(url), &origin, &env)?;
             let Some(driver) = Driver::from_url(url.expose()) else {
                 return Err(ConfigError::UnknownUrl { origin, env, url });
             };
@@ -554,6 +569,20 @@ impl Ctx<'_> {
     }
 }
 
+/// `url`, unless drivers would read it differently
+/// ([`DatabaseUrl::problem`]).
+fn unambiguous(url: DatabaseUrl, origin: &Origin, env: &str) -> Result<DatabaseUrl, ConfigError> {
+    match url.problem() {
+        Some(problem) => Err(ConfigError::AmbiguousUrl {
+            origin: origin.clone(),
+            env: env.to_owned(),
+            url,
+            problem,
+        }),
+        None => Ok(url),
+    }
+}
+
 struct Resolved {
     database: Option<(Driver, DatabaseUrl)>,
     settings: Settings,
@@ -568,7 +597,11 @@ fn resolve_section(
     let fields: BTreeMap<String, Raw> = match section {
         // db-migrate's `"prod": "postgres://..."` and `"prod": {"ENV": "X"}`.
         RawEnv::Url(raw) => {
-            let url = DatabaseUrl::new(ctx.string("url", raw)?);
+            let url = unambiguous(
+                DatabaseUrl::new(ctx.string("url", raw)?),
+                &Origin::File(ctx.file.to_owned()),
+                ctx.env,
+            )?;
             if !want_database {
                 return Ok(Resolved {
                     database: None,
@@ -650,7 +683,11 @@ fn resolve_section(
         None => None,
     };
     if let Some(url) = text("url")? {
-        let url = DatabaseUrl::new(url);
+        let url = unambiguous(
+            DatabaseUrl::new(url),
+            &Origin::File(ctx.file.to_owned()),
+            ctx.env,
+        )?;
         let driver = match (driver, Driver::from_url(url.expose())) {
             (Some(d), Some(u)) if d != u => {
                 return Err(ctx.invalid(

@@ -465,27 +465,84 @@ fn libpq_keyword_passwords_are_masked_too() {
 }
 
 #[test]
-fn a_password_the_url_parser_refuses_is_still_masked() {
-    for (url, shown) in [
-        ("postgres://u:p#ss/w?rd@h/db", "postgres://u:***@h/db"),
-        (
-            "postgres://h/db?password=p%40ss+x",
-            "postgres://h/db?password=***",
-        ),
+fn a_password_drivers_would_read_differently_is_masked_whole_and_refused() {
+    // libpq ends the user information at the first `@` or `/`; RFC 3986 at
+    // the last `@`. Each of these names a different password to each.
+    for url in [
+        "postgres://u:p#zq/w?rd@h/db",
+        "postgres://u:p@zq@h/db",
+        "postgres://u:p/zq@h/db",
+        "postgres://u:p?zq@h/db",
+        "postgres://u:p?x=zq@h/db",
+        "mysql://u:pazq/@h/db",
     ] {
-        let url = DatabaseUrl::new(url);
-        assert_eq!(url.to_string(), shown);
-        let debug = format!("{url:?}");
+        let parsed = DatabaseUrl::new(url);
+        let scheme = url.split_once("://").unwrap().0;
+        assert_eq!(parsed.to_string(), format!("{scheme}://***"), "{url}");
+        assert!(parsed.problem().is_some(), "{url}");
+        for shown in [format!("{parsed:?}"), parsed.redact(url)] {
+            assert!(!shown.contains("zq"), "{shown}");
+        }
+        let request = Request {
+            database_url: Some(url),
+            ..Request::default()
+        };
+        let e = load_from(&[], request, &[]).unwrap_err();
         assert!(
-            !["p#ss", "p%40ss", "p@ss"].iter().any(|p| debug.contains(p)),
-            "{debug}"
+            e.to_string().contains("ambiguous") && e.to_string().contains("%40"),
+            "{e}"
         );
+        assert!(!e.to_string().contains("zq"), "{e}");
     }
+    let e = DatabaseUrl::new("postgres://h/db?password=p%40ss+x");
+    assert_eq!(e.to_string(), "postgres://h/db?password=***");
+    assert!(e.problem().is_none());
     let request = Request {
         database_url: Some("postgres://u:hunter22@h/db"),
         ..Request::default()
     };
     assert!(!format!("{request:?}").contains("hunter22"));
+}
+
+#[test]
+fn an_at_sign_in_a_query_value_leaves_the_password_masked() {
+    let url = DatabaseUrl::new("postgres://u@h/db?password=s3cret&user=app@corp");
+    assert_eq!(
+        url.to_string(),
+        "postgres://u@h/db?password=***&user=app@corp"
+    );
+    assert_eq!(
+        url.redact("FATAL: password s3cret rejected"),
+        "FATAL: password *** rejected"
+    );
+    assert!(url.problem().is_none());
+}
+
+#[test]
+fn a_url_under_any_scheme_or_none_is_masked() {
+    for (url, shown) in [
+        (
+            "jdbc:postgresql://h/db?user=u&password=pw1234",
+            "jdbc:postgresql://h/db?user=u&password=***",
+        ),
+        ("u:pw1234@h/db", "***@h/db"),
+        ("u@h/db?password=pw1234", "***@h/db?***"),
+        ("/var/lib/app.db", "/var/lib/app.db"),
+    ] {
+        let parsed = DatabaseUrl::new(url);
+        assert_eq!(parsed.to_string(), shown, "{url}");
+        assert!(!parsed.redact(url).contains("pw1234"), "{url}");
+    }
+}
+
+#[test]
+fn a_raw_ampersand_in_a_query_password_is_refused() {
+    let url = DatabaseUrl::new("postgres://h/db?password=ab&cd12&sslmode=require");
+    assert_eq!(url.to_string(), "postgres://***");
+    assert!(url.problem().is_some());
+    // A parameter that drivers know may follow a secret.
+    let url = DatabaseUrl::new("postgres://h/db?password=ab&sslmode=require");
+    assert_eq!(url.to_string(), "postgres://h/db?password=***&sslmode=require");
 }
 
 #[test]

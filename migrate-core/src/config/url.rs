@@ -28,6 +28,8 @@ pub struct DatabaseUrl {
     shown: String,
     /// The secrets, as written and decoded, longest first.
     secrets: Vec<String>,
+    /// Why drivers may read it differently ([`DatabaseUrl::problem`]).
+    problem: Option<&'static str>,
 }
 
 /// Whether a parameter named `key` carries a secret: libpq's `password`
@@ -49,18 +51,51 @@ fn is_secret_key(key: &str) -> bool {
 struct Parsed {
     shown: String,
     secrets: Vec<String>,
+    /// Why drivers may read it differently, if they may.
+    problem: Option<&'static str>,
 }
 
-/// `scheme://[user[:password]@]host[:port][/path][?query]`. The user
-/// information ends at the *last* `@`, so that a password holding a raw
-/// `@`, `/`, `?` or `#` is still masked whole (a query holding an `@`
-/// then masks more than it must, never less).
-fn parse_url(url: &str) -> Option<Parsed> {
-    let (scheme, rest) = url.split_once("://")?;
+impl Parsed {
+    fn plain(shown: String, secrets: Vec<String>) -> Parsed {
+        Parsed {
+            shown,
+            secrets,
+            problem: None,
+        }
+    }
+}
+
+/// Why a query is ambiguous where it follows a secret with what is not a
+/// connection parameter: the secret's tail after a raw `&`, it seems.
+const TAIL: &str =
+    "a parameter after a secret one is not a connection parameter (a raw `&` in the secret?)";
+
+/// `scheme://[user[:password]@]host[:port][/path][?query][#fragment]`, as
+/// RFC 3986 reads it: the authority ends at the first `/`, `?` or `#`, and
+/// its user information at its last `@`; the query's `key=value` pairs are
+/// split at `&`.
+///
+/// A password holding a raw `@`, `/`, `?` or `#` is where drivers part
+/// ways (libpq ends the user information at the *first* `@` or `/`, and its
+/// errors then quote pieces of the password as a host or a port). Such a
+/// URL, where an `@` stands anywhere but in the authority or in a query
+/// value, has a [`problem`](DatabaseUrl::problem): it is shown as
+/// `scheme://***` and refused before any driver sees it.
+fn parse_url(scheme: &str, rest: &str) -> Parsed {
+    let masked = |problem| Parsed {
+        shown: format!("{scheme}://{MASK}"),
+        secrets: vec![rest.to_owned()],
+        problem: Some(problem),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
     let mut secrets = Vec::new();
     let mut shown = format!("{scheme}://");
-    let after_userinfo = match rest.rsplit_once('@') {
-        Some((userinfo, after)) => {
+    let host = match authority.rsplit_once('@') {
+        Some((userinfo, _)) if userinfo.contains('@') => {
+            return masked("its user information holds a raw `@`");
+        }
+        Some((userinfo, host)) => {
             match userinfo.split_once(':') {
                 Some((user, password)) => {
                     secrets.push(password.to_owned());
@@ -68,31 +103,165 @@ fn parse_url(url: &str) -> Option<Parsed> {
                 }
                 None => shown += &format!("{userinfo}@"),
             }
-            after
+            host
         }
-        None => rest,
+        None => authority,
     };
-    match after_userinfo.split_once('?') {
-        Some((base, query)) => {
-            shown += base;
-            shown.push('?');
-            let pairs: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((key, value))
-                        if is_secret_key(&percent_decode_str(key).decode_utf8_lossy()) =>
-                    {
+    // A port that is not a number is a password without its `@`, or the
+    // head of one holding a raw `/`, `?` or `#`.
+    if !host.split(',').all(host_and_port) {
+        return masked("its host and port are not `host[:port]`");
+    }
+    shown += host;
+    let (before_fragment, fragment) = match tail.split_once('#') {
+        Some((before, fragment)) => (before, Some(fragment)),
+        None => (tail, None),
+    };
+    let (path, query) = match before_fragment.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (before_fragment, None),
+    };
+    let raw = "a raw `/`, `?` or `#` stands before an `@`";
+    if path.contains('@') || fragment.is_some_and(|f| f.contains('@')) {
+        return masked(raw);
+    }
+    shown += path;
+    if let Some(query) = query {
+        let mut pairs = Vec::new();
+        let mut after_secret = false;
+        for pair in query.split('&') {
+            pairs.push(match pair.split_once('=') {
+                // A user's password holding a raw `?`.
+                Some((key, _)) if key.contains('@') => return masked(raw),
+                Some((key, value)) => {
+                    let key_text = percent_decode_str(key).decode_utf8_lossy();
+                    if is_secret_key(&key_text) {
+                        after_secret = true;
                         secrets.push(value.to_owned());
                         format!("{key}={MASK}")
+                    } else if is_parameter(&key_text) {
+                        pair.to_owned()
+                    } else if value.contains('@') {
+                        // A user's password holding a raw `?`.
+                        return masked(raw);
+                    } else if after_secret {
+                        return masked(TAIL);
+                    } else {
+                        pair.to_owned()
                     }
-                    _ => pair.to_owned(),
-                })
-                .collect();
-            shown += &pairs.join("&");
+                }
+                // Not a parameter: the tail of a value that held a raw `&`.
+                None if pair.contains('@') => return masked(raw),
+                None if after_secret => return masked(TAIL),
+                None if pair.is_empty() => String::new(),
+                None => {
+                    secrets.push(pair.to_owned());
+                    MASK.to_owned()
+                }
+            });
         }
-        None => shown += after_userinfo,
+        shown.push('?');
+        shown += &pairs.join("&");
     }
-    Some(Parsed { shown, secrets })
+    // Drivers have no use for a fragment: it can only be the tail of a
+    // value that held a raw `#`.
+    if let Some(fragment) = fragment {
+        secrets.push(fragment.to_owned());
+        shown.push('#');
+        shown += MASK;
+    }
+    Parsed::plain(shown, secrets)
+}
+
+/// A path, or what may be a URL without its scheme: whatever stands
+/// before the last `@` may be a user's password, and whatever follows the
+/// first `?` may hold one (where there is an `@` or an `=`). Both are
+/// masked; what is shown is what stands between.
+fn parse_other(text: &str) -> Parsed {
+    let start = text.rfind('@').map_or(0, |at| at + 1);
+    let query = text.find('?').filter(|_| start > 0 || text.contains('='));
+    let end = query.unwrap_or(text.len()).max(start);
+    let mut secrets = Vec::new();
+    let mut shown = String::new();
+    if start > 0 {
+        secrets.push(text[..start - 1].to_owned());
+        shown += &format!("{MASK}@");
+    }
+    shown += &text[start..end];
+    if let Some(q) = query {
+        secrets.push(text[q + 1..].to_owned());
+        shown += &format!("?{MASK}");
+    }
+    Parsed::plain(shown, secrets)
+}
+
+/// Whether `key` is a connection parameter libpq or diesel's MySQL
+/// connection knows (what may follow a secret in a URL's query).
+fn is_parameter(key: &str) -> bool {
+    const KNOWN: &[&str] = &[
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "passfile",
+        "channel_binding",
+        "connect_timeout",
+        "client_encoding",
+        "options",
+        "application_name",
+        "fallback_application_name",
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
+        "replication",
+        "gssencmode",
+        "sslmode",
+        "requiressl",
+        "sslnegotiation",
+        "sslcompression",
+        "sslcert",
+        "sslkey",
+        "sslcertmode",
+        "sslrootcert",
+        "sslcrl",
+        "sslcrldir",
+        "sslsni",
+        "requirepeer",
+        "ssl_min_protocol_version",
+        "ssl_max_protocol_version",
+        "krbsrvname",
+        "gsslib",
+        "gssdelegation",
+        "service",
+        "target_session_attrs",
+        "load_balance_hosts",
+        "ssl_mode",
+        "ssl_ca",
+        "ssl_cert",
+        "ssl_key",
+        "unix_socket",
+    ];
+    KNOWN.contains(&key.to_ascii_lowercase().as_str())
+}
+
+/// Whether `text` is `host`, `host:port` or `[v6]`, `[v6]:port` (one of a
+/// comma-separated list, as libpq takes several), with a port of digits.
+fn host_and_port(text: &str) -> bool {
+    let port = match text.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((_, rest)) if rest.is_empty() => return true,
+            Some((_, rest)) => rest.strip_prefix(':'),
+            None => None,
+        },
+        None => match text.split_once(':') {
+            Some((_, port)) => Some(port),
+            None => return true,
+        },
+    };
+    port.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// One `keyword = value` of libpq's keyword form: the keyword, the value as
@@ -182,13 +351,24 @@ fn parse_keywords(text: &str) -> Option<Vec<Keyword<'_>>> {
     }
 }
 
-fn parse_keyword_form(text: &str) -> Parsed {
-    let Some(pairs) = parse_keywords(text) else {
+/// libpq's keyword form, masked; `None` when `text` does not start like it
+/// (a keyword of letters, digits and `_`, then `=`).
+fn parse_keyword_form(text: &str) -> Option<Parsed> {
+    let keyword =
+        |k: &str| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let first = text
+        .trim_start()
+        .split(|c: char| c == '=' || c.is_whitespace())
+        .next()?;
+    if !keyword(first) || !text.contains('=') {
+        return None;
+    }
+    let Some(pairs) = parse_keywords(text).filter(|p| p.iter().all(|k| keyword(k.key))) else {
         // libpq refuses it too; what it holds cannot be told apart.
-        return Parsed {
-            shown: "(a keyword connection string that does not parse, not shown)".to_owned(),
-            secrets: vec![text.to_owned()],
-        };
+        return Some(Parsed::plain(
+            "(a keyword connection string that does not parse, not shown)".to_owned(),
+            vec![text.to_owned()],
+        ));
     };
     let mut secrets = Vec::new();
     let shown: Vec<String> = pairs
@@ -203,10 +383,7 @@ fn parse_keyword_form(text: &str) -> Parsed {
             }
         })
         .collect();
-    Parsed {
-        shown: shown.join(" "),
-        secrets,
-    }
+    Some(Parsed::plain(shown.join(" "), secrets))
 }
 
 /// The characters a URL's user, password or path segment must encode.
@@ -244,34 +421,37 @@ impl DatabaseUrl {
     /// `sslpassword`, ...).
     pub fn new(url: impl Into<String>) -> DatabaseUrl {
         let url = url.into();
-        // A URL starts with its scheme (as libpq tells a URI from keywords);
-        // a `://` inside a keyword's value does not make one.
-        let scheme = url.split_once("://").map(|(scheme, _)| scheme);
-        let is_url = scheme.is_some_and(|s| {
-            s.starts_with(|c: char| c.is_ascii_alphabetic())
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-        });
-        let parsed = if is_url {
-            parse_url(&url)
-        } else if url.contains('=') {
-            Some(parse_keyword_form(&url))
-        } else {
-            None
+        // A URL is whatever has a `://` after a first word without spaces
+        // or `=` (`jdbc:postgresql://` included, so that nothing with a
+        // URL's shape escapes masking); a `://` inside a keyword's value
+        // does not make one.
+        let parsed = match url.split_once("://") {
+            Some((scheme, rest))
+                if !scheme.is_empty()
+                    && !scheme.contains(|c: char| c == '=' || c.is_whitespace()) =>
+            {
+                parse_url(scheme, rest)
+            }
+            _ => parse_keyword_form(&url).unwrap_or_else(|| parse_other(&url)),
         };
-        let Parsed { shown, secrets } = parsed.unwrap_or_else(|| Parsed {
-            shown: url.clone(),
-            secrets: Vec::new(),
-        });
         let mut this = DatabaseUrl {
             url,
-            shown,
+            shown: parsed.shown,
             secrets: Vec::new(),
+            problem: parsed.problem,
         };
-        for secret in secrets {
+        for secret in parsed.secrets {
             this.add_secret(&secret);
         }
         this
+    }
+
+    /// Why this URL is refused before connecting, if it is: a password
+    /// holding a raw `@`, `/`, `?` or `#`, which drivers read differently
+    /// (percent-encode it: `@` is `%40`, `/` is `%2F`, `?` is `%3F`, `#` is
+    /// `%23`).
+    pub fn problem(&self) -> Option<&'static str> {
+        self.problem
     }
 
     /// Builds a server URL from its parts, percent-encoding each. The error
