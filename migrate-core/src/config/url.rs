@@ -252,7 +252,7 @@ fn is_parameter(key: &str) -> bool {
 fn host_and_port(text: &str) -> bool {
     let port = match text.strip_prefix('[') {
         Some(v6) => match v6.split_once(']') {
-            Some((_, rest)) if rest.is_empty() => return true,
+            Some((_, "")) => return true,
             Some((_, rest)) => rest.strip_prefix(':'),
             None => None,
         },
