@@ -525,6 +525,78 @@ fn code_that_ends_its_transaction_leaves_its_step_marked_in_progress<D: TestDb>(
     assert_eq!(history::<D>(&mut conn, T), ["1.0.0:up"]);
 }
 
+/// In atomic mode every step runs in the one transaction. Code that ends
+/// it, even one that then succeeds, leaves the steps before it kept (by a
+/// `COMMIT`) or undone (by a `ROLLBACK`): only the user can tell, so each
+/// step that ran is marked in progress, and each is resolved in turn.
+fn atomic_code_that_ends_the_transaction_marks_every_step_it_ran<D: TestDb>() {
+    if !D::Conn::TRANSACTIONAL_DDL {
+        return; // Atomic mode is refused up front (atomic_mode_rolls_back_the_whole_plan).
+    }
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    migrator("1.0.0", vec![base()]).run(&mut conn).unwrap();
+    let list = vec![
+        base(),
+        Script::sql("1.0.1", "a", "CREATE TABLE a (x INT);", None),
+        code::<D::Conn>("1.0.2", "CREATE TABLE b (x INT);\nCOMMIT;", "").with_name("commits"),
+        Script::sql("1.0.3", "c", "CREATE TABLE c (x INT);", None),
+    ];
+    let m = migrator("1.0.3", list).atomic(true);
+    let err = m.run(&mut conn).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::StepFailed {
+                dirty: true,
+                source: StepError::EndedItsTransaction,
+                version,
+                ..
+            } if version.to_string() == "1.0.2"
+        ),
+        "{err}"
+    );
+    // Nothing after it ran; nothing is recorded as applied.
+    let tables = D::tables(&mut conn);
+    assert!(!tables.contains(&"c".to_owned()), "{tables:?}");
+    let rows = D::strings(
+        &mut conn,
+        &format!(
+            "SELECT CONCAT(version, CASE WHEN dirty THEN ' in progress' ELSE '' END) AS s FROM {T} ORDER BY {}",
+            D::CHANGE
+        ),
+    );
+    assert_eq!(rows, ["1.0.0", "1.0.1 in progress", "1.0.2 in progress"]);
+    let refused = m.run(&mut conn).unwrap_err();
+    let msg = refused.to_string();
+    assert!(
+        matches!(&refused, Error::Dirty { version, others, .. } if version == "1.0.1" && others.len() == 1)
+            && msg.contains("Also marked in progress, to resolve the same way: 1.0.2 `commits`"),
+        "{msg}"
+    );
+    // The COMMIT kept both: resolved one by one, the run goes on.
+    let nothing = m
+        .resolve(&mut conn, "1.0.3", Resolution::Completed)
+        .unwrap_err();
+    assert!(
+        nothing
+            .to_string()
+            .contains("the steps in progress are 1.0.1 `a`, 1.0.2 `commits`"),
+        "{nothing}"
+    );
+    m.resolve(&mut conn, "1.0.1", Resolution::Completed)
+        .unwrap();
+    assert!(matches!(m.run(&mut conn).unwrap_err(), Error::Dirty { .. }));
+    m.resolve(&mut conn, "1.0.2", Resolution::Completed)
+        .unwrap();
+    let report = m.run(&mut conn).unwrap();
+    assert_eq!(versions(&report), ["up 1.0.3"]);
+    assert_eq!(
+        history::<D>(&mut conn, T),
+        ["1.0.0:up", "1.0.1:up", "1.0.2:up", "1.0.3:up"]
+    );
+}
+
 fn a_byte_order_mark_before_the_sql_is_not_sent_to_the_server<D: TestDb>() {
     let Some(db) = D::create() else { return };
     let mut conn = db.connect();
@@ -1831,6 +1903,85 @@ fn sqlite_a_commit_that_fails_names_its_step() {
     assert!(!support::Sqlite::tables(&mut conn).contains(&"child".to_owned()));
 }
 
+/// SQLite rolls a transaction back itself when some statements fail (`OR
+/// ROLLBACK` conflicts, `RAISE(ROLLBACK)`, a full disk). An SQL step (whose
+/// SQL cannot end its transaction: that is refused before it runs) that
+/// meets it failed cleanly, alone or in atomic mode: nothing is kept and
+/// nothing is marked in progress. Code may have ended the transaction
+/// itself, so it is marked, as it must be.
+#[test]
+fn sqlite_a_step_that_sqlite_rolls_back_itself_fails_cleanly() {
+    type D = support::Sqlite;
+    let rolls_back = Script::sql(
+        "1.0.1",
+        "rolled_back",
+        "CREATE TABLE u (x INTEGER UNIQUE);\n\
+         INSERT INTO u VALUES (1);\n\
+         INSERT OR ROLLBACK INTO u VALUES (1);",
+        None,
+    );
+    for atomic in [false, true] {
+        let db = D::create().unwrap();
+        let mut conn = db.connect();
+        let m = migrator("1.0.1", vec![base(), rolls_back]).atomic(atomic);
+        let err = m.run(&mut conn).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(
+                &err,
+                Error::StepFailed {
+                    dirty: false,
+                    source: StepError::Sql(_),
+                    ..
+                }
+            ) && msg.contains("UNIQUE constraint failed")
+                && msg.contains(if atomic {
+                    "the whole plan ran in one transaction and was rolled back"
+                } else {
+                    "neither its changes nor its history row were kept"
+                }),
+            "atomic {atomic}: {msg}"
+        );
+        assert!(
+            !D::tables(&mut conn).contains(&"u".to_owned()),
+            "atomic {atomic}"
+        );
+        if atomic {
+            // Not even the tracking table is left.
+            assert_eq!(D::tables(&mut conn), Vec::<String>::new());
+        } else {
+            assert_eq!(history::<D>(&mut conn, T), ["1.0.0:up"]);
+        }
+        // Nothing to resolve: the next run tries again.
+        let again = m.run(&mut conn).unwrap_err();
+        assert!(
+            matches!(again, Error::StepFailed { dirty: false, .. }),
+            "{again}"
+        );
+    }
+    let db = D::create().unwrap();
+    let mut conn = db.connect();
+    let code_rolls_back = code::<diesel::SqliteConnection>(
+        "1.0.1",
+        "CREATE TABLE u (x INTEGER UNIQUE);\nINSERT INTO u VALUES (1);\nINSERT OR ROLLBACK INTO u VALUES (1);",
+        "",
+    );
+    let err = migrator("1.0.1", vec![base(), code_rolls_back])
+        .run(&mut conn)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::StepFailed {
+                dirty: true,
+                source: StepError::EndedItsTransaction,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
 /// What only a step sent as one message can meet (PostgreSQL): SQL that
 /// ends the transaction the message opened, a history row the database
 /// refuses, and the time the server measures.
@@ -2019,6 +2170,7 @@ on_every_backend!(
     a_downgrade_across_a_script_without_down_is_refused_then_skipped_on_request,
     sql_that_ends_its_transaction_is_refused_before_anything_runs,
     code_that_ends_its_transaction_leaves_its_step_marked_in_progress,
+    atomic_code_that_ends_the_transaction_marks_every_step_it_ran,
     a_byte_order_mark_before_the_sql_is_not_sent_to_the_server,
     a_steps_session_settings_reach_neither_the_next_step_nor_the_history,
     a_failing_script_leaves_neither_its_effects_nor_its_row,

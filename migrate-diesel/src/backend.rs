@@ -18,6 +18,13 @@ pub trait Backend: Connection + Sized + 'static {
     const NAME: &'static str;
     /// Whether DDL runs inside transactions (needed for atomic mode).
     const TRANSACTIONAL_DDL: bool;
+    /// Whether the database itself ends a transaction, rolling it back,
+    /// when some statements in it fail (SQLite: `RAISE(ROLLBACK)`, an `OR
+    /// ROLLBACK` conflict, a full disk). Then an SQL step that finds its
+    /// transaction gone after failing was rolled back whole: its SQL cannot
+    /// have ended it, since a `COMMIT` or `ROLLBACK` there is refused before
+    /// it runs.
+    const ENDS_FAILED_TRANSACTIONS: bool = false;
     /// A held migration lock; [`unlock`](Self::unlock) releases it.
     type Lock;
 

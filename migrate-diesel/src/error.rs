@@ -204,7 +204,8 @@ pub enum Error {
     /// A step that cannot be rolled back started and did not finish (a
     /// failure or a crash): the database may be half-way through it.
     #[error(
-        "migration {version} `{name}` ({direction}) started in change {change} at {started} and did not finish; it could not be rolled back, so the database may hold part of it. Nothing was run. Inspect the database and repair it, then record the outcome: `resolve --version {version} --completed` if all of its changes are in place, or `resolve --version {version} --rolled-back` if none are (API: Migrator::resolve)"
+        "migration {version} `{name}` ({direction}) started in change {change} at {started} and did not finish; it could not be rolled back, so the database may hold part of it. Nothing was run. Inspect the database and repair it, then record the outcome: `resolve --version {version} --completed` if all of its changes are in place, or `resolve --version {version} --rolled-back` if none are (API: Migrator::resolve){}",
+        also_in_progress(others)
     )]
     Dirty {
         /// The script's version.
@@ -217,6 +218,10 @@ pub enum Error {
         change: i64,
         /// When it started.
         started: String,
+        /// The other steps marked in progress (version and name), each to
+        /// resolve in turn: an atomic run whose step ended the one
+        /// transaction marks every step it ran.
+        others: Vec<String>,
     },
     /// `resolve` found nothing to resolve for that version.
     #[error("nothing to resolve for {version} in `{table}`: {reason}")]
@@ -320,5 +325,18 @@ impl From<diesel::result::Error> for Error {
             context: "database error".into(),
             source,
         }
+    }
+}
+
+/// The tail of [`Error::Dirty`]'s message naming the other steps marked in
+/// progress.
+fn also_in_progress(others: &[String]) -> String {
+    if others.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ". Also marked in progress, to resolve the same way: {}",
+            others.join(", ")
+        )
     }
 }

@@ -145,8 +145,10 @@ pub(crate) struct State {
     /// In version order, with those reverted without running.
     pub(crate) scripts: Vec<AppliedState>,
     pub(crate) next_change: i64,
-    /// A step that started and did not finish.
-    pub(crate) dirty: Option<HistoryRow>,
+    /// The steps that started and did not finish, in change order (more
+    /// than one only after an atomic run whose step ended the one
+    /// transaction: each step before it may be kept or not).
+    pub(crate) dirty: Vec<HistoryRow>,
     /// The downgrade authorizations spent: recorded on `down` rows that an
     /// `up` row followed (the database moved up again after them). One
     /// whose downgrade failed part-way, and nothing since, is not: the next
@@ -159,21 +161,21 @@ impl State {
         State {
             scripts: Vec::new(),
             next_change: 1,
-            dirty: None,
+            dirty: Vec::new(),
             spent: BTreeMap::new(),
         }
     }
 
     pub(crate) fn from_history(table: &TableName, rows: Vec<HistoryRow>) -> Result<State, Error> {
         let mut next_change = 1;
-        let mut dirty = None;
+        let mut dirty = Vec::new();
         let (mut recorded, mut spent) = (BTreeMap::new(), BTreeMap::new());
         let mut last: BTreeMap<Version, HistoryRow> = BTreeMap::new();
         for row in rows {
             next_change = next_change.max(row.change + 1);
             if row.dirty {
                 // Not applied (nor reverted) until resolved.
-                dirty = Some(row);
+                dirty.push(row);
                 continue;
             }
             if row.direction == "up" {

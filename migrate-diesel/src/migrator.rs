@@ -330,7 +330,7 @@ impl Migrator {
         // only under the lock does the mark mean that it stopped, and
         // `run_locked` refuses then.
         let history = read_history(conn, &setup.table)?;
-        if history.dirty.is_none() {
+        if history.dirty.is_empty() {
             let (aim, _) = setup.aim(target.as_ref(), &history);
             let first = plan(&aim, &history.scripts(), setup.known(), self.options)?;
             log_decisions(&setup, &history, &aim, &first);
@@ -413,7 +413,7 @@ impl Migrator {
         self.refuse_atomic_without_transactional_ddl::<C>()?;
         let setup = self.prepare(conn)?;
         let mut history = read_history(conn, &setup.table)?;
-        if history.dirty.is_some() {
+        if !history.dirty.is_empty() {
             // Perhaps another process is running that step right now: wait
             // for its lock, then look again. Without the lock, the mark is
             // reported as it stands.
@@ -502,8 +502,10 @@ impl Migrator {
                 },
             });
         }
-        if let Some(row) = &history.dirty
-            && let Ok(version) = Version::parse(&row.version)
+        for (row, version) in history
+            .dirty
+            .iter()
+            .filter_map(|row| Some((row, Version::parse(&row.version).ok()?)))
         {
             rows.retain(|r| r.version != version);
             rows.push(StatusRow {
@@ -516,10 +518,7 @@ impl Migrator {
         }
         rows.sort_by(|a, b| a.version.cmp(&b.version));
         Ok(Status {
-            in_progress: history
-                .dirty
-                .as_ref()
-                .map(|row| history_dirty_error(row).to_string()),
+            in_progress: history.dirty_error().map(|e| e.to_string()),
             database_version: history
                 .applied()
                 .next_back()
@@ -669,7 +668,7 @@ impl Migrator {
         let lock = self.lock_to_write(conn, &setup.table)?;
         under_lock(conn, &setup.table, lock, |conn| {
             let history = read_history(conn, &setup.table)?;
-            if history.dirty.is_some() {
+            if !history.dirty.is_empty() {
                 // A dirty mark implies a cleared state; clear it anyway, in
                 // case the history was edited by hand.
                 conn.create_table(&setup.table)?;
@@ -680,15 +679,28 @@ impl Migrator {
                 table: setup.table.to_string(),
                 reason,
             };
-            let row = match history.dirty {
-                None => return Err(nothing("no step is in progress".to_owned())),
-                Some(row) if Version::parse(&row.version).ok().as_ref() != Some(&wanted) => {
+            let row = match history
+                .dirty
+                .iter()
+                .find(|row| Version::parse(&row.version).ok().as_ref() == Some(&wanted))
+            {
+                Some(row) => row.clone(),
+                None if history.dirty.is_empty() => {
+                    return Err(nothing("no step is in progress".to_owned()));
+                }
+                None => {
+                    let marked: Vec<String> = history
+                        .dirty
+                        .iter()
+                        .map(|row| format!("{} `{}`", row.version, row.name))
+                        .collect();
+                    let (one, many) = ("the step in progress is", "the steps in progress are");
                     return Err(nothing(format!(
-                        "the step in progress is {} `{}`",
-                        row.version, row.name
+                        "{} {}",
+                        if marked.len() == 1 { one } else { many },
+                        marked.join(", ")
                     )));
                 }
-                Some(row) => row,
             };
             match resolution {
                 // A probe may have left -1 in the row.
@@ -868,14 +880,17 @@ impl Migrator {
             match ran {
                 // A step ended the one transaction: the steps before it may
                 // be kept or not, and this one half-applied.
+                // The steps before it ran in that transaction too: a
+                // `COMMIT` kept them, a `ROLLBACK` undid them. Each is marked
+                // in progress, for the user to resolve.
                 Err(Error::StepFailed {
                     source: StepError::EndedItsTransaction,
                     version,
                     ..
                 }) => {
-                    let step = plan.steps.iter().find(|s| s.version == version);
-                    return Err(match step {
-                        Some(step) => run.mark_ended(conn, step, Duration::ZERO),
+                    let at = plan.steps.iter().position(|s| s.version == version);
+                    return Err(match at {
+                        Some(at) => run.mark_all_ended(conn, &plan.steps[..=at]),
                         None => Error::StepFailed {
                             direction: Direction::Up,
                             version,
@@ -938,21 +953,28 @@ pub enum Resolution {
     RolledBack,
 }
 
-fn history_dirty_error(row: &HistoryRow) -> Error {
-    Error::Dirty {
-        version: row.version.clone(),
-        name: row.name.clone(),
-        direction: row.direction.clone(),
-        change: row.change,
-        started: row.applied_at.clone(),
-    }
-}
-
 impl History {
+    /// [`Error::Dirty`] for the first step marked in progress, naming the
+    /// others.
+    fn dirty_error(&self) -> Option<Error> {
+        let (row, others) = self.dirty.split_first()?;
+        Some(Error::Dirty {
+            version: row.version.clone(),
+            name: row.name.clone(),
+            direction: row.direction.clone(),
+            change: row.change,
+            started: row.applied_at.clone(),
+            others: others
+                .iter()
+                .map(|row| format!("{} `{}`", row.version, row.name))
+                .collect(),
+        })
+    }
+
     /// Every run refuses while a step is marked in progress.
     fn refuse_dirty(&self) -> Result<(), Error> {
-        match &self.dirty {
-            Some(row) => Err(history_dirty_error(row)),
+        match self.dirty_error() {
+            Some(e) => Err(e),
             None => Ok(()),
         }
     }
@@ -1219,7 +1241,7 @@ fn settle<C: Backend>(conn: &mut C, table: &TableName) {
     // that a failure here cannot abort the caller's transaction.
     let settled = conn.transaction(|conn| {
         let history = read_history(conn, table)?;
-        if history.dirty.is_some() {
+        if !history.dirty.is_empty() {
             return Ok(());
         }
         let fingerprint = Fingerprint::of(&history.scripts());
@@ -1422,6 +1444,29 @@ impl<'a> Runner<'a> {
         self.fail(step, true, true, StepError::EndedItsTransaction)
     }
 
+    /// [`mark_ended`](Self::mark_ended) for an atomic run: the last of
+    /// `steps` ended the one transaction, so each step that ran is marked
+    /// in progress (the earlier ones were kept by a `COMMIT`, or undone by
+    /// a `ROLLBACK`: only the user can tell). The error names the last.
+    fn mark_all_ended<C: Backend>(&mut self, conn: &mut C, steps: &[Step]) -> Error {
+        let Some((last, before)) = steps.split_last() else {
+            unreachable!("an atomic run fails at a step");
+        };
+        for step in before.iter().filter(|s| s.action == Action::Run) {
+            let marked = conn
+                .record(self.table, &self.row(step, Duration::ZERO, true))
+                .map_err(Error::db(format!(
+                    "{} `{}` ended the atomic run's transaction, so the steps before it may be kept or not, and marking {} `{}` in progress failed: it is NOT marked, so inspect the database and repair it before running again",
+                    last.version, last.name, step.version, step.name
+                )));
+            if let Err(e) = marked {
+                return e;
+            }
+            self.next_change += 1;
+        }
+        self.mark_ended(conn, last, Duration::ZERO)
+    }
+
     fn row<'s>(&self, step: &'s Step, duration: Duration, dirty: bool) -> NewRow<'s>
     where
         'a: 's,
@@ -1502,9 +1547,15 @@ impl<'a> Runner<'a> {
     }
 
     /// `error`, or [`StepError::EndedItsTransaction`] when the step had
-    /// ended its transaction before failing.
+    /// ended its transaction before failing. Where the database ends a
+    /// failed transaction itself ([`Backend::ENDS_FAILED_TRANSACTIONS`]),
+    /// an SQL step that finds it gone was rolled back whole, and fails
+    /// cleanly; code may have ended it, so it is marked.
     fn unless_ended<C: Backend>(&self, conn: &mut C, step: &Step, error: Error) -> Error {
         if conn.step_transaction_open() {
+            error
+        } else if C::ENDS_FAILED_TRANSACTIONS && step_sql(self.scripts, step).is_some() {
+            reopen_for_rollback(conn);
             error
         } else {
             self.ended(conn, step)
@@ -1514,12 +1565,7 @@ impl<'a> Runner<'a> {
     /// [`StepError::EndedItsTransaction`], with a transaction open again
     /// (diesel's own, if it forgot it) for the caller's rollback to end.
     fn ended<C: Backend>(&self, conn: &mut C, step: &Step) -> Error {
-        use diesel::connection::TransactionManager;
-        if !in_transaction(conn)
-            && let Err(e) = C::TransactionManager::begin_transaction(conn)
-        {
-            tracing::warn!(target: "migrate", "{e}");
-        }
+        reopen_for_rollback(conn);
         self.fail(step, true, false, StepError::EndedItsTransaction)
     }
 
@@ -1543,6 +1589,16 @@ impl<'a> Runner<'a> {
                 Ok(duration) => duration,
                 Err(e) => return Err(self.unless_ended(conn, step, e)),
             };
+            // Code may end the transaction and succeed: every step after it
+            // would commit on its own, and the rows record nothing true.
+            // (SQL cannot: its `COMMIT`s and `ROLLBACK`s are refused before
+            // it runs.)
+            if step.action == Action::Run
+                && step_sql(self.scripts, step).is_none()
+                && !conn.step_transaction_open()
+            {
+                return Err(self.ended(conn, step));
+            }
             rows.push(self.row(step, duration, false));
             reports.push(self.finished(step, duration));
         }
@@ -1656,6 +1712,17 @@ impl<'a> Runner<'a> {
                 true
             }
         }
+    }
+}
+
+/// Opens a transaction again (diesel's own, if it forgot it) after a step
+/// found its own gone, for the caller's rollback to end.
+fn reopen_for_rollback<C: Backend>(conn: &mut C) {
+    use diesel::connection::TransactionManager;
+    if !in_transaction(conn)
+        && let Err(e) = C::TransactionManager::begin_transaction(conn)
+    {
+        tracing::warn!(target: "migrate", "{e}");
     }
 }
 

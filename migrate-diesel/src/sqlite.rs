@@ -35,6 +35,7 @@ fn now() -> String {
 impl Backend for SqliteConnection {
     const NAME: &'static str = "SQLite";
     const TRANSACTIONAL_DDL: bool = true;
+    const ENDS_FAILED_TRANSACTIONS: bool = true;
     type Lock = Option<File>;
 
     /// A connection with SQLite's default busy timeout of 0 fails at once
@@ -398,10 +399,11 @@ impl Backend for SqliteConnection {
     }
 
     /// diesel forgets its transaction when a statement fails and SQLite
-    /// has none open; after a success it does not know. SQLite cannot be
-    /// asked, but refuses to begin a transaction inside another: if `BEGIN`
-    /// succeeds, the step had ended its transaction. The one `BEGIN` opened
-    /// stays open, for the executor's `ROLLBACK` (or `COMMIT`) to end.
+    /// has none open; after a success it does not know, and does not pass
+    /// on `sqlite3_get_autocommit`. SQLite refuses to begin a transaction
+    /// inside another: if `BEGIN` succeeds, the step had ended its
+    /// transaction. The one `BEGIN` opened stays open, for the executor's
+    /// `ROLLBACK` (or `COMMIT`) to end.
     fn step_transaction_open(&mut self) -> bool {
         crate::backend::in_transaction(self) && self.batch_execute("BEGIN").is_err()
     }

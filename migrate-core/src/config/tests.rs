@@ -542,7 +542,10 @@ fn a_raw_ampersand_in_a_query_password_is_refused() {
     assert!(url.problem().is_some());
     // A parameter that drivers know may follow a secret.
     let url = DatabaseUrl::new("postgres://h/db?password=ab&sslmode=require");
-    assert_eq!(url.to_string(), "postgres://h/db?password=***&sslmode=require");
+    assert_eq!(
+        url.to_string(),
+        "postgres://h/db?password=***&sslmode=require"
+    );
 }
 
 #[test]
