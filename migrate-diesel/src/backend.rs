@@ -13,7 +13,9 @@ use crate::{Error, TableName};
 /// What the executor needs from a database: a tracking table, a lock and a
 /// transaction per step. Implemented for diesel's `SqliteConnection`,
 /// `PgConnection` and `MysqlConnection`, each behind its feature.
-pub trait Backend: Connection + Sized + 'static {
+pub trait Backend:
+    Connection<TransactionManager = diesel::connection::AnsiTransactionManager> + Sized + 'static
+{
     /// The backend's name, for messages.
     const NAME: &'static str;
     /// Whether DDL runs inside transactions (needed for atomic mode).
@@ -182,14 +184,61 @@ pub trait Backend: Connection + Sized + 'static {
     }
 
     /// Runs `f` in a transaction suited to a migration step, under the
-    /// migration lock on `table`.
+    /// migration lock on `table` ([`in_step_transaction`] with `BEGIN`).
     fn step_transaction<T>(
         &mut self,
         table: &TableName,
         f: impl FnOnce(&mut Self) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let _ = table;
-        self.transaction(f)
+        in_step_transaction(self, "BEGIN", f)
+    }
+}
+
+/// The context of the [`Error::Database`] a step transaction's failed
+/// `COMMIT` is reported with: that, and only that, is the step's own
+/// failure at its end.
+pub(crate) const COMMIT_FAILED: &str = "committing the step's transaction";
+
+/// The context of the [`Error::Database`] a step transaction's failed
+/// `begin` is reported with.
+pub(crate) const BEGIN_FAILED: &str = "beginning a step's transaction";
+
+/// Runs `f` in a transaction that `begin` opens, as diesel's
+/// `Connection::transaction` does, but telling what failed: `begin`'s
+/// error as is, a failed `COMMIT` under [`COMMIT_FAILED`], and `f`'s own
+/// error kept when the rollback after it fails too (diesel would report
+/// the rollback's instead). Inside the caller's transaction: diesel's
+/// savepoint.
+pub(crate) fn in_step_transaction<C: Backend, T>(
+    conn: &mut C,
+    begin: &str,
+    f: impl FnOnce(&mut C) -> Result<T, Error>,
+) -> Result<T, Error> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    if in_transaction(conn) {
+        return conn.transaction(f);
+    }
+    if let Err(e) = AnsiTransactionManager::begin_transaction_sql(conn, begin) {
+        // A `begin` of several statements may have opened the transaction
+        // before one failed (PostgreSQL's lock check): end it.
+        let _ = conn.batch_execute("ROLLBACK");
+        return Err(Error::db(BEGIN_FAILED)(e));
+    }
+    match f(conn) {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(conn).map_err(Error::db(COMMIT_FAILED))?;
+            Ok(value)
+        }
+        Err(e) => {
+            match AnsiTransactionManager::rollback_transaction(conn) {
+                Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => {}
+                Err(rollback) => {
+                    tracing::warn!(target: "migrate", "rolling back the step's transaction failed too: {rollback}");
+                }
+            }
+            Err(e)
+        }
     }
 }
 

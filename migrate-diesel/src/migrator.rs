@@ -1388,9 +1388,13 @@ impl<'a> Runner<'a> {
                         ..
                     }) => Err(self.mark_ended(conn, step, started.elapsed())),
                     // Its `COMMIT` failed (a deferred constraint, a full
-                    // disk): it is this step's failure, and nothing was kept.
-                    Err(e @ Error::Database { .. }) => {
-                        Err(self.fail(step, true, false, StepError::Transaction(e.to_string())))
+                    // disk): it is this step's failure, and nothing was
+                    // kept; unless the connection was lost, and with it the
+                    // answer.
+                    Err(Error::Database { context, source })
+                        if context == crate::backend::COMMIT_FAILED =>
+                    {
+                        Err(self.fail(step, true, false, commit_failure(source)))
                     }
                     done => done,
                 };
@@ -1712,6 +1716,25 @@ impl<'a> Runner<'a> {
                 true
             }
         }
+    }
+}
+
+/// Why a step's `COMMIT` failed: the database refused it (nothing was
+/// kept), or the connection was lost before it answered.
+fn commit_failure(source: diesel::result::Error) -> StepError {
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+    match source {
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => StepError::OutcomeUnknown(source),
+        source => StepError::Transaction(
+            Error::Database {
+                context: crate::backend::COMMIT_FAILED.to_owned(),
+                source,
+            }
+            .to_string(),
+        ),
     }
 }
 

@@ -344,33 +344,20 @@ impl Backend for PgConnection {
         table: &TableName,
         f: impl FnOnce(&mut Self) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        use diesel::connection::{AnsiTransactionManager, TransactionManager};
-        if crate::backend::in_transaction(self) {
-            return diesel::Connection::transaction(self, f);
-        }
         let begin = format!("BEGIN;\n{}", lock_check(lock_key(table)));
-        if let Err(e) = AnsiTransactionManager::begin_transaction_sql(self, &begin) {
+        crate::backend::in_step_transaction(self, &begin, f).map_err(|e| match e {
             // The check failed in the transaction `BEGIN` opened.
-            let _ = self.batch_execute("ROLLBACK");
-            return Err(if crate::backend::lock_not_held(&e, table) {
+            Error::Database { context, source }
+                if context == crate::backend::BEGIN_FAILED
+                    && crate::backend::lock_not_held(&source, table) =>
+            {
                 Error::LockNotHeld {
                     table: table.to_string(),
                     what: "a step's transaction began on a server session without it".to_owned(),
                 }
-            } else {
-                Error::db("beginning a step's transaction")(e)
-            });
-        }
-        match f(self) {
-            Ok(value) => {
-                AnsiTransactionManager::commit_transaction(self)?;
-                Ok(value)
             }
-            Err(e) => match AnsiTransactionManager::rollback_transaction(self) {
-                Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
-                Err(rollback) => Err(rollback.into()),
-            },
-        }
+            e => e,
+        })
     }
 
     const SQL_STEP_IN_ONE_MESSAGE: bool = true;

@@ -417,10 +417,7 @@ impl Backend for SqliteConnection {
         // wait (busy timeout) instead of failing mid-step. Inside the
         // caller's transaction (which SQLite cannot nest) the step takes a
         // savepoint instead.
-        if crate::backend::in_transaction(self) {
-            return diesel::Connection::transaction(self, f);
-        }
-        self.immediate_transaction(f)
+        crate::backend::in_step_transaction(self, "BEGIN IMMEDIATE", f)
     }
 }
 

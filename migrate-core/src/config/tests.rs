@@ -528,6 +528,11 @@ fn a_url_under_any_scheme_or_none_is_masked() {
         ("u:pw1234@h/db", "***@h/db"),
         ("u@h/db?password=pw1234", "***@h/db?***"),
         ("/var/lib/app.db", "/var/lib/app.db"),
+        (
+            "sqlite://file:/tmp/a.db?mode=ro",
+            "sqlite://file:/tmp/a.db?***",
+        ),
+        ("sqlite:///tmp/a.db", "sqlite:///tmp/a.db"),
     ] {
         let parsed = DatabaseUrl::new(url);
         assert_eq!(parsed.to_string(), shown, "{url}");

@@ -430,7 +430,21 @@ impl DatabaseUrl {
                 if !scheme.is_empty()
                     && !scheme.contains(|c: char| c == '=' || c.is_whitespace()) =>
             {
-                parse_url(scheme, rest)
+                if scheme.eq_ignore_ascii_case("sqlite") || scheme.eq_ignore_ascii_case("file") {
+                    // A path (`sqlite://file:app.db?mode=ro`), not a host.
+                    let Parsed {
+                        shown,
+                        secrets,
+                        problem,
+                    } = parse_other(rest);
+                    Parsed {
+                        shown: format!("{scheme}://{shown}"),
+                        secrets,
+                        problem,
+                    }
+                } else {
+                    parse_url(scheme, rest)
+                }
             }
             _ => parse_keyword_form(&url).unwrap_or_else(|| parse_other(&url)),
         };
