@@ -1776,7 +1776,7 @@ fn an_sql_step_is_one_message_where_the_backend_allows<D: TestDb>() {
             step[0].starts_with("INSERT INTO log VALUES ('1.0.3');")
                 && (D::NAME != "postgres"
                     || step[0].ends_with(
-                        "\nSELECT set_config('search_path', E'\"$user\", public', false)"
+                        "\nSELECT set_config('search_path', E'\"$user\", public', false) WHERE current_setting('search_path') <> E'\"$user\", public'"
                     )),
             "{queries:#?}"
         );
@@ -1979,6 +1979,38 @@ fn sqlite_a_step_that_sqlite_rolls_back_itself_fails_cleanly() {
             }
         ),
         "{err}"
+    );
+}
+
+/// A caller's `SET LOCAL search_path` around a run inside its transaction
+/// ends with that transaction: the session is put back only where a step
+/// changed it, so the run never turns the caller's local value into the
+/// session's.
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_a_callers_set_local_stays_local() {
+    type D = support::Postgres;
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let path = |conn: &mut diesel::PgConnection| {
+        D::strings(conn, "SELECT current_setting('search_path') AS s")
+    };
+    let before = path(&mut conn);
+    conn.transaction::<_, diesel::result::Error, _>(|c| {
+        c.batch_execute("CREATE SCHEMA IF NOT EXISTS mine; SET LOCAL search_path TO mine, public")?;
+        migrator("1.0.0", vec![base()]).run(c).unwrap();
+        assert_eq!(path(c), ["mine, public"]);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(path(&mut conn), before);
+    // The log table landed where the caller's path put it.
+    assert_eq!(
+        D::strings(
+            &mut conn,
+            "SELECT table_schema AS s FROM information_schema.tables WHERE table_name = 'log'"
+        ),
+        ["mine"]
     );
 }
 

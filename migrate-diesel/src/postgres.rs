@@ -315,14 +315,17 @@ impl Backend for PgConnection {
         )
     }
 
-    /// The session's `search_path`, as it is now.
+    /// The session's `search_path`, as it is now, set again only if a step
+    /// changed it: inside the caller's transaction the value read may be
+    /// the caller's `SET LOCAL`, which a session-level `set_config` would
+    /// make outlast their transaction.
     fn session_restore(&mut self) -> Result<Option<String>, Error> {
         let path = crate::backend::load_strings(self, "SELECT current_setting('search_path') AS s")
             .map_err(Error::db("reading the session's search_path"))?;
         Ok(path.first().map(|path| {
+            let path = text_literal(path);
             format!(
-                "SELECT set_config('search_path', {}, false)",
-                text_literal(path)
+                "SELECT set_config('search_path', {path}, false) WHERE current_setting('search_path') <> {path}"
             )
         }))
     }
