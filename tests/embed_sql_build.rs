@@ -139,8 +139,14 @@ fn a_new_folder_is_embedded_on_the_next_build_and_bad_folders_are_compile_errors
         "down.sql",
         b"BEGIN;\nDROP TABLE g;\nCOMMIT;\n",
     );
+    // The mysql client's command, which no server runs.
+    f.folder(
+        "1.5.1_delimiter",
+        b"DELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT 1; END//\nDELIMITER ;\n",
+    );
     let err = f.run().unwrap_err();
     for expected in [
+        "`migrations/1.5.1_delimiter/up.sql`, line 1: `DELIMITER` is a command of the mysql client that no server runs",
         "SQL migration folder `migrations/1.0_short`: invalid version `1.0`",
         "`migrations/1.1.0_empty/up.sql` is empty",
         "`migrations/1.2.0_latin1/up.sql` is not valid UTF-8",
@@ -158,9 +164,17 @@ fn a_new_folder_is_embedded_on_the_next_build_and_bad_folders_are_compile_errors
         "1.0.2+b_same",
         "1.3.0_unwritten",
         "1.5.0_wrapped",
+        "1.5.1_delimiter",
     ] {
         f.remove(name);
     }
+    // What only some dialects read as ending the transaction (MySQL reads
+    // a backslash-escaped quote, the others a `COMMIT`; MySQL's `#` comment)
+    // builds: the executor refuses it on a connection that reads it so.
+    f.folder(
+        "1.5.2_escaped",
+        b"# Begin: one row\nINSERT INTO a VALUES ('it\\'s; commit later');\n",
+    );
     // Outside a transaction, the migration manages its own.
     f.file(
         "1.4.0_commits",
@@ -171,7 +185,7 @@ fn a_new_folder_is_embedded_on_the_next_build_and_bad_folders_are_compile_errors
     f.folder("1.6.0_bom", b"\xef\xbb\xbfCREATE TABLE h (id INT);");
     assert_eq!(
         f.run().unwrap(),
-        "1.0.0_create,1.0.2_second,1.0.10_later,1.4.0_commits,1.6.0_bom"
+        "1.0.0_create,1.0.2_second,1.0.10_later,1.4.0_commits,1.5.2_escaped,1.6.0_bom"
     );
 }
 

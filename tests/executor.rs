@@ -467,6 +467,56 @@ fn sql_that_ends_its_transaction_is_refused_before_anything_runs<D: TestDb>() {
     assert!(migrate::Registry::new([base(), outside]).is_ok());
 }
 
+/// Text that only one dialect reads as ending the transaction (a
+/// backslash before a quote: an escape in MySQL, the end of the string in
+/// PostgreSQL and SQLite, where a real `COMMIT` then follows) passes the
+/// registry, runs on MySQL as MySQL reads it, and is refused before
+/// anything runs where the server would commit. A MySQL `#` comment after
+/// the last `;` needs no `;` of ours after it.
+fn sql_that_one_dialect_reads_as_ending_its_transaction_is_refused_only_there<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let escaped = Script::sql(
+        "1.0.1",
+        "escaped",
+        "INSERT INTO log VALUES ('it\\'s; commit later');",
+        None,
+    );
+    let m = migrator("1.0.1", vec![base(), escaped]);
+    if D::NAME == "mysql" {
+        m.run(&mut conn).unwrap();
+        assert_eq!(log::<D>(&mut conn), ["it's; commit later"]);
+        let hash = Script::sql(
+            "1.0.2",
+            "hash",
+            "INSERT INTO log VALUES ('1.0.2');\n# done",
+            None,
+        );
+        migrator("1.0.2", vec![base(), escaped, hash])
+            .run(&mut conn)
+            .unwrap();
+        assert_eq!(log::<D>(&mut conn), ["1.0.2", "it's; commit later"]);
+    } else {
+        migrator("1.0.0", vec![base()]).run(&mut conn).unwrap();
+        let err = m.run(&mut conn).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(
+                err,
+                Error::Registry(migrate::RegistryError::TransactionControl { line: 1, .. })
+            ) && msg.contains(&format!(
+                "has `COMMIT LATER (as {} reads it)`",
+                D::Conn::NAME
+            )) && msg.contains("would end the transaction the migration runs in"),
+            "{msg}"
+        );
+        // The dry run refuses it too; nothing ran.
+        assert!(m.plan(&mut conn).is_err());
+        assert_eq!(history::<D>(&mut conn, T), ["1.0.0:up"]);
+        assert!(log::<D>(&mut conn).is_empty());
+    }
+}
+
 fn code_that_ends_its_transaction_leaves_its_step_marked_in_progress<D: TestDb>() {
     let Some(db) = D::create() else { return };
     let mut conn = db.connect();
@@ -2139,7 +2189,7 @@ fn postgres_one_message_steps_report_what_became_of_them() {
     ];
     for (sql, kept, left) in cases {
         let ends = unchecked(sql);
-        let m = migrator("1.0.2", vec![base(), sleeps, ends]);
+        let m = migrator("1.0.2", vec![base(), sleeps, ends]).__without_reading_sql();
         let err = m.run(&mut conn).unwrap_err();
         let msg = err.to_string();
         let Error::StepFailed { dirty, source, .. } = &err else {
@@ -2201,6 +2251,7 @@ on_every_backend!(
     a_script_added_out_of_order_is_refused_then_allowed,
     a_downgrade_across_a_script_without_down_is_refused_then_skipped_on_request,
     sql_that_ends_its_transaction_is_refused_before_anything_runs,
+    sql_that_one_dialect_reads_as_ending_its_transaction_is_refused_only_there,
     code_that_ends_its_transaction_leaves_its_step_marked_in_progress,
     atomic_code_that_ends_the_transaction_marks_every_step_it_ran,
     a_byte_order_mark_before_the_sql_is_not_sent_to_the_server,

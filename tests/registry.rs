@@ -175,6 +175,34 @@ fn a_hand_listed_sql_script_without_a_statement_is_an_error_naming_it() {
 }
 
 #[test]
+fn a_hand_listed_sql_script_with_the_mysql_clients_delimiter_is_an_error_naming_it() {
+    let line = line!() + 1;
+    let err = Registry::new([Script::sql(
+        "1.0.3",
+        "routine",
+        "DELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT 1; END//\nDELIMITER ;",
+        None,
+    )])
+    .unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!(
+            "SQL migration 1.0.3 `routine` at tests/registry.rs:{line}: its up SQL, line 1, has `DELIMITER`, a command of the mysql client that no server runs"
+        )),
+        "{err}"
+    );
+    // Without it, the routine is one statement.
+    assert!(
+        Registry::new([Script::sql(
+            "1.0.3",
+            "routine",
+            "CREATE PROCEDURE p() BEGIN SELECT 1; END;",
+            None
+        )])
+        .is_ok()
+    );
+}
+
+#[test]
 fn scripts_written_for_another_backend_are_refused_before_anything_runs() {
     let registry = Registry::new([
         Script::new("1.0.0", &HandListed),

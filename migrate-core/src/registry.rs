@@ -70,6 +70,23 @@ pub enum RegistryError {
         /// The statement's first words.
         statement: String,
     },
+    /// An SQL script holds the mysql client's `DELIMITER` command, which
+    /// no server runs. (`embed_sql!` refuses these at compile time.)
+    #[error(
+        "SQL migration {version} `{name}` at {location}: its {direction} SQL, line {line}, has `DELIMITER`, a command of the mysql client that no server runs; remove the `DELIMITER` lines and end each routine with `END;` (a routine's body keeps its `;` inside it here)"
+    )]
+    ClientCommand {
+        /// The version, as written.
+        version: String,
+        /// The name.
+        name: String,
+        /// Where it is declared.
+        location: String,
+        /// `up` or `down`.
+        direction: &'static str,
+        /// The line of the command, from 1.
+        line: usize,
+    },
     /// Two different scripts share a version, typically from two crates
     /// linked into one binary (within one crate this is a compile error).
     #[error(
@@ -235,8 +252,17 @@ fn refuse_sql(script: &Script, sql: crate::SqlBody) -> Result<(), RegistryError>
                 direction,
             });
         }
+        if let Some(statement) = crate::sql::client_command(text) {
+            return Err(RegistryError::ClientCommand {
+                version: script.version().to_owned(),
+                name: script.name().to_owned(),
+                location: script.location(),
+                direction,
+                line: statement.line,
+            });
+        }
         if script.transactional()
-            && let Some(statement) = crate::sql::transaction_control(text)
+            && let Some(statement) = crate::sql::transaction_control_in_every_dialect(text)
         {
             return Err(RegistryError::TransactionControl {
                 version: script.version().to_owned(),

@@ -441,10 +441,11 @@ impl Script {
         let checksum: &'static str = Box::leak(sql_checksum(up).into_boxed_str());
         // The registry checks again, and refuses, a script whose SQL holds no
         // statement, or ends the transaction it would run in.
-        let checked = [Some(up), down]
-            .into_iter()
-            .flatten()
-            .all(|sql| sql_has_statement(sql) && crate::sql::transaction_control(sql).is_none());
+        let checked = [Some(up), down].into_iter().flatten().all(|sql| {
+            sql_has_statement(sql)
+                && crate::sql::transaction_control_in_every_dialect(sql).is_none()
+                && crate::sql::client_command(sql).is_none()
+        });
         Script {
             version,
             name,

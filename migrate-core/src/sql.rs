@@ -1,13 +1,38 @@
 //! Reading migration SQL just far enough to split it into statements and
-//! name each one by its first words, across SQLite's, PostgreSQL's and
-//! MySQL's lexical rules: `--` and nested `/* */` comments, quoted strings
-//! (`''` doubled, and backslash escapes in `E''` strings), quoted
-//! identifiers (`""` and backquotes), PostgreSQL's dollar quotes, and the
-//! `BEGIN … END` bodies of triggers and routines, whose `;` do not end the
-//! statement. It does not parse SQL, and needs no dialect.
+//! name each one by its first words: `--` and nested `/* */` comments,
+//! quoted strings (`''` doubled), quoted identifiers (`""` and backquotes),
+//! PostgreSQL's dollar quotes and `E''` strings, and the `BEGIN … END`
+//! bodies of triggers and routines, whose `;` do not end the statement. It
+//! does not parse SQL. The [`Dialect`]s differ in comments and quotes:
+//! PostgreSQL's nested comments and dollar quotes, MySQL's backslash
+//! escapes and `#` comments.
 //!
 //! `embed_sql!` uses it at build time, and the registry for SQL listed by
-//! hand, to refuse a migration that would end the transaction it runs in.
+//! hand, to refuse a migration that every dialect reads as ending the
+//! transaction it runs in (or that holds a client's `DELIMITER` command);
+//! before steps run, the executor refuses what the connection's own
+//! dialect reads so.
+
+/// How a database reads the text between statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// PostgreSQL: block comments nest, `$tag$` quotes text, `E''` strings
+    /// take backslash escapes, and names may hold `$` after their first
+    /// character.
+    Postgres,
+    /// SQLite: block comments do not nest, and a backslash is an ordinary
+    /// character.
+    Sqlite,
+    /// MySQL and MariaDB: block comments do not nest, `#` starts a comment
+    /// that runs to the end of the line, a backslash escapes the next
+    /// character in `''` and `""` strings, and names may hold `$`.
+    MySql,
+}
+
+impl Dialect {
+    /// Every dialect.
+    pub const ALL: [Dialect; 3] = [Dialect::Postgres, Dialect::Sqlite, Dialect::MySql];
+}
 
 /// A statement of an SQL text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +55,15 @@ impl Statement {
         match word(0) {
             "BEGIN" => word(1) != "NOT",
             "COMMIT" | "END" | "ABORT" => true,
-            "ROLLBACK" => word(1) != "TO",
+            // `ROLLBACK [WORK | TRANSACTION] TO [SAVEPOINT] s` is not.
+            "ROLLBACK" => {
+                let to = if matches!(word(1), "WORK" | "TRANSACTION") {
+                    2
+                } else {
+                    1
+                };
+                word(to) != "TO"
+            }
             "START" => word(1) == "TRANSACTION",
             "PREPARE" => word(1) == "TRANSACTION",
             "SET" => (1..=2).any(|i| word(i) == "AUTOCOMMIT"),
@@ -44,22 +77,47 @@ impl Statement {
     }
 }
 
-/// The first statement of `sql` that starts, ends or commits a
-/// transaction (see [`Statement::controls_the_transaction`]).
-pub fn transaction_control(sql: &str) -> Option<Statement> {
-    statements(sql)
+/// The first statement of `sql`, read in `dialect`, that starts, ends or
+/// commits a transaction (see [`Statement::controls_the_transaction`]).
+pub fn transaction_control(sql: &str, dialect: Dialect) -> Option<Statement> {
+    statements(sql, dialect)
         .into_iter()
         .find(Statement::controls_the_transaction)
 }
 
-/// Whether `sql` ends inside a statement that has no `;` yet (comments
-/// after the last `;` do not count): what follows it must start with one.
-pub fn ends_unterminated(sql: &str) -> bool {
-    let mut lexer = Lexer {
-        chars: sql.char_indices().peekable(),
-        sql,
-        line: 1,
-    };
+/// [`transaction_control`] as every dialect reads it (the first dialect's
+/// statement): what is refused before the backend is known. Text that
+/// only one dialect reads so (a backslash before a quote, a `#`) is
+/// refused by the executor once it knows the connection's.
+pub fn transaction_control_in_every_dialect(sql: &str) -> Option<Statement> {
+    let mut found = Dialect::ALL.map(|d| transaction_control(sql, d));
+    if found.iter().all(Option::is_some) {
+        found[0].take()
+    } else {
+        None
+    }
+}
+
+/// The first statement of `sql` that every dialect reads as the mysql
+/// client's `DELIMITER` command, which no server runs.
+pub fn client_command(sql: &str) -> Option<Statement> {
+    let mut found = Dialect::ALL.map(|d| {
+        statements(sql, d)
+            .into_iter()
+            .find(|s| s.words.first().is_some_and(|w| w == "DELIMITER"))
+    });
+    if found.iter().all(Option::is_some) {
+        found[0].take()
+    } else {
+        None
+    }
+}
+
+/// Whether `sql`, read in `dialect`, ends inside a statement that has no
+/// `;` yet (comments after the last `;` do not count): what follows it
+/// must start with one.
+pub fn ends_unterminated(sql: &str, dialect: Dialect) -> bool {
+    let mut lexer = Lexer::new(sql, dialect);
     let mut open = false;
     while let Some(token) = lexer.next_token() {
         open = !matches!(token, Token::Semicolon);
@@ -67,22 +125,41 @@ pub fn ends_unterminated(sql: &str) -> bool {
     open
 }
 
-/// The statements of `sql`, in order: empty ones (`;;`, comments alone)
-/// are left out.
-pub fn statements(sql: &str) -> Vec<Statement> {
-    let mut lexer = Lexer {
-        chars: sql.char_indices().peekable(),
-        sql,
-        line: 1,
-    };
+/// The words that make a `CREATE` statement create something other than a
+/// trigger or routine, whatever it is named (`CREATE TABLE event`).
+const NOT_A_ROUTINE: [&str; 11] = [
+    "TABLE",
+    "INDEX",
+    "VIEW",
+    "SEQUENCE",
+    "TYPE",
+    "SCHEMA",
+    "DATABASE",
+    "DOMAIN",
+    "EXTENSION",
+    "RULE",
+    "POLICY",
+];
+
+/// The statements of `sql`, read in `dialect`, in order: empty ones (`;;`,
+/// comments alone) are left out.
+pub fn statements(sql: &str, dialect: Dialect) -> Vec<Statement> {
+    let mut lexer = Lexer::new(sql, dialect);
     let mut statements = Vec::new();
     let mut current: Option<Statement> = None;
     // Inside the body of a trigger or routine: how deep, and whether an
     // `END` waits to see the word after it.
     let (mut routine, mut depth, mut pending_end) = (false, 0usize, false);
+    // Whether the token before was `,`, `.` or `(`: a `BEGIN` or `END`
+    // after one is a name (`SELECT start, end FROM r`).
+    let mut after_punctuation = false;
     while let Some(token) = lexer.next_token() {
+        let named = std::mem::replace(
+            &mut after_punctuation,
+            matches!(token, Token::Other(Some(',' | '.' | '('))),
+        );
         match token {
-            Token::Semicolon | Token::Other => {
+            Token::Semicolon | Token::Other(_) => {
                 if pending_end {
                     depth = depth.saturating_sub(1);
                     pending_end = false;
@@ -110,6 +187,10 @@ pub fn statements(sql: &str) -> Vec<Statement> {
                         word.as_str(),
                         "TRIGGER" | "FUNCTION" | "PROCEDURE" | "EVENT"
                     )
+                    && !statement
+                        .words
+                        .iter()
+                        .any(|w| NOT_A_ROUTINE.contains(&w.as_str()))
                 {
                     routine = true;
                 }
@@ -136,6 +217,7 @@ pub fn statements(sql: &str) -> Vec<Statement> {
                     }
                 }
                 match word.as_str() {
+                    _ if named => {}
                     "BEGIN" | "CASE" => depth += 1,
                     "END" if depth > 0 => pending_end = true,
                     _ => {}
@@ -151,17 +233,28 @@ enum Token {
     /// A word, upper-cased, with the line it is on.
     Word(String, usize),
     Semicolon,
-    /// Anything else: punctuation, numbers, quoted text.
-    Other,
+    /// Anything else: punctuation (the character), numbers and quoted
+    /// text (`None`).
+    Other(Option<char>),
 }
 
 struct Lexer<'a> {
     chars: std::iter::Peekable<std::str::CharIndices<'a>>,
     sql: &'a str,
     line: usize,
+    dialect: Dialect,
 }
 
-impl Lexer<'_> {
+impl<'a> Lexer<'a> {
+    fn new(sql: &'a str, dialect: Dialect) -> Lexer<'a> {
+        Lexer {
+            chars: sql.char_indices().peekable(),
+            sql,
+            line: 1,
+            dialect,
+        }
+    }
+
     fn bump(&mut self) -> Option<char> {
         let (_, c) = self.chars.next()?;
         if c == '\n' {
@@ -198,7 +291,10 @@ impl Lexer<'_> {
                 c if c.is_whitespace() => {
                     self.bump();
                 }
-                '-' if self.sql[start..].starts_with("--") => {
+                // `--`, and MySQL's `#`, comment to the end of the line.
+                c if (c == '-' && self.sql[start..].starts_with("--"))
+                    || (c == '#' && self.dialect == Dialect::MySql) =>
+                {
                     while self.peek().is_some_and(|c| c != '\n') {
                         self.bump();
                     }
@@ -207,6 +303,7 @@ impl Lexer<'_> {
                     self.bump();
                     self.bump();
                     // PostgreSQL nests block comments.
+                    let nests = self.dialect == Dialect::Postgres;
                     let mut depth = 1;
                     while depth > 0 {
                         match self.bump() {
@@ -215,7 +312,7 @@ impl Lexer<'_> {
                                 self.bump();
                                 depth -= 1;
                             }
-                            Some('/') if self.peek() == Some('*') => {
+                            Some('/') if nests && self.peek() == Some('*') => {
                                 self.bump();
                                 depth += 1;
                             }
@@ -227,12 +324,17 @@ impl Lexer<'_> {
                     self.bump();
                     return Some(Token::Semicolon);
                 }
-                '\'' | '"' | '`' => {
+                '\'' | '"' => {
+                    self.bump();
+                    self.quoted(c, self.dialect == Dialect::MySql);
+                    return Some(Token::Other(None));
+                }
+                '`' => {
                     self.bump();
                     self.quoted(c, false);
-                    return Some(Token::Other);
+                    return Some(Token::Other(None));
                 }
-                '$' => {
+                '$' if self.dialect == Dialect::Postgres => {
                     self.bump();
                     // `$tag$ … $tag$`, the tag empty or an identifier; `$1`
                     // is a parameter.
@@ -259,29 +361,36 @@ impl Lexer<'_> {
                             None => while self.bump().is_some() {},
                         }
                     }
-                    return Some(Token::Other);
+                    return Some(Token::Other(None));
                 }
                 c if c.is_alphanumeric() || c == '_' => {
                     let line = self.line;
                     let mut word = String::new();
-                    while let Some(c) = self.peek().filter(|c| c.is_alphanumeric() || *c == '_') {
+                    // Every dialect takes `$` after a name's first character.
+                    while let Some(c) = self
+                        .peek()
+                        .filter(|c| c.is_alphanumeric() || *c == '_' || *c == '$')
+                    {
                         word.push(c);
                         self.bump();
                     }
                     // `E'…'`: PostgreSQL's string with backslash escapes.
-                    if word.eq_ignore_ascii_case("e") && self.peek() == Some('\'') {
+                    if self.dialect == Dialect::Postgres
+                        && word.eq_ignore_ascii_case("e")
+                        && self.peek() == Some('\'')
+                    {
                         self.bump();
                         self.quoted('\'', true);
-                        return Some(Token::Other);
+                        return Some(Token::Other(None));
                     }
                     if word.starts_with(|c: char| c.is_ascii_digit()) {
-                        return Some(Token::Other);
+                        return Some(Token::Other(None));
                     }
                     return Some(Token::Word(word.to_uppercase(), line));
                 }
                 _ => {
                     self.bump();
-                    return Some(Token::Other);
+                    return Some(Token::Other(Some(c)));
                 }
             }
         }
@@ -292,17 +401,33 @@ impl Lexer<'_> {
 mod tests {
     use super::*;
 
+    /// The statements' heads, which every dialect must agree on.
     fn heads(sql: &str) -> Vec<String> {
-        statements(sql).iter().map(Statement::head).collect()
+        let [first, rest @ ..] = Dialect::ALL.map(|d| {
+            statements(sql, d)
+                .iter()
+                .map(Statement::head)
+                .collect::<Vec<_>>()
+        });
+        for other in rest {
+            assert_eq!(first, other, "the dialects differ on {sql}");
+        }
+        first
     }
 
+    /// What every dialect reads as transaction control (the build-time
+    /// refusal).
     fn control(sql: &str) -> Option<(usize, String)> {
-        transaction_control(sql).map(|s| (s.line, s.head()))
+        transaction_control_in_every_dialect(sql).map(|s| (s.line, s.head()))
+    }
+
+    fn control_in(sql: &str, dialect: Dialect) -> Option<String> {
+        transaction_control(sql, dialect).map(|s| s.head())
     }
 
     #[test]
     fn statements_are_split_at_semicolons_outside_quotes_and_comments() {
-        let sql = "CREATE TABLE a (x TEXT DEFAULT ';');\n-- COMMIT;\n/* ROLLBACK; /* nested; */ */\nINSERT INTO \"we;ird\" VALUES ('it''s; COMMIT');\nSELECT $$ COMMIT; $$, $f$ ; $f$, $1;";
+        let sql = "CREATE TABLE a (x TEXT DEFAULT ';');\n-- COMMIT;\n/* ROLLBACK; */\nINSERT INTO \"we;ird\" VALUES ('it''s; COMMIT');\nSELECT 1;";
         assert_eq!(
             heads(sql),
             ["CREATE TABLE A X", "INSERT INTO VALUES", "SELECT"]
@@ -311,12 +436,73 @@ mod tests {
     }
 
     #[test]
+    fn postgres_nests_comments_and_quotes_with_dollars_where_the_others_do_not() {
+        let heads_in = |sql: &str, d: Dialect| -> Vec<String> {
+            statements(sql, d).iter().map(Statement::head).collect()
+        };
+        let nested = "/* a /* b */ COMMIT; */ SELECT 1;";
+        assert_eq!(heads_in(nested, Dialect::Postgres), ["SELECT"]);
+        for d in [Dialect::Sqlite, Dialect::MySql] {
+            assert_eq!(control_in(nested, d), Some("COMMIT".to_owned()), "{d:?}");
+        }
+        let dollars = "SELECT $$;\nCOMMIT; $$, $f$ ; $f$, $1;";
+        assert_eq!(heads_in(dollars, Dialect::Postgres), ["SELECT"]);
+        assert_eq!(
+            control_in(dollars, Dialect::Sqlite),
+            Some("COMMIT".to_owned())
+        );
+        // A `$` inside a name opens no dollar quote.
+        let names = "CREATE TABLE t (a$b$ int);\nCOMMIT;\nCREATE TABLE u (c$b$ int);";
+        assert_eq!(control(names), Some((2, "COMMIT".to_owned())));
+    }
+
+    #[test]
     fn a_text_ends_unterminated_only_after_a_statement_without_its_semicolon() {
-        assert!(ends_unterminated("SELECT 1"));
-        assert!(ends_unterminated("SELECT 1; SELECT ';'"));
-        assert!(!ends_unterminated("SELECT 1;"));
-        assert!(!ends_unterminated("SELECT 1;\n-- done\n/* ; */"));
-        assert!(!ends_unterminated("  -- nothing\n"));
+        for dialect in Dialect::ALL {
+            assert!(ends_unterminated("SELECT 1", dialect));
+            assert!(ends_unterminated("SELECT 1; SELECT ';'", dialect));
+            assert!(!ends_unterminated("SELECT 1;", dialect));
+            assert!(!ends_unterminated("SELECT 1;\n-- done\n/* ; */", dialect));
+            assert!(!ends_unterminated("  -- nothing\n", dialect));
+        }
+        // MySQL's `#` comment after the last `;`.
+        assert!(!ends_unterminated("SELECT 1;\n# done", Dialect::MySql));
+        // A backslash-escaped quote: MySQL's string goes on to the `;`.
+        assert!(!ends_unterminated("SELECT 'it\\'s';", Dialect::MySql));
+        assert!(ends_unterminated("SELECT 'it\\'s';", Dialect::Postgres));
+    }
+
+    #[test]
+    fn mysql_backslash_escapes_and_hash_comments_are_read_as_mysql_reads_them() {
+        // One string in MySQL; in PostgreSQL and SQLite the string ends at
+        // `\'` and a real COMMIT follows.
+        let escaped = "INSERT INTO t VALUES ('it\\'s; commit later');";
+        assert_eq!(control_in(escaped, Dialect::MySql), None);
+        assert_eq!(
+            control_in(escaped, Dialect::Postgres),
+            Some("COMMIT LATER".to_owned())
+        );
+        // Refused at build time only where every dialect agrees.
+        assert_eq!(control(escaped), None);
+        let hash = "# Begin: add users\nCREATE TABLE users (id INT);";
+        assert_eq!(control_in(hash, Dialect::MySql), None);
+        assert_eq!(control(hash), None);
+        assert_eq!(
+            control_in("CREATE TABLE a (x INT);\n# a note\nCOMMIT;", Dialect::MySql),
+            Some("COMMIT".to_owned())
+        );
+        // Double quotes are strings in MySQL, with the same escapes.
+        assert_eq!(
+            control_in("SELECT \"a\\\"; COMMIT; \";", Dialect::MySql),
+            None
+        );
+    }
+
+    #[test]
+    fn the_mysql_clients_delimiter_command_is_found() {
+        let sql = "DELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT 1; END//\nDELIMITER ;";
+        assert_eq!(client_command(sql).map(|s| s.line), Some(1));
+        assert_eq!(client_command("SELECT 'DELIMITER //';"), None);
     }
 
     #[test]
@@ -352,6 +538,7 @@ mod tests {
     fn savepoints_blocks_and_routine_bodies_are_not_transaction_control() {
         for sql in [
             "SAVEPOINT s; ROLLBACK TO SAVEPOINT s; RELEASE SAVEPOINT s;",
+            "ROLLBACK WORK TO SAVEPOINT s; ROLLBACK TRANSACTION TO s; ROLLBACK TO s;",
             // SQLite trigger bodies.
             "CREATE TRIGGER t AFTER INSERT ON a BEGIN UPDATE b SET n = n + 1; DELETE FROM c; END;\nINSERT INTO a VALUES (1);",
             // MySQL routines, with CASE and END IF inside.
@@ -369,6 +556,33 @@ mod tests {
         assert_eq!(
             heads("CREATE TRIGGER t AFTER INSERT ON a BEGIN UPDATE b SET n = 1; END;\nCOMMIT;"),
             ["CREATE TRIGGER T AFTER", "COMMIT"]
+        );
+        assert!(control("ROLLBACK WORK; ROLLBACK TRANSACTION;").is_some());
+    }
+
+    #[test]
+    fn begin_and_end_as_names_neither_open_nor_close_a_body() {
+        // A column named `end` inside a procedure's body.
+        assert_eq!(
+            heads(
+                "CREATE PROCEDURE p() BEGIN SELECT start, end FROM r; SELECT max(end) FROM r; END;\nCOMMIT;"
+            ),
+            ["CREATE PROCEDURE P BEGIN", "COMMIT"]
+        );
+        // A table named `event`, with columns `begin` and `end`, is no routine.
+        assert_eq!(
+            heads("CREATE TABLE event (begin INT, end INT);\nINSERT INTO event VALUES (1, 2);"),
+            ["CREATE TABLE EVENT BEGIN", "INSERT INTO EVENT VALUES"]
+        );
+        assert_eq!(
+            heads("CREATE TABLE event AS SELECT 1 AS begin;\nCOMMIT;"),
+            ["CREATE TABLE EVENT AS", "COMMIT"]
+        );
+        assert_eq!(
+            heads(
+                "CREATE OR REPLACE TRIGGER t BEFORE INSERT ON a FOR EACH ROW BEGIN SET NEW.x = 1; END;\nSELECT 1;"
+            ),
+            ["CREATE OR REPLACE TRIGGER", "SELECT"]
         );
     }
 }

@@ -27,6 +27,9 @@ pub trait Backend:
     /// have ended it, since a `COMMIT` or `ROLLBACK` there is refused before
     /// it runs.
     const ENDS_FAILED_TRANSACTIONS: bool = false;
+    /// How the database reads quoted text and comments, for finding the
+    /// statements of SQL migrations.
+    const DIALECT: migrate_core::sql::Dialect;
     /// A held migration lock; [`unlock`](Self::unlock) releases it.
     type Lock;
 
@@ -141,7 +144,7 @@ pub trait Backend:
     ) -> Result<(), SqlStepError> {
         let started = std::time::Instant::now();
         self.transaction(|c| {
-            c.batch_execute(&crate::migrator::then_restore(sql, restore))?;
+            c.batch_execute(&crate::migrator::then_restore::<Self>(sql, restore))?;
             let duration_ms = crate::migrator::millis(started.elapsed());
             c.record(
                 table,

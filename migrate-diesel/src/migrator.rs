@@ -55,6 +55,10 @@ pub struct Migrator {
     atomic: bool,
     when_ahead: Option<WhenAhead>,
     authorize_downgrade_to: Option<String>,
+    /// Whether SQL steps are read, before they run, for statements that
+    /// end their transaction (only the executor's own tests turn it off,
+    /// to reach the checks behind it).
+    read_sql: bool,
     /// What the scripts and options above imply, derived once; every
     /// builder method that changes them starts a new one.
     derived: Arc<OnceLock<Arc<Derived>>>,
@@ -96,8 +100,18 @@ impl Migrator {
             atomic: false,
             when_ahead: None,
             authorize_downgrade_to: None,
+            read_sql: true,
             derived: Arc::default(),
         }
+    }
+
+    /// Runs SQL steps without first reading them for statements that end
+    /// their transaction in the connection's dialect: for the executor's
+    /// tests of what happens when that reading misses one.
+    #[doc(hidden)]
+    pub fn __without_reading_sql(mut self) -> Migrator {
+        self.read_sql = false;
+        self
     }
 
     /// Forgets what was derived from the scripts and options.
@@ -435,6 +449,9 @@ impl Migrator {
             setup.refuse_ahead(&history, &plan)?;
         }
         let scripts = setup.scripts();
+        if self.read_sql {
+            refuse_transaction_control::<C>(&scripts, &plan, &setup.table)?;
+        }
         let sql = plan
             .steps
             .iter()
@@ -833,6 +850,10 @@ impl Migrator {
         if target.is_none() {
             setup.review_startup(&history, &plan)?;
         }
+        let scripts = setup.scripts();
+        if self.read_sql {
+            refuse_transaction_control::<C>(&scripts, &plan, &setup.table)?;
+        }
         // Atomic mode creates the table inside its transaction: a failed
         // atomic run leaves nothing at all behind.
         if !self.atomic {
@@ -857,7 +878,6 @@ impl Migrator {
         if let Some(authorization) = authorization {
             tracing::warn!(target: "migrate", "downgrading the database to {} as {authorization} allows; it is recorded with the steps, and once the database moves up again it is never honoured again", setup.app.version);
         }
-        let scripts = setup.scripts();
         let authorized_by = authorization.map(DowngradeAuthorization::id);
         // The session as the steps find it: each step leaves it so.
         let restore = conn.session_restore()?;
@@ -1177,6 +1197,43 @@ fn step_sql<'a>(scripts: &'a [Script], step: &'a Step) -> Option<&'a str> {
     }
 }
 
+/// Refuses, before any step runs, an SQL step that runs in a transaction
+/// and that the connection's dialect reads as ending it. The registry
+/// refused what every dialect reads so; what only one does (a backslash
+/// before a quote, a `#` comment: MySQL's) is known only now.
+fn refuse_transaction_control<C: Backend>(
+    scripts: &[Script],
+    plan: &Plan,
+    table: &TableName,
+) -> Result<(), Error> {
+    for step in &plan.steps {
+        let (script, transactional) = match step.origin {
+            Origin::Known(i) => (Some(&scripts[i]), scripts[i].transactional()),
+            Origin::Recorded { transactional, .. } => (None, transactional),
+        };
+        let Some(sql) = step_sql(scripts, step).filter(|_| transactional) else {
+            continue;
+        };
+        if let Some(statement) = migrate_core::sql::transaction_control(sql, C::DIALECT) {
+            return Err(Error::Registry(
+                migrate_core::RegistryError::TransactionControl {
+                    version: step.version.to_string(),
+                    name: step.name.clone(),
+                    location: script
+                        .map_or_else(|| format!("the history in `{table}`"), Script::location),
+                    direction: match step.direction {
+                        Direction::Up => "up",
+                        Direction::Down => "down",
+                    },
+                    line: statement.line,
+                    statement: format!("{} (as {} reads it)", statement.head(), C::NAME),
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// [`Error::InsideTransaction`] where DDL commits implicitly and the
 /// caller has a transaction open.
 pub(crate) fn refuse_inside_transaction<C: Backend>(
@@ -1341,7 +1398,7 @@ impl<'a> Runner<'a> {
             // transaction; outside one, after it (PostgreSQL runs the
             // statements of one message in a transaction of their own).
             return if self.transactional(step) {
-                conn.batch_execute(&then_restore(sql, self.restore))
+                conn.batch_execute(&then_restore::<C>(sql, self.restore))
             } else {
                 conn.batch_execute(sql).and_then(|()| match self.restore {
                     Some(restore) => conn.batch_execute(restore),
@@ -1776,9 +1833,9 @@ fn lock_did_not_hold(error: Error, table: &TableName) -> Error {
 /// on a line of its own after a `;` where the SQL's last statement lacks
 /// one: a comment on the SQL's last line cannot take it in, and no empty
 /// statement is made (MySQL refuses those).
-pub(crate) fn then_restore<'s>(sql: &'s str, restore: Option<&str>) -> Cow<'s, str> {
+pub(crate) fn then_restore<'s, C: Backend>(sql: &'s str, restore: Option<&str>) -> Cow<'s, str> {
     match restore {
-        Some(restore) if migrate_core::sql::ends_unterminated(sql) => {
+        Some(restore) if migrate_core::sql::ends_unterminated(sql, C::DIALECT) => {
             format!("{sql}\n;\n{restore}").into()
         }
         Some(restore) => format!("{sql}\n{restore}").into(),

@@ -39,6 +39,7 @@ fn lock_name(database: &str, table: &TableName) -> String {
 impl Backend for MysqlConnection {
     const NAME: &'static str = "MySQL";
     const TRANSACTIONAL_DDL: bool = false;
+    const DIALECT: migrate_core::sql::Dialect = migrate_core::sql::Dialect::MySql;
     type Lock = String;
 
     fn quote(name: &str) -> String {

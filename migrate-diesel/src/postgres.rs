@@ -182,6 +182,7 @@ fn null_change(failure: &diesel::result::Error, table: &TableName) -> bool {
 impl Backend for PgConnection {
     const NAME: &'static str = "PostgreSQL";
     const TRANSACTIONAL_DDL: bool = true;
+    const DIALECT: migrate_core::sql::Dialect = migrate_core::sql::Dialect::Postgres;
     type Lock = i64;
 
     /// The columns of the relation the name finds on the search path.

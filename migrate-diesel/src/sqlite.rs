@@ -35,6 +35,7 @@ fn now() -> String {
 impl Backend for SqliteConnection {
     const NAME: &'static str = "SQLite";
     const TRANSACTIONAL_DDL: bool = true;
+    const DIALECT: migrate_core::sql::Dialect = migrate_core::sql::Dialect::Sqlite;
     const ENDS_FAILED_TRANSACTIONS: bool = true;
     type Lock = Option<File>;
 

@@ -176,15 +176,30 @@ fn read_folder(folder: &Path, rel: &str) -> Result<SqlFolder, String> {
             parse_metadata(&text).map_err(|e| format!("`{display}/metadata.toml`: {e}"))?
         }
     };
+    for (file, text) in [
+        ("up.sql", Some(&up)),
+        ("down.sql", down.as_ref().map(|(_, t)| t)),
+    ] {
+        if let Some(statement) = text.and_then(|t| migrate_core::sql::client_command(t)) {
+            return Err(format!(
+                "`{display}/{file}`, line {}: `DELIMITER` is a command of the mysql client that no server runs; remove the `DELIMITER` lines and end each routine with `END;` (a routine's body keeps its `;` inside it here)",
+                statement.line
+            ));
+        }
+    }
     // A migration that runs in a transaction must not end it: what ran
-    // before would be kept without its history row.
+    // before would be kept without its history row. What only one dialect
+    // reads so (a backslash before a quote, a `#`) is refused before it
+    // runs, on the connection that reads it so.
     if transaction {
         let files = [
             ("up.sql", Some(&up)),
             ("down.sql", down.as_ref().map(|(_, t)| t)),
         ];
         for (file, text) in files {
-            if let Some(statement) = text.and_then(|t| migrate_core::sql::transaction_control(t)) {
+            if let Some(statement) =
+                text.and_then(|t| migrate_core::sql::transaction_control_in_every_dialect(t))
+            {
                 return Err(format!(
                     "`{display}/{file}`, line {}: `{}` would end the transaction the migration runs in, so part of it could be kept without its history row; remove it (each migration runs in a transaction of its own), or set `run_in_transaction = false` in `{display}/metadata.toml` to manage transactions yourself",
                     statement.line,
