@@ -311,33 +311,25 @@ pub(crate) const LOCK_NOT_HELD: &str =
 
 /// Whether writing a history row failed because the session writing it
 /// does not hold the migration lock: PostgreSQL's guard (see
-/// [`insert_history_rows`]) refused the row, another process wrote the
-/// same change (only possible when the lock did not hold), or a statement
-/// prepared on one server session was run on another. Each means that the
-/// connection's statements do not all run on one server session: a
-/// transaction pooler (PgBouncer with `pool_mode = transaction`) is
-/// between.
+/// [`insert_history_rows`]) refused the row, the lock check failed, or one
+/// of diesel's prepared statements, which live in one server session, was
+/// met in another (named alike by another client, or gone). Each means
+/// that the connection's statements do not all run on one server session:
+/// a transaction pooler (PgBouncer with `pool_mode = transaction`) is
+/// between. (A duplicate change number is reported as it is: with the
+/// lock check before every step, it means a row inserted by hand.)
 pub(crate) fn lock_not_held(failure: &diesel::result::Error, table: &TableName) -> bool {
     use diesel::result::{DatabaseErrorKind, Error as DieselError};
     let DieselError::DatabaseError(kind, info) = failure else {
         return false;
     };
-    let ours = info.table_name() == Some(table.as_str());
-    if info.message().contains(LOCK_NOT_HELD) {
-        return true;
-    }
-    match kind {
-        DatabaseErrorKind::NotNullViolation => ours && info.column_name() == Some("duration_ms"),
-        DatabaseErrorKind::UniqueViolation => ours,
-        _ => {
-            // diesel's prepared statements, which live in one server
-            // session, met in another.
-            let message = info.message();
-            message.starts_with("prepared statement \"")
-                && (message.ends_with("\" does not exist")
-                    || message.ends_with("\" already exists"))
-        }
-    }
+    let message = info.message();
+    message.contains(LOCK_NOT_HELD)
+        || (matches!(kind, DatabaseErrorKind::NotNullViolation)
+            && info.table_name() == Some(table.as_str())
+            && info.column_name() == Some("duration_ms"))
+        || (message.starts_with("prepared statement \"__diesel_stmt_")
+            && (message.ends_with("\" does not exist") || message.ends_with("\" already exists")))
 }
 
 /// How [`Backend::sql_step`] failed.

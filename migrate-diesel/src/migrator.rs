@@ -1808,9 +1808,8 @@ fn reopen_for_rollback<C: Backend>(conn: &mut C) {
 
 /// An error of this tool's own statements under the lock, told apart
 /// when it shows that the lock did not hold: a unique violation (two
-/// processes creating the tracking table at once, say), or a statement
-/// prepared on one server session met in another (see
-/// `backend::lock_not_held`).
+/// processes creating the tracking table at once, which the lock rules
+/// out), or the evidence of `backend::lock_not_held`.
 fn lock_did_not_hold(error: Error, table: &TableName) -> Error {
     use diesel::result::{DatabaseErrorKind, Error as DieselError};
     match error {
