@@ -36,9 +36,15 @@ fn scripts<C: Backend + SimpleConnection>() -> Vec<Script> {
 
 fn child<D: TestDb>(db: &D) -> ExitCode {
     let mut conn = db.connect();
-    let migrator = Migrator::new("1.0.2")
+    let mut migrator = Migrator::new("1.0.2")
         .only_listed_scripts()
         .scripts(scripts::<D::Conn>());
+    if let Some(ms) = std::env::var("MIGRATE_CHILD_LOCK_TIMEOUT_MS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+    {
+        migrator = migrator.lock_timeout(Duration::from_millis(ms));
+    }
     match migrator.run(&mut conn) {
         Ok(report) => {
             println!("steps={}", report.steps.len());
@@ -111,9 +117,11 @@ fn run_round<D: TestDb>(db: &D, backend: &str, url: &str) -> Result<(), String> 
 }
 
 /// The SQLite lock file, made by another user (root, say) and not
-/// writable by this one, still locks: a migration by a user who can read it
-/// succeeds. As root, the child runs as `nobody`, to whom the file is not
-/// writable; as anyone else, the file is made read-only.
+/// writable by this one, still locks: while this process holds it, a
+/// migration by a user who can only read it waits, and times out; once it
+/// is free, that migration succeeds. As root, the child runs as `nobody`,
+/// to whom the file is not writable; as anyone else, the file is made
+/// read-only.
 fn a_lock_file_another_user_made_still_locks() -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -129,23 +137,39 @@ fn a_lock_file_another_user_made_still_locks() -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
-    let mut cmd = if root {
-        let mut cmd = Command::new("runuser");
-        cmd.args(["--preserve-environment", "-u", "nobody", "--"])
-            .arg(&exe);
-        cmd
-    } else {
-        Command::new(&exe)
+    let as_other_user = if root { " (as nobody)" } else { "" };
+    let run = |timeout_ms: u64| {
+        let mut cmd = if root {
+            let mut cmd = Command::new("runuser");
+            cmd.args(["--preserve-environment", "-u", "nobody", "--"])
+                .arg(&exe);
+            cmd
+        } else {
+            Command::new(&exe)
+        };
+        cmd.env("MIGRATE_CHILD_DB", &db)
+            .env("MIGRATE_CHILD_BACKEND", "sqlite")
+            .env("MIGRATE_CHILD_LOCK_TIMEOUT_MS", timeout_ms.to_string())
+            .output()
+            .map_err(|e| format!("cannot start the child: {e}"))
     };
-    let out = cmd
-        .env("MIGRATE_CHILD_DB", &db)
-        .env("MIGRATE_CHILD_BACKEND", "sqlite")
-        .output()
-        .map_err(|e| format!("cannot start the child: {e}"))?;
+    // Held here: the other user's migration waits for it, and gives up.
+    let held = std::fs::File::open(&lock).map_err(|e| e.to_string())?;
+    held.try_lock()
+        .map_err(|e| format!("cannot lock here: {e}"))?;
+    let out = run(300)?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() || !stderr.contains("lock") {
+        return Err(format!(
+            "the child{as_other_user} ran while the lock was held elsewhere: {:?} {stderr}",
+            out.status
+        ));
+    }
+    held.unlock().map_err(|e| e.to_string())?;
+    let out = run(30_000)?;
     if !out.status.success() {
         return Err(format!(
-            "the child{} failed: {}",
-            if root { " (as nobody)" } else { "" },
+            "the child{as_other_user} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         ));
     }

@@ -365,22 +365,22 @@ impl Backend for SqliteConnection {
             table: table.to_string(),
             message: format!("{what} `{}`: {e}", path.display()),
         };
-        // `flock` needs no write access: a lock file that another user made
-        // (root, say) is opened for reading. A new one is readable and
-        // writable by every user the umask allows, so that processes of
-        // other users can lock it too.
-        let file = match OpenOptions::new().read(true).open(&path) {
+        // Read-write, created if missing: readable and writable by every
+        // user the umask allows, so that processes of other users can lock
+        // it too. Where another user made it (root, say) and it is not
+        // writable, read-only: `flock` needs no write access locally (on
+        // NFS an exclusive lock does, which is why read-write comes first).
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).read(true).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o666);
+        let file = match options.open(&path) {
             Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut options = OpenOptions::new();
-                options.create(true).truncate(false).write(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o666);
-                options
-                    .open(&path)
-                    .map_err(|e| lock_error("cannot create the lock file", e))?
-            }
-            Err(e) => return Err(lock_error("cannot open the lock file", e)),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => OpenOptions::new()
+                .read(true)
+                .open(&path)
+                .map_err(|e| lock_error("cannot open the lock file", e))?,
+            Err(e) => return Err(lock_error("cannot create the lock file", e)),
         };
         poll_lock(table, timeout, || match file.try_lock() {
             Ok(()) => Ok(true),
