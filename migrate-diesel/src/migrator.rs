@@ -624,8 +624,18 @@ impl Migrator {
         }
         let lock = self.lock_to_write(conn, &setup.table)?;
         let steps = under_lock(conn, &setup.table, lock, |conn| {
-            conn.create_table(&setup.table)?;
-            unsettle(conn, &setup.table)?;
+            let prepare = |c: &mut C| {
+                c.create_table(&setup.table)?;
+                unsettle(c, &setup.table)
+            };
+            // Where DDL is transactional, in a step's transaction: on
+            // PostgreSQL that checks the lock first.
+            if C::TRANSACTIONAL_DDL {
+                conn.step_transaction(&setup.table, prepare)
+            } else {
+                prepare(conn)
+            }
+            .map_err(|e| lock_did_not_hold(e, &setup.table))?;
             let history = conn.read_history(&setup.table, true)?;
             if let Some(last) = history.last() {
                 return Err(Error::BaselineRefused {
@@ -719,14 +729,17 @@ impl Migrator {
                     )));
                 }
             };
-            match resolution {
-                // A probe may have left -1 in the row.
-                Resolution::Completed => {
-                    conn.finish(&setup.table, row.change, row.duration_ms.max(0))
+            // In a step's transaction: on PostgreSQL that checks the lock.
+            conn.step_transaction(&setup.table, |conn| {
+                match resolution {
+                    // A probe may have left -1 in the row.
+                    Resolution::Completed => {
+                        conn.finish(&setup.table, row.change, row.duration_ms.max(0))
+                    }
+                    Resolution::RolledBack => conn.forget(&setup.table, row.change),
                 }
-                Resolution::RolledBack => conn.forget(&setup.table, row.change),
-            }
-            .map_err(Error::db(format!("resolving change {}", row.change)))?;
+                .map_err(Error::db(format!("resolving change {}", row.change)))
+            })?;
             tracing::info!(target: "migrate", "{} `{}` ({}) resolved as {resolution:?}", row.version, row.name, row.direction);
             settle(conn, &setup.table);
             Ok(row)
