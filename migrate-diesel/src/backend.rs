@@ -175,17 +175,6 @@ pub trait Backend:
         true
     }
 
-    /// Appends a step's history row inside the step's transaction, if that
-    /// transaction is still open; `Ok(false)`, writing nothing, when the
-    /// step ended it. Default: [`step_transaction_open`](Self::step_transaction_open),
-    /// then [`record`](Self::record).
-    fn record_in_step(&mut self, table: &TableName, row: &NewRow<'_>) -> diesel::QueryResult<bool> {
-        if !self.step_transaction_open() {
-            return Ok(false);
-        }
-        self.record(table, row).map(|()| true)
-    }
-
     /// Runs `f` in a transaction suited to a migration step, under the
     /// migration lock on `table` ([`in_step_transaction`] with `BEGIN`).
     fn step_transaction<T>(

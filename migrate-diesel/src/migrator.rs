@@ -1604,9 +1604,13 @@ impl<'a> Runner<'a> {
             Err(e) => return Err(self.unless_ended(conn, step, e)),
         };
         let row = self.row(step, duration, false);
-        match conn.record_in_step(self.table, &row) {
-            Ok(true) => Ok(self.finished(step, duration)),
-            Ok(false) => Err(self.ended(conn, step)),
+        // Written only inside the step's transaction, if the step left it
+        // open.
+        if !conn.step_transaction_open() {
+            return Err(self.ended(conn, step));
+        }
+        match conn.record(self.table, &row) {
+            Ok(()) => Ok(self.finished(step, duration)),
             Err(e) => Err(self.fail(step, true, false, self.record_error(e))),
         }
     }
