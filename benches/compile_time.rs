@@ -211,6 +211,38 @@ fn build(dir: &Path, target: &Path, registered: usize) -> Duration {
     took
 }
 
+/// The rebuild a user feels: the crate in `dir` with `n` scripts built as
+/// `cargo build` builds by default (incrementally), then one script added
+/// and built again, which is timed; then put back. `registered` is what
+/// the binary prints after the addition.
+fn rebuild(dir: &Path, target: &Path, n: usize, variant: Variant, registered: usize) -> Duration {
+    let main = dir.join("src/main.rs");
+    let incremental = |args: &[&str]| {
+        let mut cmd = cargo(dir, target, args);
+        cmd.env("CARGO_INCREMENTAL", "1");
+        cmd.output().unwrap()
+    };
+    std::fs::write(&main, source(n, Layout::Flat, variant)).unwrap();
+    assert!(incremental(&["build"]).status.success());
+    std::fs::write(&main, source(n + 1, Layout::Flat, variant)).unwrap();
+    let started = Instant::now();
+    let out = incremental(&["build"]);
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "rebuilding {} failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = incremental(&["run"]);
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim(),
+        registered.to_string()
+    );
+    std::fs::write(&main, source(n, Layout::Flat, variant)).unwrap();
+    took
+}
+
 fn median(samples: &mut [Duration]) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
@@ -280,4 +312,34 @@ fn main() {
             );
         }
     }
+    rebuild_table(&base, if full { 300 } else { 10 }, rounds);
+}
+
+/// The rebuild after adding one script to a crate of `n`, for plain
+/// structs, bare linkme elements and the attribute.
+fn rebuild_table(base: &Path, n: usize, rounds: usize) {
+    const VARIANTS: [Variant; 3] = [Variant::Plain, Variant::Linkme, Variant::Annotated];
+    let target = base.join("target-incremental");
+    let dirs = VARIANTS.map(|v| write_crate(base, n, Layout::Flat, v));
+    let mut samples: [Vec<Duration>; 3] = Default::default();
+    for r in 0..rounds {
+        for k in 0..VARIANTS.len() {
+            let i = (k + r) % VARIANTS.len();
+            let registered = if VARIANTS[i] == Variant::Plain {
+                0
+            } else {
+                n + 1
+            };
+            samples[i].push(rebuild(&dirs[i], &target, n, VARIANTS[i], registered));
+        }
+    }
+    let [p, k, a] = samples.map(|mut s| median(&mut s).as_secs_f64());
+    println!(
+        "\nRebuild after adding one script to a crate of {n} (cargo build, dev profile, incremental, {rounds} rounds, medians in s):"
+    );
+    println!(
+        "| plain structs | linkme alone | with #[migration_script] | attribute / linkme alone | attribute / plain |"
+    );
+    println!("|---|---|---|---|---|");
+    println!("| {p:.2} | {k:.2} | {a:.2} | {:.2} | {:.2} |", a / k, a / p);
 }

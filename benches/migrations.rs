@@ -571,9 +571,7 @@ fn memory_child(spec: &str) {
 /// process of its own (the same binary, so the same baseline).
 fn memory(n: usize) {
     println!("\nPeak resident memory, applying N = {n} on a SQLite file, MiB:");
-    println!("| | ours | ours, atomic | diesel_migrations | naive | floor | ours, registered |");
-    println!("|---|---|---|---|---|---|---|");
-    let peaks: Vec<(f64, f64)> = [
+    let who: Vec<Who> = [
         Who::Ours,
         Who::OursAtomic,
         Who::Diesel,
@@ -581,23 +579,32 @@ fn memory(n: usize) {
         Who::Floor,
         Who::Registered,
     ]
-    .iter()
-    .map(|who| {
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .env(MEMORY_CHILD, format!("{who:?}:{n}"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        let text = String::from_utf8(out.stdout).unwrap();
-        let mut kib = text
-            .split_whitespace()
-            .map(|k| k.parse::<f64>().unwrap() / 1024.0);
-        (kib.next().unwrap(), kib.next().unwrap())
-    })
+    .into_iter()
+    .filter(|w| w.runs_on::<SqliteConnection>(n))
     .collect();
+    let names: Vec<String> = who.iter().map(|w| format!("{w:?}")).collect();
+    println!("| | {} | ours / naive |", names.join(" | "));
+    println!("|---|{}---|", "---|".repeat(who.len()));
+    let peaks: Vec<(f64, f64)> = who
+        .iter()
+        .map(|who| {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .env(MEMORY_CHILD, format!("{who:?}:{n}"))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            let text = String::from_utf8(out.stdout).unwrap();
+            let mut kib = text
+                .split_whitespace()
+                .map(|k| k.parse::<f64>().unwrap() / 1024.0);
+            (kib.next().unwrap(), kib.next().unwrap())
+        })
+        .collect();
+    let at = |w: Who| who.iter().position(|x| *x == w).unwrap();
     let row = |label: &str, f: fn(&(f64, f64)) -> f64| {
         let cells: Vec<String> = peaks.iter().map(|p| format!("{:.1}", f(p))).collect();
-        println!("| {label} | {} |", cells.join(" | "));
+        let ratio = f(&peaks[at(Who::Ours)]) / f(&peaks[at(Who::Naive)]);
+        println!("| {label} | {} | {ratio:.2} |", cells.join(" | "));
     };
     row("peak, whole process", |p| p.1);
     row("growth while applying", |p| p.1 - p.0);
@@ -660,7 +667,13 @@ fn boot_loop(n: usize, rounds: usize) {
         for (k, w) in who.iter().enumerate() {
             let started = Instant::now();
             let mut conn = SqliteConnection::establish(&urls[k]).unwrap();
-            assert!(migrator(*w, &scripts).run(&mut conn).unwrap().fast_path);
+            assert!(
+                migrator(*w, &scripts)
+                    .run(&mut conn)
+                    .unwrap()
+                    .steps
+                    .is_empty()
+            );
             ours[k] += started.elapsed();
         }
     }
@@ -701,6 +714,202 @@ fn boot_loop(n: usize, rounds: usize) {
             "N = {n}: PostgreSQL, warm, the same migrator's check: {}",
             mean(ours)
         );
+    }
+}
+
+/// A SQLite file with the first `n` migrations applied by `who`, written
+/// without waiting for the disk (only the state matters here).
+fn settled_file(
+    place: &dyn Place,
+    who: Who,
+    scripts: &[Script],
+    diesel: &'static [EmbeddedMigration],
+) -> String {
+    let url = place.fresh(who);
+    let mut conn = SqliteConnection::establish(&url).unwrap();
+    conn.batch_execute("PRAGMA synchronous = OFF").unwrap();
+    match who {
+        Who::Diesel => {
+            conn.run_pending_migrations(EmbeddedMigrations::new(diesel))
+                .unwrap();
+        }
+        _ => {
+            let report = migrator(Who::OursAtomic, scripts).run(&mut conn).unwrap();
+            assert_eq!(report.steps.len(), scripts.len());
+        }
+    }
+    url
+}
+
+/// The start-up check, phase by phase, on a SQLite file at N = 100, 1000
+/// and 10000, each on a database settled at the application version: what
+/// a booting process pays (a fresh connection and a new `Migrator`), beside
+/// the one-row query, diesel_migrations' check, a plain read of every
+/// applied version and the planner alone; then, on the warm connection,
+/// the check, `status` and a new `Migrator`'s first check. Medians, in ms,
+/// of `rounds` (scaled down for the larger N), the contenders alternating.
+fn startup_table(rounds: usize) {
+    use migrate::{AppliedScript, PlanOptions, Registry, plan};
+    println!("\nThe start-up check, SQLite file, medians in ms:");
+    println!(
+        "| N | one-row query, fresh | `run` (state row), fresh | `run_to` (reads the history), fresh | `run_to` / `run` | diesel_migrations no-op, fresh | `run` / diesel_migrations | `run_to` / diesel_migrations | plain read of every version, warm | planner alone | `run_to`, warm | `run_to` / (read + planner) | `status`, warm | new `Migrator` + first check, warm |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let place = SqliteDir(tempfile::tempdir().unwrap());
+    for n in [100, 1000, 10_000] {
+        let rounds = (rounds * 1000 / n).clamp(5, rounds);
+        let scripts = our_scripts::<SqliteConnection>(n);
+        let diesel = diesel_migrations(n);
+        let ours = settled_file(&place, Who::Ours, &scripts, diesel);
+        let theirs = settled_file(&place, Who::Diesel, &scripts, diesel);
+        let known = Registry::new(scripts.iter().copied()).unwrap().known();
+        let applied: Vec<AppliedScript> = known
+            .iter()
+            .map(|k| AppliedScript {
+                checksum: k.checksum.clone(),
+                ..AppliedScript::new(k.version.clone(), k.name.clone())
+            })
+            .collect();
+        let target = Target::UpTo(known.last().unwrap().version.clone());
+        // Each row's samples, in the table's order.
+        let mut samples: [Vec<Duration>; 9] = Default::default();
+        let time = |f: &mut dyn FnMut()| {
+            let started = Instant::now();
+            f();
+            started.elapsed()
+        };
+        let mut warm = SqliteConnection::establish(&ours).unwrap();
+        let same = migrator(Who::Ours, &scripts);
+        same.run(&mut warm).unwrap();
+        for _ in 0..rounds {
+            samples[0].push(time(&mut || {
+                let mut conn = SqliteConnection::establish(&ours).unwrap();
+                conn.batch_execute(SqliteConnection::ONE_ROW).unwrap();
+            }));
+            samples[1].push(time(&mut || {
+                let mut conn = SqliteConnection::establish(&ours).unwrap();
+                let report = migrator(Who::Ours, &scripts).run(&mut conn).unwrap();
+                assert!(report.steps.is_empty() && report.fast_path);
+            }));
+            samples[8].push(time(&mut || {
+                let mut conn = SqliteConnection::establish(&ours).unwrap();
+                let report = migrator(Who::Ours, &scripts)
+                    .run_to(&mut conn, None)
+                    .unwrap();
+                assert!(report.steps.is_empty() && !report.fast_path);
+            }));
+            samples[2].push(time(&mut || {
+                let mut conn = SqliteConnection::establish(&theirs).unwrap();
+                assert!(
+                    !conn
+                        .has_pending_migration(EmbeddedMigrations::new(diesel))
+                        .unwrap()
+                );
+            }));
+            samples[3].push(time(&mut || {
+                let versions = warm
+                    .strings("SELECT version AS s FROM migrate_history")
+                    .unwrap();
+                assert_eq!(versions.len(), n);
+            }));
+            samples[4].push(time(&mut || {
+                let p = plan(&target, &applied, &known, PlanOptions::default()).unwrap();
+                assert!(p.is_empty());
+            }));
+            samples[5].push(time(&mut || {
+                assert!(same.run_to(&mut warm, None).unwrap().steps.is_empty());
+            }));
+            samples[6].push(time(&mut || {
+                assert_eq!(same.status(&mut warm).unwrap().rows.len(), n);
+            }));
+            samples[7].push(time(&mut || {
+                let report = migrator(Who::Ours, &scripts).run(&mut warm).unwrap();
+                assert!(report.steps.is_empty());
+            }));
+        }
+        let m: Vec<Duration> = samples.iter().map(|s| median(s).unwrap()).collect();
+        let read_and_plan = Some(m[3] + m[4]);
+        println!(
+            "| {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            ms(Some(m[0])),
+            ms(Some(m[1])),
+            ms(Some(m[8])),
+            ratio(Some(m[8]), Some(m[1])),
+            ms(Some(m[2])),
+            ratio(Some(m[1]), Some(m[2])),
+            ratio(Some(m[8]), Some(m[2])),
+            ms(Some(m[3])),
+            ms(Some(m[4])),
+            ms(Some(m[5])),
+            ratio(Some(m[5]), read_and_plan),
+            ms(Some(m[6])),
+            ms(Some(m[7])),
+        );
+    }
+}
+
+/// For a profiler (`valgrind --tool=callgrind`): `n` migrations settled on
+/// a SQLite file, then `rounds` of one thing: what a booting process pays
+/// (`fresh`: a connection, a new migrator, its check, which reads the state
+/// row; `fresh_full`: the same through `run_to`, which reads the history's
+/// rows), the one-row query on
+/// a fresh connection (`one_row`), diesel_migrations' check on one
+/// (`diesel`), warm checks by one migrator (`run_to`) or by a new one each
+/// (`boot`), or `status` calls.
+fn profile(spec: &str) {
+    let mut parts = spec.split(':');
+    let (what, n, rounds) = (
+        parts.next().unwrap(),
+        parts.next().unwrap().parse::<usize>().unwrap(),
+        parts.next().unwrap().parse::<usize>().unwrap(),
+    );
+    let place = SqliteDir(tempfile::tempdir().unwrap());
+    let scripts = our_scripts::<SqliteConnection>(n);
+    let diesel = diesel_migrations(n);
+    let url = settled_file(&place, Who::Ours, &scripts, diesel);
+    let theirs = settled_file(&place, Who::Diesel, &scripts, diesel);
+    let mut conn = SqliteConnection::establish(&url).unwrap();
+    let same = migrator(Who::Ours, &scripts);
+    same.run(&mut conn).unwrap();
+    for _ in 0..rounds {
+        match what {
+            "fresh" => {
+                let mut conn = SqliteConnection::establish(&url).unwrap();
+                let report = migrator(Who::Ours, &scripts).run(&mut conn).unwrap();
+                assert!(report.steps.is_empty() && report.fast_path);
+            }
+            "fresh_full" => {
+                let mut conn = SqliteConnection::establish(&url).unwrap();
+                let report = migrator(Who::Ours, &scripts)
+                    .run_to(&mut conn, None)
+                    .unwrap();
+                assert!(report.steps.is_empty() && !report.fast_path);
+            }
+            "one_row" => {
+                let mut conn = SqliteConnection::establish(&url).unwrap();
+                conn.batch_execute(SqliteConnection::ONE_ROW).unwrap();
+            }
+            "diesel" => {
+                let mut conn = SqliteConnection::establish(&theirs).unwrap();
+                assert!(
+                    !conn
+                        .has_pending_migration(EmbeddedMigrations::new(diesel))
+                        .unwrap()
+                );
+            }
+            "run_to" => assert!(same.run_to(&mut conn, None).unwrap().steps.is_empty()),
+            "boot" => assert!(
+                migrator(Who::Ours, &scripts)
+                    .run(&mut conn)
+                    .unwrap()
+                    .steps
+                    .is_empty()
+            ),
+            "status" => assert_eq!(same.status(&mut conn).unwrap().rows.len(), n),
+            other => panic!(
+                "no profile `{other}`: fresh, fresh_full, one_row, diesel, run_to, boot or status"
+            ),
+        }
     }
 }
 
@@ -812,6 +1021,15 @@ fn main() {
     }
     if let Ok(rounds) = std::env::var("MIGRATE_BENCH_APPLY_LOOP") {
         return apply_loops(1000, rounds.parse().unwrap());
+    }
+    if let Ok(rounds) = std::env::var("MIGRATE_BENCH_STARTUP") {
+        return startup_table(rounds.parse().unwrap());
+    }
+    if let Ok(spec) = std::env::var("MIGRATE_BENCH_PROFILE") {
+        return profile(&spec);
+    }
+    if let Ok(n) = std::env::var("MIGRATE_BENCH_MEMORY") {
+        return memory(n.parse().unwrap());
     }
     let full = std::env::args().any(|a| a == "--bench");
     let (sizes, rounds): (&[usize], usize) = if full {

@@ -1407,6 +1407,127 @@ fn a_script_written_for_another_backend_is_refused_before_anything_runs<D: TestD
 /// The state table beside the default tracking table.
 const STATE: &str = "migrate_history_state";
 
+/// Without its state row (a database an earlier release migrated, or the
+/// row cleared by an edit), and for `run_to`, a settled database is still
+/// checked by one read of the history, in three columns: no plan, no lock.
+fn a_settled_database_without_its_state_row_is_checked_by_one_read_of_the_history<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let first = migrator("1.0.10", scripts::<D>()).run(&mut conn).unwrap();
+    assert!(first.locked && first.steps.len() == 4, "{first}");
+    let sent = sent_queries(&mut conn);
+    let again = migrator("1.0.10", scripts::<D>())
+        .run_to(&mut conn, None)
+        .unwrap();
+    assert!(
+        !again.locked && again.steps.is_empty() && !again.fast_path,
+        "{again}"
+    );
+    assert_eq!(
+        (
+            again.from.unwrap().to_string(),
+            again.to.unwrap().to_string()
+        ),
+        ("1.0.10".to_owned(), "1.0.10".to_owned())
+    );
+    let queries = sent.lock().unwrap().clone();
+    let reads: Vec<&String> = queries.iter().filter(|q| q.contains(T)).collect();
+    assert_eq!(reads.len(), 1, "{queries:#?}");
+    assert!(
+        reads[0].starts_with("SELECT version, (direction = 'up')")
+            && reads[0].contains(", checksum FROM"),
+        "{queries:#?}"
+    );
+    // A newer application version without new scripts is settled too.
+    let bumped = migrator("1.0.11", scripts::<D>())
+        .run_to(&mut conn, None)
+        .unwrap();
+    assert!(!bumped.locked && bumped.steps.is_empty(), "{bumped}");
+}
+
+fn an_edit_of_the_history_by_hand_is_noticed_at_the_next_start_up<D: TestDb>() {
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    // `run_to` skips the state row (which a trigger clears at such edits
+    // where the backend has one): this is the check that reads the rows.
+    let run = |conn: &mut D::Conn, app: &str| {
+        migrator(app, scripts::<D>())
+            .run_to(conn, None)
+            .map_err(Box::new)
+    };
+    run(&mut conn, "1.1.0").unwrap();
+    // Not the last row, and no row added or deleted.
+    conn.batch_execute(&format!(
+        "UPDATE {T} SET version = 'garbled' WHERE version = '1.0.1'"
+    ))
+    .unwrap();
+    let err = run(&mut conn, "1.1.0").unwrap_err();
+    assert!(matches!(*err, Error::CorruptHistory { .. }), "{err}");
+    conn.batch_execute(&format!(
+        "UPDATE {T} SET version = '1.0.1' WHERE version = 'garbled'"
+    ))
+    .unwrap();
+    assert!(run(&mut conn, "1.1.0").unwrap().steps.is_empty());
+    // The last row deleted: that script runs again.
+    conn.batch_execute(&format!("DELETE FROM {T} WHERE version = '1.1.0'"))
+        .unwrap();
+    let rerun = run(&mut conn, "1.1.0").unwrap();
+    assert_eq!(versions(&rerun), ["up 1.1.0"]);
+    assert_eq!(
+        log::<D>(&mut conn).iter().filter(|v| *v == "1.1.0").count(),
+        2
+    );
+    // A row added by hand: a script this build does not know, below the
+    // application version; nothing to do, and nothing written.
+    let rows = history::<D>(&mut conn, T).len();
+    conn.batch_execute(&format!(
+        "INSERT INTO {T} ({}, version, name, description, kind, direction, executed, applied_at, duration_ms, dirty)
+         VALUES ({}, '1.0.3', 'by_hand', '', 'code', 'up', TRUE, '2026-01-01 00:00:00', 0, FALSE)",
+        D::CHANGE,
+        rows + 1
+    ))
+    .unwrap();
+    let status = migrator("1.1.0", scripts::<D>()).status(&mut conn).unwrap();
+    assert!(status.rows.iter().any(|r| r.state == State::AppliedUnknown));
+    let added = run(&mut conn, "1.1.0").unwrap();
+    assert!(added.steps.is_empty() && !added.locked, "{added}");
+    assert_eq!(history::<D>(&mut conn, T).len(), rows + 1);
+    // Emptied, then dropped: every script is pending again, and the first
+    // fails on the table it made before.
+    for gone in [format!("DELETE FROM {T}"), format!("DROP TABLE {T}")] {
+        conn.batch_execute(&gone).unwrap();
+        let err = run(&mut conn, "1.1.0").unwrap_err();
+        assert!(
+            matches!(*err, Error::StepFailed { .. }) && err.to_string().contains("1.0.0"),
+            "{err}"
+        );
+        // (Where DDL commits implicitly, the step is marked in progress.)
+        conn.batch_execute(&format!("DELETE FROM {T}; DROP TABLE log"))
+            .unwrap();
+        run(&mut conn, "1.1.0").unwrap();
+    }
+}
+
+fn a_start_up_inside_the_callers_transaction_before_any_history_leaves_it_usable<D: TestDb>() {
+    if !D::Conn::TRANSACTIONAL_DDL {
+        return; // Refused inside a transaction (a_steps_session_settings_...).
+    }
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    // Nothing at or below the application version: nothing to do.
+    let later = migrator("0.1.0", scripts::<D>());
+    conn.transaction::<_, diesel::result::Error, _>(|c| {
+        let report = later.run(c).unwrap();
+        assert!(
+            report.steps.is_empty() && report.above_target.len() == 6,
+            "{report}"
+        );
+        c.batch_execute("CREATE TABLE mine (x INT); INSERT INTO mine VALUES (1)")
+    })
+    .unwrap();
+    assert_eq!(D::tables(&mut conn), ["mine"]);
+}
+
 fn a_settled_database_is_checked_by_its_state_row_alone<D: TestDb>() {
     let Some(db) = D::create() else { return };
     let mut conn = db.connect();
@@ -2271,6 +2392,9 @@ on_every_backend!(
     the_dry_run_shows_the_steps_and_sql_and_changes_nothing,
     status_reports_every_known_and_applied_script,
     a_script_written_for_another_backend_is_refused_before_anything_runs,
+    a_settled_database_without_its_state_row_is_checked_by_one_read_of_the_history,
+    an_edit_of_the_history_by_hand_is_noticed_at_the_next_start_up,
+    a_start_up_inside_the_callers_transaction_before_any_history_leaves_it_usable,
     a_settled_database_is_checked_by_its_state_row_alone,
     an_edit_of_any_history_row_by_hand_is_noticed_where_a_trigger_guards_the_state,
     any_difference_from_the_settled_state_falls_back_to_the_full_check,

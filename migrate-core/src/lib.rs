@@ -53,7 +53,7 @@ pub use plan::{
     Action, AppliedScript, Direction, KnownScript, Origin, Plan, PlanError, PlanOptions,
     RecordedDown, ScriptKind, ScriptRef, Step, Target, plan,
 };
-pub use registry::{Entry, Registry, RegistryError, registered};
+pub use registry::{Entry, Registry, RegistryError, RowSummary, Settled, SettledCheck, registered};
 pub use script::{
     Body, BoxError, CodeBody, Irreversible, MigrationScript, Script, ScriptError, SqlBody,
     sql_checksum, sql_has_statement,

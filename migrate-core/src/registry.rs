@@ -1,6 +1,7 @@
 //! The registry: every `#[migration_script]` linked into the binary, plus
 //! the scripts listed by hand, validated and sorted by version.
 
+use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -134,6 +135,148 @@ pub enum RegistryError {
         /// Each script, as ``1.0.1 `name` (expects `Type`) at file:line``.
         scripts: Vec<String>,
     },
+}
+
+/// One row of the history, as start-up reads it: what tells whether the
+/// database is settled ([`Registry::settled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowSummary<'a> {
+    /// The script's version, as written.
+    pub version: &'a str,
+    /// Whether the row applied the script or reverted it.
+    pub direction: crate::Direction,
+    /// Whether the step ran (`false`: only recorded).
+    pub executed: bool,
+    /// Whether the step is marked in progress.
+    pub dirty: bool,
+    /// The SQL checksum, for SQL migrations.
+    pub checksum: Option<&'a str>,
+}
+
+/// A database settled at a target ([`Registry::settled`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    /// Its version: the highest applied.
+    pub version: Option<Version>,
+    /// Whether scripts this build does not have are applied too (below
+    /// the target).
+    pub unknown_applied: bool,
+}
+
+/// Start-up's check over a history's rows, one at a time
+/// ([`Registry::settled_check`]).
+#[derive(Debug)]
+pub struct SettledCheck<'a> {
+    registry: &'a Registry,
+    /// The last row seen of each known script (by its place in `order`).
+    known: Vec<Option<LastRow>>,
+    /// The last row seen of each version this build does not have.
+    others: BTreeMap<Version, LastRow>,
+    /// Where the next row's script most likely is: histories mostly apply
+    /// scripts in version order, and then a row is placed by comparing its
+    /// text, without parsing it.
+    next: usize,
+    /// A row was in progress, or unreadable.
+    unsettled: bool,
+}
+
+/// What decides of a version's last row.
+#[derive(Debug, Clone, Copy)]
+struct LastRow {
+    direction: crate::Direction,
+    executed: bool,
+    /// Its version's text and its checksum are the known script's.
+    as_known: bool,
+}
+
+impl SettledCheck<'_> {
+    /// Takes the next row of the history (rows come in the order they were
+    /// written).
+    pub fn row(&mut self, row: RowSummary<'_>) {
+        if self.unsettled {
+            return;
+        }
+        if row.dirty {
+            self.unsettled = true;
+            return;
+        }
+        let registry = self.registry;
+        let last = |script: Option<&Script>| LastRow {
+            direction: row.direction,
+            executed: row.executed,
+            as_known: script
+                .is_some_and(|s| s.version() == row.version && s.checksum() == row.checksum),
+        };
+        if let Some(slot) = registry.order.get(self.next)
+            && let script = &registry.scripts[slot.index as usize]
+            && script.version() == row.version
+        {
+            self.known[self.next] = Some(last(Some(script)));
+            self.next += 1;
+            return;
+        }
+        let Ok(version) = Version::parse(row.version) else {
+            self.unsettled = true;
+            return;
+        };
+        match registry.order.binary_search_by(|s| s.version.cmp(&version)) {
+            Ok(at) => {
+                let script = &registry.scripts[registry.order[at].index as usize];
+                self.known[at] = Some(last(Some(script)));
+                self.next = at + 1;
+            }
+            // Removed first: `insert` would keep the old key, and with it
+            // the build metadata of an earlier row.
+            Err(_) => {
+                self.others.remove(&version);
+                self.others.insert(version, last(None));
+            }
+        }
+    }
+
+    /// Whether the rows taken leave the database settled at `target` (see
+    /// [`Registry::settled`]).
+    pub fn finish(self, target: &Version) -> Option<Settled> {
+        if self.unsettled {
+            return None;
+        }
+        let end = self.registry.end_of(target);
+        let mut highest: Option<&Version> = None;
+        for (at, (slot, last)) in self.registry.order.iter().zip(&self.known).enumerate() {
+            match last {
+                Some(LastRow {
+                    direction: crate::Direction::Up,
+                    as_known: true,
+                    ..
+                }) if at < end => highest = Some(&slot.version),
+                // Reverted, and pending again, or not applied.
+                Some(LastRow {
+                    direction: crate::Direction::Down,
+                    executed: true,
+                    ..
+                })
+                | None
+                    if at >= end => {}
+                _ => return None,
+            }
+        }
+        for (version, last) in &self.others {
+            match last.direction {
+                crate::Direction::Up if version <= target => {
+                    highest = highest.max(Some(version));
+                }
+                crate::Direction::Down if last.executed => {}
+                _ => return None,
+            }
+        }
+        Some(Settled {
+            version: highest.cloned(),
+            unknown_applied: self
+                .others
+                .values()
+                .any(|last| last.direction == crate::Direction::Up),
+        })
+    }
 }
 
 /// A validated script with its parsed version.
@@ -383,6 +526,12 @@ impl Registry {
         self.order.iter().map(|slot| self.entry(slot))
     }
 
+    /// The script at `at` in precedence order (as [`known`](Self::known)
+    /// lists it, and as a plan's steps index it).
+    pub fn script(&self, at: usize) -> &Script {
+        &self.scripts[self.order[at].index as usize]
+    }
+
     fn entry<'a>(&'a self, slot: &'a Slot) -> Entry<'a> {
         Entry {
             version: &slot.version,
@@ -421,6 +570,45 @@ impl Registry {
         let up_to = &self.order[..self.end_of(target)];
         let fingerprint = Fingerprint::of_digests(up_to.iter().map(|s| (&s.version, s.digest)));
         (fingerprint, up_to.last().map(|s| &s.version))
+    }
+
+    /// Whether a history leaves the database *settled* at `target`, read
+    /// from its rows (in the order they were written) in one pass, without
+    /// planning: start-up's check. [`settled_check`](Self::settled_check)
+    /// takes the rows one at a time.
+    ///
+    /// Settled means: nothing is marked in progress; every script of this
+    /// build at or below `target` is applied, under the version it is
+    /// written with here and, for SQL, with its checksum; and nothing is
+    /// applied above `target`. (Scripts this build does not have may be
+    /// applied at or below `target`.) The last row of each version decides,
+    /// as it does for the planner. Then planning towards
+    /// [`Target::UpTo`](crate::Target::UpTo)`(target)` is empty, refuses
+    /// nothing and leaves nothing ahead: a property test proves it against
+    /// [`plan`](crate::plan). `None` for anything else (work to do, a
+    /// changed script, a database ahead, a row in progress): plan.
+    pub fn settled<'r>(
+        &self,
+        rows: impl IntoIterator<Item = RowSummary<'r>>,
+        target: &Version,
+    ) -> Option<Settled> {
+        let mut check = self.settled_check();
+        for row in rows {
+            check.row(row);
+        }
+        check.finish(target)
+    }
+
+    /// [`settled`](Self::settled), a row at a time: nothing of a row is
+    /// kept but what decides, so rows may be read and dropped one by one.
+    pub fn settled_check(&self) -> SettledCheck<'_> {
+        SettledCheck {
+            registry: self,
+            known: vec![None; self.order.len()],
+            others: BTreeMap::new(),
+            next: 0,
+            unsettled: false,
+        }
     }
 
     /// The number of scripts.
@@ -479,6 +667,15 @@ impl Registry {
                 reversible: e.script.reversible(),
             })
             .collect()
+    }
+}
+
+/// [`Registry::script`]: `registry[at]`.
+impl std::ops::Index<usize> for Registry {
+    type Output = Script;
+
+    fn index(&self, at: usize) -> &Script {
+        self.script(at)
     }
 }
 
@@ -603,6 +800,101 @@ mod tests {
             let (fingerprint, highest) = registry.settled_at(&target);
             assert_eq!(fingerprint, Fingerprint::of(&settled), "at {target}");
             assert_eq!(highest, settled.last().map(|a| &a.version), "at {target}");
+        }
+    }
+
+    #[test]
+    fn a_history_that_applied_exactly_the_scripts_up_to_the_target_is_settled_and_any_other_is_not()
+    {
+        use crate::Direction::{Down, Up};
+        let registry = Registry::new([
+            Script::sql("1.0.0-rc.1", "pre", "SELECT 1;", None),
+            Script::new("1.0.0+b", &Seed),
+            Script::sql("1.0.1", "plain", "SELECT 2;", None),
+            Script::sql("1.9.0", "late", "SELECT 3;", None),
+        ])
+        .unwrap();
+        let checksum = |v: &str| {
+            registry
+                .iter()
+                .find(|e| e.script.version() == v)
+                .and_then(|e| e.script.checksum())
+        };
+        let row = |version: &'static str, direction| RowSummary {
+            version,
+            direction,
+            executed: true,
+            dirty: false,
+            checksum: checksum(version),
+        };
+        let target = Version::parse("1.0.1").unwrap();
+        let settled = |rows: &[RowSummary<'_>]| {
+            registry
+                .settled(rows.iter().copied(), &target)
+                .map(|s| s.version.map(|v| v.to_string()))
+        };
+        let applied = [row("1.0.0-rc.1", Up), row("1.0.0+b", Up), row("1.0.1", Up)];
+        assert_eq!(settled(&applied), Some(Some("1.0.1".to_owned())));
+        // In any order, with reverts and re-applies: the last row decides.
+        let cycled = [
+            row("1.0.1", Up),
+            row("1.0.0-rc.1", Up),
+            row("1.0.1", Down),
+            row("1.0.0+b", Up),
+            row("1.0.1", Up),
+        ];
+        assert_eq!(settled(&cycled), Some(Some("1.0.1".to_owned())));
+        // A script this build does not have, applied below the target.
+        let with_old = [row("0.9.0", Up), applied[0], applied[1], applied[2]];
+        assert_eq!(settled(&with_old), Some(Some("1.0.1".to_owned())));
+        // Below 1.0.0-rc.1 nothing is known: an empty history is settled.
+        assert_eq!(
+            registry.settled([], &Version::parse("0.1.0").unwrap()),
+            Some(Settled {
+                version: None,
+                unknown_applied: false
+            })
+        );
+        let not_settled: [&[RowSummary<'_>]; 8] = [
+            // Pending.
+            &applied[..2],
+            &[applied[0], applied[1], applied[2], row("1.0.1", Down)],
+            // Ahead: known, and not known.
+            &[applied[0], applied[1], applied[2], row("1.9.0", Up)],
+            &[applied[0], applied[1], applied[2], row("1.5.0", Up)],
+            // Build metadata differs.
+            &[applied[0], row("1.0.0", Up), applied[2]],
+            // Changed SQL.
+            &[
+                applied[0],
+                applied[1],
+                RowSummary {
+                    checksum: Some("other"),
+                    ..applied[2]
+                },
+            ],
+            // In progress.
+            &[
+                applied[0],
+                applied[1],
+                RowSummary {
+                    dirty: true,
+                    ..applied[2]
+                },
+            ],
+            // Reverted without running: its changes are there.
+            &[
+                applied[0],
+                applied[1],
+                applied[2],
+                RowSummary {
+                    executed: false,
+                    ..row("0.9.0", Down)
+                },
+            ],
+        ];
+        for rows in not_settled {
+            assert_eq!(settled(rows), None, "{rows:?}");
         }
     }
 }

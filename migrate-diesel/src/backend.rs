@@ -9,6 +9,7 @@ use migrate_core::Fingerprint;
 
 use crate::history::{HistoryRow, NewRow};
 use crate::{Error, TableName};
+use migrate_core::RowSummary;
 
 /// What the executor needs from a database: a tracking table, a lock and a
 /// transaction per step. Implemented for diesel's `SqliteConnection`,
@@ -71,6 +72,14 @@ pub trait Backend:
     ) -> diesel::QueryResult<()> {
         write_state_row(self, table, fingerprint)
     }
+    /// Passes `each` what start-up's check reads of every history row
+    /// ([`RowSummary`]), by change number, one row at a time: nothing of
+    /// the history is kept.
+    fn summaries(
+        &mut self,
+        table: &TableName,
+        each: &mut dyn FnMut(RowSummary<'_>),
+    ) -> diesel::QueryResult<()>;
     /// Every history row, by change number. Without `added_columns`, the
     /// table predates the columns `down_sql` and `authorized_by`, which
     /// then read as `NULL`.
@@ -389,18 +398,20 @@ pub(crate) fn last_change_state_query<C: Backend>(table: &TableName) -> String {
     )
 }
 
-/// The state table's fingerprint, read by `sql` (one row, one column `s`);
-/// `None` on any error. The statement is prepared once per connection and
-/// kept in diesel's statement cache: the start-up check neither parses nor
-/// plans it again.
+/// The state table's fingerprint, read by `sql` (one row, one column);
+/// `None` on any error.
 pub(crate) fn read_state_row<C>(conn: &mut C, sql: String) -> Option<String>
 where
     C: Backend,
-    for<'a> CachedQuery: diesel::query_dsl::LoadQuery<'a, C, TextRow>,
+    for<'a> RawQuery<diesel::sql_types::Nullable<diesel::sql_types::Text>>:
+        diesel::query_dsl::LoadQuery<'a, C, Option<String>>,
 {
     use diesel::RunQueryDsl;
-    let rows: Vec<TextRow> = CachedQuery(sql).load(conn).ok()?;
-    rows.into_iter().next().map(|r| r.s)
+    let rows: Vec<Option<String>> =
+        RawQuery::<diesel::sql_types::Nullable<diesel::sql_types::Text>>::new(sql)
+            .load(conn)
+            .ok()?;
+    rows.into_iter().next().flatten()
 }
 
 /// How the history rows' `applied_at` is written.
@@ -554,33 +565,6 @@ impl diesel::query_builder::QueryId for HistoryRows<'_> {
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl<C: Connection> diesel::RunQueryDsl<C> for HistoryRows<'_> {}
 
-/// Raw SQL that diesel may keep prepared, keyed by its text. (`sql_query`
-/// opts out of the statement cache; this does not, so use it only for a
-/// few fixed statements, or the cache grows with each new text.)
-pub(crate) struct CachedQuery(String);
-
-impl<DB: diesel::backend::Backend> diesel::query_builder::QueryFragment<DB> for CachedQuery {
-    fn walk_ast<'b>(
-        &'b self,
-        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
-    ) -> diesel::QueryResult<()> {
-        out.push_sql(&self.0);
-        Ok(())
-    }
-}
-
-/// No static id: the cache key is the SQL text.
-impl diesel::query_builder::QueryId for CachedQuery {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl diesel::query_builder::Query for CachedQuery {
-    type SqlType = diesel::sql_types::Untyped;
-}
-
-impl<C: Connection> diesel::RunQueryDsl<C> for CachedQuery {}
-
 /// Waits for `try_lock` to succeed, polling until `timeout`.
 pub(crate) fn poll_lock(
     table: &TableName,
@@ -626,3 +610,110 @@ where
         .map(|r| r.s)
         .collect())
 }
+
+/// A history row as [`Backend::summaries`] reads it: its version, its
+/// flags ([`SUMMARY_UP`], [`SUMMARY_EXECUTED`], [`SUMMARY_DIRTY`]), and its
+/// checksum. Three columns, not five: each column read costs about as much
+/// as the database's own work for the row (see `docs/performance.md`).
+type SummaryRow = (String, i32, Option<String>);
+
+/// A [`SummaryRow`]'s flag: the row applied its script.
+const SUMMARY_UP: i32 = 1;
+/// A [`SummaryRow`]'s flag: the step ran (it was not only recorded).
+const SUMMARY_EXECUTED: i32 = 2;
+/// A [`SummaryRow`]'s flag: the step is marked in progress.
+const SUMMARY_DIRTY: i32 = 4;
+
+/// The column types of a [`SummaryRow`].
+type SummaryTypes = (
+    diesel::sql_types::Text,
+    diesel::sql_types::Integer,
+    diesel::sql_types::Nullable<diesel::sql_types::Text>,
+);
+
+/// [`Backend::summaries`] on any concrete connection: one statement, its
+/// columns read by position (not looked up by name in every
+/// row), its rows passed on as they come. `flags` is the backend's
+/// expression of the flags, worth `1` for `up`, `2` for `executed` and `4`
+/// for `dirty`.
+pub(crate) fn load_summaries<C>(
+    conn: &mut C,
+    table: &str,
+    flags: &str,
+    each: &mut dyn FnMut(RowSummary<'_>),
+) -> diesel::QueryResult<()>
+where
+    C: Backend,
+    for<'a> RawQuery<SummaryTypes>: diesel::query_dsl::LoadQuery<'a, C, SummaryRow>,
+{
+    use diesel::RunQueryDsl;
+    use diesel::connection::DefaultLoadingMode;
+    let query = RawQuery::<SummaryTypes>::new(format!(
+        "SELECT version, {flags}, checksum FROM {table} ORDER BY {}",
+        C::quote("change")
+    ));
+    for row in query.load_iter::<SummaryRow, DefaultLoadingMode>(conn)? {
+        let (version, flags, checksum) = row?;
+        each(RowSummary {
+            version: &version,
+            direction: if flags & SUMMARY_UP != 0 {
+                migrate_core::Direction::Up
+            } else {
+                migrate_core::Direction::Down
+            },
+            executed: flags & SUMMARY_EXECUTED != 0,
+            dirty: flags & SUMMARY_DIRTY != 0,
+            checksum: checksum.as_deref(),
+        });
+    }
+    Ok(())
+}
+
+/// [`Backend::read_history`] on any concrete connection: `sql` selects a
+/// [`HistoryRow`]'s columns in its fields' order. Read by position: diesel
+/// looks a column up by name in every row otherwise, which cost more than
+/// the database's work at 1000 rows.
+pub(crate) fn load_history<C>(conn: &mut C, sql: String) -> diesel::QueryResult<Vec<HistoryRow>>
+where
+    C: Backend,
+    for<'a> RawQuery<crate::history::HistoryTypes>: diesel::query_dsl::LoadQuery<'a, C, HistoryRow>,
+{
+    use diesel::RunQueryDsl;
+    RawQuery::new(sql).load(conn)
+}
+
+/// Raw SQL whose columns are read as `ST`: by position for a tuple type
+/// (`sql_query` reads them by name, a lookup per column and row), by name
+/// for `Untyped`. Never kept prepared, as `sql_query`: a named prepared
+/// statement does not survive a pooler in transaction mode (PgBouncer),
+/// and start-up prepares each statement once anyway.
+pub(crate) struct RawQuery<ST>(String, std::marker::PhantomData<ST>);
+
+impl<ST> RawQuery<ST> {
+    pub(crate) fn new(sql: String) -> RawQuery<ST> {
+        RawQuery(sql, std::marker::PhantomData)
+    }
+}
+
+impl<DB: diesel::backend::Backend, ST> diesel::query_builder::QueryFragment<DB> for RawQuery<ST> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql(&self.0);
+        Ok(())
+    }
+}
+
+/// No static id (and never cached).
+impl<ST> diesel::query_builder::QueryId for RawQuery<ST> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<ST: diesel::sql_types::SqlType> diesel::query_builder::Query for RawQuery<ST> {
+    type SqlType = ST;
+}
+
+impl<C: Connection, ST> diesel::RunQueryDsl<C> for RawQuery<ST> {}

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use migrate_core::{
     Action, AppVersion, Body, Direction, DowngradeAuthorization, Fingerprint, KnownScript, Origin,
@@ -338,6 +338,35 @@ impl Migrator {
             });
         }
 
+        // The full check, lean: read the history's rows once and tell
+        // whether the database is settled, without planning (the property
+        // tests in `history.rs` prove it agrees with the planner). It runs
+        // before the connection is prepared, as the fast path does.
+        if startup && let Some(settled) = settled_by_rows(conn, &setup)? {
+            tracing::debug!(target: "migrate", app_version = %setup.app.version, "the database is settled at the application version: nothing to do");
+            let above_target = setup.above_app_version();
+            warn_above_app_version(&setup, &above_target);
+            // The state row is missing (a database this tool migrated
+            // before it kept one) or out of date: record it, if the lock
+            // is free right now, so that the next start-up reads one row.
+            // Not when scripts this build lacks are applied: this build's
+            // fast path would never match it.
+            let locked =
+                fast && !settled.unknown_applied && self.settle_when_free(conn, &setup.table);
+            return Ok(Report {
+                app_version: setup.app,
+                from: settled.version.clone(),
+                to: settled.version,
+                steps: Vec::new(),
+                locked,
+                fast_path: false,
+                total: started.elapsed(),
+                ahead: Vec::new(),
+                above_target,
+                authorization: None,
+            });
+        }
+
         conn.prepare(self.lock_timeout)?;
         // The common start-up: nothing pending, so no lock is taken. A step
         // marked in progress may be running in another process right now:
@@ -387,7 +416,9 @@ impl Migrator {
         let lock = self.lock_to_write(conn, &setup.table)?;
         tracing::debug!(target: "migrate", table = %setup.table, "migration lock taken");
         let ran = under_lock(conn, &setup.table, lock, |conn| {
-            let ran = self.run_locked(conn, &setup, target.as_ref(), progress)?;
+            let mut ran = self.run_locked(conn, &setup, target.as_ref(), progress)?;
+            // Run, and reported: not held while the history is read back.
+            ran.plan.steps = Vec::new();
             settle(conn, &setup.table);
             Ok(ran)
         })?;
@@ -450,12 +481,12 @@ impl Migrator {
         }
         let scripts = setup.scripts();
         if self.read_sql {
-            refuse_transaction_control::<C>(&scripts, &plan, &setup.table)?;
+            refuse_transaction_control::<C>(scripts, &plan, &setup.table)?;
         }
         let sql = plan
             .steps
             .iter()
-            .map(|step| step_sql(&scripts, step).map(str::to_owned))
+            .map(|step| step_sql(scripts, step).map(str::to_owned))
             .collect();
         Ok(DryRun {
             app_version: setup.app,
@@ -519,12 +550,15 @@ impl Migrator {
                 },
             });
         }
-        for (row, version) in history
+        let dirty: Vec<(&HistoryRow, Version)> = history
             .dirty
             .iter()
             .filter_map(|row| Some((row, Version::parse(&row.version).ok()?)))
-        {
-            rows.retain(|r| r.version != version);
+            .collect();
+        // One pass, however many steps are marked (atomic mode marks each).
+        let marked: BTreeSet<&Version> = dirty.iter().map(|(_, v)| v).collect();
+        rows.retain(|r| !marked.contains(&r.version));
+        for (row, version) in dirty {
             rows.push(StatusRow {
                 version,
                 name: row.name.clone(),
@@ -650,7 +684,7 @@ impl Migrator {
             }
             let mut run = Runner {
                 table: &setup.table,
-                scripts: &scripts,
+                scripts,
                 next_change: 1,
                 atomic: true,
                 restore: None,
@@ -865,7 +899,7 @@ impl Migrator {
         }
         let scripts = setup.scripts();
         if self.read_sql {
-            refuse_transaction_control::<C>(&scripts, &plan, &setup.table)?;
+            refuse_transaction_control::<C>(scripts, &plan, &setup.table)?;
         }
         // Atomic mode creates the table inside its transaction: a failed
         // atomic run leaves nothing at all behind.
@@ -896,7 +930,7 @@ impl Migrator {
         let restore = conn.session_restore()?;
         let mut run = Runner {
             table: &setup.table,
-            scripts: &scripts,
+            scripts,
             next_change: history.next_change,
             atomic: self.atomic,
             restore: restore.as_deref(),
@@ -1032,8 +1066,8 @@ impl Setup {
     }
 
     /// The scripts, indexed like `known` (and so like `Step::known_index`).
-    fn scripts(&self) -> Vec<Script> {
-        self.derived.registry.iter().map(|e| *e.script).collect()
+    fn scripts(&self) -> &Registry {
+        &self.derived.registry
     }
 
     /// The fingerprint a database settled at `target` records (see
@@ -1193,7 +1227,7 @@ fn warn_above_app_version(setup: &Setup, above: &[ScriptRef]) {
 /// The SQL a step runs: an SQL migration's `up` or `down`, or the recorded
 /// `down` SQL of a script this build does not have. `None` for code
 /// scripts and for steps only recorded.
-fn step_sql<'a>(scripts: &'a [Script], step: &'a Step) -> Option<&'a str> {
+fn step_sql<'a>(scripts: &'a Registry, step: &'a Step) -> Option<&'a str> {
     if step.action != Action::Run {
         return None;
     }
@@ -1215,7 +1249,7 @@ fn step_sql<'a>(scripts: &'a [Script], step: &'a Step) -> Option<&'a str> {
 /// refused what every dialect reads so; what only one does (a backslash
 /// before a quote, a `#` comment: MySQL's) is known only now.
 fn refuse_transaction_control<C: Backend>(
-    scripts: &[Script],
+    scripts: &Registry,
     plan: &Plan,
     table: &TableName,
 ) -> Result<(), Error> {
@@ -1310,11 +1344,9 @@ fn settle<C: Backend>(conn: &mut C, table: &TableName) {
     // In a transaction of its own (a savepoint inside the caller's), so
     // that a failure here cannot abort the caller's transaction.
     let settled = conn.transaction(|conn| {
-        let history = read_history(conn, table)?;
-        if !history.dirty.is_empty() {
+        let Some(fingerprint) = applied_fingerprint(conn, table)? else {
             return Ok(());
-        }
-        let fingerprint = Fingerprint::of(&history.scripts());
+        };
         conn.write_state(table, Some(&fingerprint))
             .map_err(Error::db(format!(
                 "writing the state table `{}`",
@@ -1323,6 +1355,61 @@ fn settle<C: Backend>(conn: &mut C, table: &TableName) {
     });
     if let Err(e) = settled {
         tracing::warn!(target: "migrate", "{e}; the next start-up reads the whole history");
+    }
+}
+
+/// The fingerprint of the applied set ([`Fingerprint::of`] of the planner's
+/// view of the history), from the history's summaries: after a long run
+/// this is read while the run's report is still held, and the full rows
+/// (with each SQL migration's `down`) would double what the run needs.
+/// `None` while a step is marked in progress, or for a history the full
+/// check refuses.
+fn applied_fingerprint<C: Backend>(
+    conn: &mut C,
+    table: &TableName,
+) -> Result<Option<Fingerprint>, Error> {
+    // The last row of each version decides; only applied ones count.
+    let mut last: BTreeMap<Version, migrate_core::Digest> = BTreeMap::new();
+    let mut readable = true;
+    conn.summaries(table, &mut |row| {
+        // (A version that does not parse is the full check's to report.)
+        let (false, true, Ok(version)) = (row.dirty, readable, Version::parse(row.version)) else {
+            readable = false;
+            return;
+        };
+        // Removed first: `insert` would keep the old key, and with it the
+        // build metadata of an earlier row.
+        last.remove(&version);
+        if row.direction == Direction::Up {
+            let digest = migrate_core::entry_digest(version.as_semver(), row.checksum);
+            last.insert(version, digest);
+        }
+    })
+    .map_err(Error::db(format!("reading the tracking table `{table}`")))?;
+    Ok(readable.then(|| Fingerprint::of_digests(last.iter().map(|(v, d)| (v, *d)))))
+}
+
+/// Whether the database is settled at the application version, as
+/// [`Registry::settled`](migrate_core::Registry::settled) reads the
+/// history's rows: `None` when it is not, or when there is no history yet.
+fn settled_by_rows<C: Backend>(
+    conn: &mut C,
+    setup: &Setup,
+) -> Result<Option<migrate_core::Settled>, Error> {
+    // Inside the caller's transaction the table is looked for first: a
+    // failed statement would abort that transaction on PostgreSQL.
+    if in_transaction(conn) && !conn.table_exists(&setup.table)? {
+        return Ok(None);
+    }
+    let mut check = setup.derived.registry.settled_check();
+    match conn.summaries(&setup.table, &mut |row| check.row(row)) {
+        Ok(()) => Ok(check.finish(&setup.app.version)),
+        // No tracking table yet, or one the full check reads (and reports
+        // on) as it always does.
+        Err(e) => {
+            tracing::debug!(target: "migrate", "{e}: planning from the whole history");
+            Ok(None)
+        }
     }
 }
 
@@ -1348,7 +1435,7 @@ fn read_history<C: Backend>(conn: &mut C, table: &TableName) -> Result<History, 
 /// Runs single steps and writes their history rows.
 struct Runner<'a> {
     table: &'a TableName,
-    scripts: &'a [Script],
+    scripts: &'a Registry,
     next_change: i64,
     atomic: bool,
     /// What puts the session back after each step
@@ -1879,11 +1966,9 @@ fn log_decisions(setup: &Setup, history: &History, target: &Target, plan: &Plan)
         setup.known().len(),
         history.applied().count()
     );
-    let applied: std::collections::BTreeSet<&Version> =
-        history.applied().map(|a| &a.script.version).collect();
+    let applied: BTreeSet<&Version> = history.applied().map(|a| &a.script.version).collect();
     let steps: BTreeMap<&Version, &Step> = plan.steps.iter().map(|s| (&s.version, s)).collect();
-    let ahead: std::collections::BTreeSet<&Version> =
-        plan.ahead.iter().map(|a| &a.version).collect();
+    let ahead: BTreeSet<&Version> = plan.ahead.iter().map(|a| &a.version).collect();
     for known in setup.known() {
         let decision = match steps.get(&known.version) {
             Some(step) if step.direction == Direction::Up && step.action == Action::RecordOnly => {

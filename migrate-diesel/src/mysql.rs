@@ -107,20 +107,35 @@ impl Backend for MysqlConnection {
         crate::backend::read_state_row(self, crate::backend::last_change_state_query::<Self>(table))
     }
 
+    fn summaries(
+        &mut self,
+        table: &TableName,
+        each: &mut dyn FnMut(migrate_core::RowSummary<'_>),
+    ) -> diesel::QueryResult<()> {
+        crate::backend::load_summaries(
+            self,
+            &table.backquoted(),
+            "(direction = 'up') + 2 * executed + 4 * dirty",
+            each,
+        )
+    }
+
     fn read_history(
         &mut self,
         table: &TableName,
         added_columns: bool,
     ) -> Result<Vec<HistoryRow>, Error> {
-        sql_query(format!(
+        crate::backend::load_history(
+            self,
+            format!(
             "SELECT `change`, version, name, description, kind, direction, executed,
                     CONCAT(LEFT(DATE_FORMAT(applied_at, '%Y-%m-%dT%H:%i:%s.%f'), 23), 'Z') AS applied_at,
                     duration_ms, checksum, dirty, {}
              FROM {} ORDER BY `change`",
             crate::backend::added_columns_select(added_columns, "CAST(NULL AS CHAR)"),
             table.backquoted()
-        ))
-        .load(self)
+        ),
+        )
         .map_err(Error::db(format!("reading the tracking table `{table}`")))
     }
 

@@ -286,20 +286,35 @@ impl Backend for PgConnection {
         Ok(())
     }
 
+    fn summaries(
+        &mut self,
+        table: &TableName,
+        each: &mut dyn FnMut(migrate_core::RowSummary<'_>),
+    ) -> diesel::QueryResult<()> {
+        crate::backend::load_summaries(
+            self,
+            &table.quoted(),
+            "(direction = 'up')::int + 2 * executed::int + 4 * dirty::int",
+            each,
+        )
+    }
+
     fn read_history(
         &mut self,
         table: &TableName,
         added_columns: bool,
     ) -> Result<Vec<HistoryRow>, Error> {
-        sql_query(format!(
+        crate::backend::load_history(
+            self,
+            format!(
             "SELECT change, version, name, description, kind, direction, executed,
                     to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS applied_at,
                     duration_ms, checksum, dirty, {}
              FROM {} ORDER BY change",
             crate::backend::added_columns_select(added_columns, "NULL::text"),
             table.quoted()
-        ))
-        .load(self)
+        ),
+        )
         .map_err(Error::db(format!("reading the tracking table `{table}`")))
     }
 

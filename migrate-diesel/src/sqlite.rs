@@ -148,18 +148,33 @@ impl Backend for SqliteConnection {
         crate::backend::write_state_row(self, table, fingerprint)
     }
 
+    fn summaries(
+        &mut self,
+        table: &TableName,
+        each: &mut dyn FnMut(migrate_core::RowSummary<'_>),
+    ) -> diesel::QueryResult<()> {
+        crate::backend::load_summaries(
+            self,
+            &table.quoted(),
+            "(direction = 'up') + 2 * executed + 4 * dirty",
+            each,
+        )
+    }
+
     fn read_history(
         &mut self,
         table: &TableName,
         added_columns: bool,
     ) -> Result<Vec<HistoryRow>, Error> {
-        sql_query(format!(
+        crate::backend::load_history(
+            self,
+            format!(
             "SELECT change, version, name, description, kind, direction, executed, applied_at, duration_ms, checksum, dirty, {}
              FROM {} ORDER BY change",
             crate::backend::added_columns_select(added_columns, "NULL"),
             table.quoted()
-        ))
-        .load(self)
+        ),
+        )
         .map_err(Error::db(format!("reading the tracking table `{table}`")))
     }
 
