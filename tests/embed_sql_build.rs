@@ -199,7 +199,7 @@ fn a_sql_folder_and_a_code_script_with_one_version_is_a_compile_error() {
     let err = f.run().unwrap_err();
     assert!(
         err.contains(
-            "error[E0428]: the name `__duplicate_migration_version_1_0_0` is defined multiple times"
+            "error[E0428]: the name `migration_version_1_0_0_is_used_by_two_scripts_ignoring_build_metadata` is defined multiple times"
         ),
         "{err}"
     );

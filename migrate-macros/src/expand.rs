@@ -67,10 +67,12 @@ pub(crate) fn expand(script: &Script) -> TokenStream {
 
 /// One crate-root macro per version: a second script with the same version
 /// (build metadata ignored) in the same crate, code or SQL, is error E0428,
-/// pointing at both version literals.
+/// pointing at both version literals. Its name is the message: "the name
+/// `migration_version_1_0_1_is_used_by_two_scripts_ignoring_build_metadata`
+/// is defined multiple times".
 fn unique_version_macro(version: &semver::Version, span: Span) -> TokenStream {
     let unique = format_ident!(
-        "__duplicate_migration_version_{}",
+        "migration_version_{}_is_used_by_two_scripts_ignoring_build_metadata",
         version_key(version),
         span = span
     );

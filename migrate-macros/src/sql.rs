@@ -67,10 +67,19 @@ pub(crate) fn read(args: &EmbedArgs) -> syn::Result<(Vec<SqlFolder>, proc_macro2
     let err = |msg: String| syn::Error::new(span, msg);
 
     let entries = std::fs::read_dir(&dir).map_err(|e| {
-        err(format!(
-            "cannot read the migrations directory `{}`: {e}",
-            dir.display()
-        ))
+        err(if e.kind() == std::io::ErrorKind::NotFound {
+            // The first build of a new application: `create` is in the
+            // binary this build makes, so the folder must come first.
+            format!(
+                "the migrations directory `{rel}` does not exist (looked for `{}`): create it (`mkdir {rel}`), empty until the first migration; the crate's `build.rs` should say `cargo:rerun-if-changed={rel}`, so that a new migration folder rebuilds it",
+                dir.display()
+            )
+        } else {
+            format!(
+                "cannot read the migrations directory `{}`: {e}",
+                dir.display()
+            )
+        })
     })?;
     let mut folders: Vec<PathBuf> = Vec::new();
     for entry in entries {
