@@ -3,7 +3,11 @@
 //! `MIGRATE_BENCH_POSTGRES_URL` is set (build with `--features postgres`).
 //!
 //! `cargo bench --bench migrations` runs it at N = 100 and 1000 and prints a
-//! table of medians and ratios, then the peak memory of applying N = 1000.
+//! table of medians and ratios, then the start-up table (N = 100, 1000 and
+//! 10000: the state row, the full read of the history, diesel_migrations,
+//! a plain read and the planner; also `MIGRATE_BENCH_STARTUP=<rounds>`
+//! alone), then the peak memory of applying N = 10000
+//! (`MIGRATE_BENCH_MEMORY=<n>` alone).
 //! Under `cargo test` (no `--bench` argument) it runs a smoke size, N = 20,
 //! once: every contender must work; nothing about time is asserted.
 //!
@@ -42,7 +46,8 @@ use diesel::{Connection, SqliteConnection};
 use diesel_migrations::{
     EmbeddedMigration, EmbeddedMigrations, EmbeddedName, MigrationHarness, TomlMetadataWrapper,
 };
-use migrate::{Backend, BoxError, MigrationScript, Migrator, Script, Target};
+use migrate::backend::Backend;
+use migrate::{BoxError, MigrationScript, Migrator, Script, Target};
 
 // Links the registered migrations (`#[migration_script]` and `embed_sql!`).
 use bench_scripts as _;
@@ -749,7 +754,10 @@ fn settled_file(
 /// the check, `status` and a new `Migrator`'s first check. Medians, in ms,
 /// of `rounds` (scaled down for the larger N), the contenders alternating.
 fn startup_table(rounds: usize) {
-    use migrate::{AppliedScript, PlanOptions, Registry, plan};
+    use migrate::plan::AppliedScript;
+    use migrate::plan::PlanOptions;
+    use migrate::plan::plan;
+    use migrate::registry::Registry;
     println!("\nThe start-up check, SQLite file, medians in ms:");
     println!(
         "| N | one-row query, fresh | `run` (state row), fresh | `run_to` (reads the history), fresh | `run_to` / `run` | diesel_migrations no-op, fresh | `run` / diesel_migrations | `run_to` / diesel_migrations | plain read of every version, warm | planner alone | `run_to`, warm | `run_to` / (read + planner) | `status`, warm | new `Migrator` + first check, warm |"
@@ -1053,5 +1061,10 @@ fn main() {
             bench::<diesel::PgConnection>(&PgServer(url.clone()), n, rounds);
         }
     }
-    memory(*sizes.last().unwrap());
+    if full {
+        startup_table(100);
+        memory(10_000);
+    } else {
+        memory(*sizes.last().unwrap());
+    }
 }

@@ -11,7 +11,9 @@
 
 use std::process::ExitCode;
 
-use migrate::{AppliedScript, BoxError, MigrationScript, PlanOptions, Target, migration_script};
+use migrate::plan::AppliedScript;
+use migrate::plan::PlanOptions;
+use migrate::{BoxError, MigrationScript, Target, migration_script};
 
 /// Stands in for a database connection: records the statements it is given.
 #[derive(Default)]
@@ -99,8 +101,9 @@ fn run() -> Result<(), BoxError> {
         }
     }
 
-    let app = migrate::resolve_app_version(configured.as_deref(), migrate::package_version!())?;
-    let registry = migrate::registered()?;
+    let app =
+        migrate::version::resolve_app_version(configured.as_deref(), migrate::package_version!())?;
+    let registry = migrate::registry::registered()?;
     registry.check_connection::<Journal>()?;
 
     println!("registered scripts ({}):", registry.len());
@@ -143,7 +146,7 @@ fn run() -> Result<(), BoxError> {
     } else {
         Target::UpTo(app.version)
     };
-    let plan = migrate::plan(&target, &applied, &known, options)?;
+    let plan = migrate::plan::plan(&target, &applied, &known, options)?;
     println!("plan: {plan}");
 
     // Run the plan against the stand-in connection, to show what would run.
@@ -151,7 +154,7 @@ fn run() -> Result<(), BoxError> {
     for step in plan
         .steps
         .iter()
-        .filter(|s| s.action == migrate::Action::Run)
+        .filter(|s| s.action == migrate::plan::Action::Run)
     {
         let script = step
             .known_index()
@@ -159,8 +162,8 @@ fn run() -> Result<(), BoxError> {
             .map(|e| e.script)
             .ok_or("this build does not have the script")?;
         match step.direction {
-            migrate::Direction::Up => script.run_up(&mut journal)?,
-            migrate::Direction::Down => script.run_down(&mut journal)?,
+            migrate::plan::Direction::Up => script.run_up(&mut journal)?,
+            migrate::plan::Direction::Down => script.run_down(&mut journal)?,
         }
     }
     for statement in &journal.0 {

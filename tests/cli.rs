@@ -12,7 +12,8 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use diesel::connection::SimpleConnection;
-use migrate::{Backend, Migrator};
+use migrate::Migrator;
+use migrate::backend::Backend;
 use support::{Run, TestDb, code, history};
 
 migrate::embed_sql!("tests/fixtures/cli");

@@ -8,7 +8,7 @@ mod v9_9_9_sample;
 
 #[test]
 fn the_created_script_compiles_and_registers_itself() {
-    let registry = migrate::registered().unwrap();
+    let registry = migrate::registry::registered().unwrap();
     let script = registry
         .iter()
         .find(|e| e.version.to_string() == "9.9.9")

@@ -5,7 +5,8 @@
 // Keep the library linked: naming only a type is not a guarantee.
 use library_scripts as _;
 use library_scripts::Journal;
-use migrate::{BoxError, MigrationScript, RegistryError, migration_script};
+use migrate::registry::RegistryError;
+use migrate::{BoxError, MigrationScript, migration_script};
 
 /// Clashes with `library_scripts::CreateAudit` (5.0.0).
 #[migration_script(version = "5.0.0+local")]
@@ -20,7 +21,7 @@ impl MigrationScript for LocalAudit {
 
 #[test]
 fn the_same_version_in_two_crates_is_reported_with_both_locations() {
-    let err = migrate::registered().unwrap_err();
+    let err = migrate::registry::registered().unwrap_err();
     let RegistryError::DuplicateVersion {
         version,
         first,

@@ -15,7 +15,8 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
-use migrate::{Backend, Migrator, Script};
+use migrate::backend::Backend;
+use migrate::{Migrator, Script};
 use support::{Proc, Run, TestDb, history};
 
 const TABLE: &str = "migrate_history";
@@ -100,7 +101,7 @@ fn build<C: Backend + SimpleConnection>(name: &str) -> (Vec<Script>, &'static st
             let mut scripts = Vec::new();
             for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
                 let folder = entry.file_name().to_string_lossy().into_owned();
-                let (version, name) = migrate::parse_folder_name(&folder).unwrap();
+                let (version, name) = migrate_core::parse_folder_name(&folder).unwrap();
                 if ships.as_ref().is_some_and(|s| version > *s) {
                     continue;
                 }
@@ -302,7 +303,7 @@ fn users<D: TestDb>(conn: &mut D::Conn, with_email: bool) -> Vec<String> {
 
 fn columns<D: TestDb>(conn: &mut D::Conn, table: &str) -> Vec<String> {
     let mut columns = conn
-        .columns(&migrate::TableName::new(table).unwrap())
+        .columns(&migrate::backend::TableName::new(table).unwrap())
         .unwrap();
     columns.sort();
     columns

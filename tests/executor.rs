@@ -8,10 +8,15 @@ use std::time::Duration;
 
 use diesel::Connection;
 use diesel::connection::{InstrumentationEvent, SimpleConnection, TransactionManager};
-use migrate::{
-    Action, Backend, Direction, Error, Migrator, PlanError, Resolution, Script, State, StepError,
-    TableName, WhenAhead,
-};
+use migrate::backend::Backend;
+use migrate::backend::TableName;
+use migrate::plan::Action;
+use migrate::plan::Direction;
+use migrate::plan::PlanError;
+use migrate::report::Resolution;
+use migrate::report::State;
+use migrate::report::StepError;
+use migrate::{Error, Migrator, Script, WhenAhead};
 use support::{TestDb, code, failing, history, log, panicking, slow};
 
 const CREATE_LOG: &str = "CREATE TABLE log (v TEXT NOT NULL);";
@@ -444,7 +449,7 @@ fn sql_that_ends_its_transaction_is_refused_before_anything_runs<D: TestDb>() {
         )
         .run(&mut conn)
         .unwrap_err();
-        let Error::Registry(migrate::RegistryError::TransactionControl {
+        let Error::Registry(migrate::registry::RegistryError::TransactionControl {
             line: at,
             statement: found,
             ..
@@ -464,7 +469,7 @@ fn sql_that_ends_its_transaction_is_refused_before_anything_runs<D: TestDb>() {
     // Outside a transaction, a migration manages its own.
     let outside = Script::sql("1.0.1", "own", "CREATE TABLE a (x INT);\nCOMMIT;", None)
         .with_transaction(false);
-    assert!(migrate::Registry::new([base(), outside]).is_ok());
+    assert!(migrate::registry::Registry::new([base(), outside]).is_ok());
 }
 
 /// Text that only one dialect reads as ending the transaction (a
@@ -503,7 +508,10 @@ fn sql_that_one_dialect_reads_as_ending_its_transaction_is_refused_only_there<D:
         assert!(
             matches!(
                 err,
-                Error::Registry(migrate::RegistryError::TransactionControl { line: 1, .. })
+                Error::Registry(migrate::registry::RegistryError::TransactionControl {
+                    line: 1,
+                    ..
+                })
             ) && msg.contains(&format!(
                 "has `COMMIT LATER (as {} reads it)`",
                 D::Conn::NAME
@@ -658,7 +666,7 @@ fn a_byte_order_mark_before_the_sql_is_not_sent_to_the_server<D: TestDb>() {
     );
     assert_eq!(
         bom.checksum(),
-        Some(migrate::sql_checksum("INSERT INTO log VALUES ('1.0.1');").as_str())
+        Some(migrate::registry::sql_checksum("INSERT INTO log VALUES ('1.0.1');").as_str())
     );
     migrator("1.0.1", vec![base(), bom]).run(&mut conn).unwrap();
     assert_eq!(log::<D>(&mut conn), ["1.0.1"]);
@@ -2253,7 +2261,8 @@ fn postgres_one_message_steps_report_what_became_of_them() {
     // is built); these cases run it as if a check had missed it, which
     // only the hidden constructor of `embed_sql!`'s expansions allows.
     let unchecked = |sql: &'static str| {
-        let checksum: &'static str = Box::leak(migrate::sql_checksum(sql).into_boxed_str());
+        let checksum: &'static str =
+            Box::leak(migrate::registry::sql_checksum(sql).into_boxed_str());
         Script::__sql(
             "1.0.2",
             "ends_its_transaction",
@@ -2267,7 +2276,7 @@ fn postgres_one_message_steps_report_what_became_of_them() {
         )
     };
     assert!(
-        migrate::Registry::new([Script::sql(
+        migrate::registry::Registry::new([Script::sql(
             "1.0.2",
             "ends_its_transaction",
             "INSERT INTO log VALUES ('before');\nCOMMIT;",

@@ -51,7 +51,7 @@ mod private {
 
 #[test]
 fn expansion_compiles_under_deny_lints() {
-    let registry = migrate::registered().unwrap();
+    let registry = migrate::registry::registered().unwrap();
     assert_eq!(registry.len(), 2);
     let _ = private::Private;
 }

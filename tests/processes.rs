@@ -11,7 +11,8 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use migrate::{Backend, Migrator, Script};
+use migrate::backend::Backend;
+use migrate::{Migrator, Script};
 use support::{TestDb, code, history, slow};
 
 const PROCESSES: usize = 4;

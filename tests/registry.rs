@@ -6,9 +6,10 @@
 use library_scripts as _;
 
 use library_scripts::Journal;
-use migrate::{
-    BoxError, MigrationScript, Registry, RegistryError, Script, ScriptError, migration_script,
-};
+use migrate::registry::Registry;
+use migrate::registry::RegistryError;
+use migrate::registry::ScriptError;
+use migrate::{BoxError, MigrationScript, Script, migration_script};
 
 /// Adds a column.
 #[migration_script(version = "1.0.10", description = "add a column")]
@@ -59,7 +60,7 @@ fn versions(registry: &Registry) -> Vec<String> {
 
 #[test]
 fn registered_scripts_from_this_crate_and_a_linked_library_come_back_in_semver_order() {
-    let registry = migrate::registered().unwrap();
+    let registry = migrate::registry::registered().unwrap();
     assert_eq!(
         versions(&registry),
         ["1.0.9", "1.0.10", "5.0.0", "5.1.0-rc.1"]
@@ -73,7 +74,7 @@ fn registered_scripts_from_this_crate_and_a_linked_library_come_back_in_semver_o
 
 #[test]
 fn a_script_both_registered_and_listed_by_hand_is_kept_once() {
-    let registry = migrate::registered()
+    let registry = migrate::registry::registered()
         .unwrap()
         .with([
             Script::new("1.0.10", &AddColumn),
@@ -92,7 +93,7 @@ fn a_script_both_registered_and_listed_by_hand_is_kept_once() {
 
 #[test]
 fn one_script_listed_under_two_versions_is_an_error_rather_than_running_twice() {
-    let err = migrate::registered()
+    let err = migrate::registry::registered()
         .unwrap()
         .with([Script::new("1.0.11", &AddColumn)])
         .unwrap_err();
@@ -106,7 +107,7 @@ fn one_script_listed_under_two_versions_is_an_error_rather_than_running_twice() 
         "{err}"
     );
     // The same version with other build metadata is the same version: kept once.
-    let registry = migrate::registered()
+    let registry = migrate::registry::registered()
         .unwrap()
         .with([Script::new("1.0.10+hand", &AddColumn)])
         .unwrap();
@@ -115,7 +116,7 @@ fn one_script_listed_under_two_versions_is_an_error_rather_than_running_twice() 
 
 #[test]
 fn two_different_scripts_with_one_version_are_an_error_naming_both_locations() {
-    let err = migrate::registered()
+    let err = migrate::registry::registered()
         .unwrap()
         .with([Script::new("1.0.9+other", &HandListed)])
         .unwrap_err();
@@ -169,8 +170,8 @@ fn a_hand_listed_sql_script_without_a_statement_is_an_error_naming_it() {
             "{err}"
         );
     }
-    assert!(migrate::sql_has_statement("/* why */ SELECT '--';"));
-    assert!(!migrate::sql_has_statement("-- a\n  /* b\n c */ -- d"));
+    assert!(migrate_core::sql_has_statement("/* why */ SELECT '--';"));
+    assert!(!migrate_core::sql_has_statement("-- a\n  /* b\n c */ -- d"));
     assert!(Registry::new([Script::sql("1.0.3", "ok", "-- why\nSELECT 1;", None)]).is_ok());
 }
 
@@ -231,7 +232,7 @@ fn running_a_script_on_the_wrong_connection_fails_without_running_it() {
 
 #[test]
 fn scripts_run_on_their_connection_and_report_their_own_errors() {
-    let registry = migrate::registered().unwrap();
+    let registry = migrate::registry::registered().unwrap();
     let mut journal = Journal::default();
     let add = registry.get(&"1.0.10".parse().unwrap()).unwrap();
     add.run_up(&mut journal).unwrap();
@@ -245,7 +246,7 @@ fn scripts_run_on_their_connection_and_report_their_own_errors() {
 
 #[test]
 fn a_script_without_down_is_irreversible_and_its_default_down_says_so() {
-    let registry = migrate::registered().unwrap();
+    let registry = migrate::registry::registered().unwrap();
     let add = registry.get(&"1.0.10".parse().unwrap()).unwrap();
     assert!(!add.reversible());
     let err = add.run_down(&mut Journal::default()).unwrap_err();
@@ -322,9 +323,9 @@ fn a_script_with_data_runs_on_its_own_value_and_is_the_same_script_only_as_that_
 
 #[test]
 fn the_registry_feeds_the_planner() {
-    let registry = migrate::registered().unwrap();
+    let registry = migrate::registry::registered().unwrap();
     let known = registry.known();
-    let plan = migrate::plan(
+    let plan = migrate::plan::plan(
         &migrate::Target::Version("5.0.0".parse().unwrap()),
         &[],
         &known,

@@ -26,7 +26,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
-use migrate::{Backend, Migrator, Script, TableName};
+use migrate::backend::Backend;
+use migrate::backend::TableName;
+use migrate::{Migrator, Script};
 use support::{Proc, Run, TestDb, code, failing, history, panicking, slow};
 
 const TABLE: &str = "migrate_history";
@@ -1316,7 +1318,7 @@ const CASES: &[Case] = &[
         file: None,
         setup: "DROP TABLE migrate_history; CREATE TABLE migrate_history (id INTEGER PRIMARY KEY, script VARCHAR(100))",
         code: 1,
-        error: "error: reading the tracking table `migrate_history` (if that table belongs to another tool or was changed by hand, choose another name with `table`, or restore the columns the README lists)",
+        error: "error: reading the tracking table `migrate_history` (if that table belongs to another tool or was changed by hand, choose another name with `table`, or restore the columns docs/tracking-tables.md lists)",
         guarantee: UNCHANGED,
         on: On::Every,
     },

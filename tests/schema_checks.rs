@@ -7,7 +7,8 @@ mod support;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use migrate::{Error, Migrator, Reversibility, Script};
+use migrate::report::Reversibility;
+use migrate::{Error, Migrator, Script};
 use support::{TestDb, code};
 
 const CREATE_ITEMS: &str =
@@ -43,7 +44,7 @@ fn scripts<D: TestDb>(index_down: &'static str) -> Vec<Script> {
 /// A code script without `down`.
 struct Seed<C>(std::marker::PhantomData<fn() -> C>);
 
-impl<C: migrate::Backend + SimpleConnection> migrate::MigrationScript for Seed<C> {
+impl<C: migrate::backend::Backend + SimpleConnection> migrate::MigrationScript for Seed<C> {
     type Connection = C;
     fn up(&self, conn: &mut C) -> Result<(), migrate::BoxError> {
         conn.batch_execute("INSERT INTO items (id, name) VALUES (1, 'a')")?;
@@ -51,7 +52,7 @@ impl<C: migrate::Backend + SimpleConnection> migrate::MigrationScript for Seed<C
     }
 }
 
-fn seed<C: migrate::Backend + SimpleConnection>() -> &'static Seed<C> {
+fn seed<C: migrate::backend::Backend + SimpleConnection>() -> &'static Seed<C> {
     Box::leak(Box::new(Seed(std::marker::PhantomData)))
 }
 

@@ -5,7 +5,7 @@
 //! never a panic, and what is accepted must keep its invariants.
 //!
 //! `PROPTEST_CASES=100000 cargo test -p migrate-core fuzz` runs them longer
-//! (the README's Reliability section records such a run).
+//! (docs/reliability.md records such a run).
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -23,7 +23,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// running anything whether a downgrade is possible.
 ///
 /// ```
-/// use migrate_core::{BoxError, MigrationScript};
+/// # extern crate migrate_core as migrate;
+/// use migrate::{BoxError, MigrationScript};
 ///
 /// /// Stands in for a real connection type such as `diesel::SqliteConnection`.
 /// pub struct Conn(Vec<String>);
@@ -104,7 +105,7 @@ pub enum ScriptError {
 /// A Rust script as a registry holds it: the value, and what its type says,
 /// worked out when the entry is built (at compile time, for the attribute).
 /// So a start-up reads data and calls none of the script's code, and each
-/// script type compiles to one function ([`ScriptType::run`]) rather than a
+/// script type compiles to one function (`ScriptType::run`) rather than a
 /// vtable of them.
 #[derive(Clone, Copy)]
 pub struct CodeBody {
@@ -346,7 +347,8 @@ impl Script {
     /// is built. The name defaults to the struct's name.
     ///
     /// ```
-    /// # use migrate_core::{BoxError, MigrationScript, Script};
+    /// # extern crate migrate_core as migrate;
+    /// # use migrate::{BoxError, MigrationScript, Script};
     /// # pub struct Conn;
     /// pub struct SeedAdmins;
     /// impl MigrationScript for SeedAdmins {
@@ -662,6 +664,7 @@ impl fmt::Debug for Script {
 /// assert!(sql_has_statement("-- add a column\nALTER TABLE t ADD c INT;"));
 /// assert!(!sql_has_statement("  -- TODO\n/* later */\n"));
 /// ```
+#[doc(hidden)] // the registry and `embed_sql!` use it; not for users
 pub fn sql_has_statement(sql: &str) -> bool {
     let mut rest = strip_bom(sql);
     loop {
@@ -682,7 +685,8 @@ pub fn sql_has_statement(sql: &str) -> bool {
 /// `embed_sql!` calls this same function at compile time.
 ///
 /// ```
-/// use migrate_core::sql_checksum;
+/// # mod migrate { pub mod registry { pub use migrate_core::sql_checksum; } }
+/// use migrate::registry::sql_checksum;
 /// assert_eq!(sql_checksum("SELECT 1;\r\nSELECT 2;\r\n"), sql_checksum("SELECT 1;\nSELECT 2;\n"));
 /// assert_ne!(sql_checksum("SELECT 1;"), sql_checksum("SELECT 2;"));
 /// ```

@@ -185,7 +185,7 @@ pub trait Backend:
     }
 
     /// Runs `f` in a transaction suited to a migration step, under the
-    /// migration lock on `table` ([`in_step_transaction`] with `BEGIN`).
+    /// migration lock on `table` (`in_step_transaction` with `BEGIN`).
     fn step_transaction<T>(
         &mut self,
         table: &TableName,

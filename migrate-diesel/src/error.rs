@@ -41,7 +41,7 @@ pub enum Error {
         /// The applied scripts above it, highest first.
         ahead: Vec<ScriptRef>,
         /// How they can be reverted: `down --to`, or a start-up
-        /// authorization ([`migrate_core::AUTHORIZE_DOWNGRADE_VAR`]), when
+        /// authorization ([`AUTHORIZE_DOWNGRADE_VAR`](migrate_core::AUTHORIZE_DOWNGRADE_VAR)), when
         /// this build can; else why it cannot.
         advice: String,
     },

@@ -28,7 +28,7 @@ pub(crate) type HistoryTypes = (
 
 /// One row of the tracking table: one executed step. Its fields are in the
 /// table's column order: the history is read by position
-/// ([`HistoryTypes`]), not by name.
+/// (`HistoryTypes`), not by name.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName, diesel::Queryable)]
 pub struct HistoryRow {
     /// The change number: 1, 2, 3, ... in the order steps committed.

@@ -30,11 +30,12 @@ pub const DEFAULT_TABLE: &str = "migrate_history";
 ///
 /// ```
 /// # #[cfg(feature = "sqlite")] {
+/// # mod migrate { pub use migrate_core::package_version; pub use migrate_diesel::Migrator; }
 /// use diesel::{Connection, SqliteConnection};
-/// use migrate_diesel::Migrator;
+/// use migrate::Migrator;
 ///
 /// let mut conn = SqliteConnection::establish(":memory:").unwrap();
-/// let report = Migrator::new(migrate_core::package_version!())
+/// let report = Migrator::new(migrate::package_version!())
 ///     .app_version("1.0.0")
 ///     .table("schema_history")
 ///     .run(&mut conn)
@@ -203,20 +204,21 @@ impl Migrator {
     }
 
     /// Applies an environment's settings from `migrate.toml` or
-    /// `database.json` ([`migrate_core::config::load`]): each one set there
+    /// `database.json` ([`migrate::config::load`](migrate_core::config::load)): each one set there
     /// replaces this migrator's. The command line does this for every
     /// command; an application's start-up can do the same:
     ///
     /// ```no_run
     /// # #[cfg(feature = "sqlite")] {
+    /// # mod migrate { pub use migrate_core::{config, package_version}; pub use migrate_diesel::Migrator; }
     /// use diesel::{Connection, SqliteConnection};
-    /// use migrate_core::config::{self, Request};
-    /// use migrate_diesel::Migrator;
+    /// use migrate::Migrator;
+    /// use migrate::config::{self, Request};
     ///
     /// // migrate.toml (or database.json), the environment from MIGRATE_ENV
     /// let env = config::load(&Request::default()).unwrap();
     /// let mut conn = SqliteConnection::establish(env.url.expose()).unwrap();
-    /// Migrator::new(migrate_core::package_version!())
+    /// Migrator::new(migrate::package_version!())
     ///     .configure(&env.settings)
     ///     .run(&mut conn)
     ///     .unwrap();
@@ -1071,7 +1073,7 @@ impl Setup {
     }
 
     /// The fingerprint a database settled at `target` records (see
-    /// [`migrate_core::settled`]), computed once per target.
+    /// `migrate_core::settled`), computed once per target.
     fn settled(&self, target: &Version) -> Settled {
         let mut cache = self
             .derived
@@ -1420,7 +1422,7 @@ fn read_history<C: Backend>(conn: &mut C, table: &TableName) -> Result<History, 
         let rows = conn.read_history(table, added).map_err(|e| match e {
             Error::Database { context, source } => Error::Database {
                 context: format!(
-                    "{context} (if that table belongs to another tool or was changed by hand, choose another name with `table`, or restore the columns the README lists)"
+                    "{context} (if that table belongs to another tool or was changed by hand, choose another name with `table`, or restore the columns docs/tracking-tables.md lists)"
                 ),
                 source,
             },

@@ -265,7 +265,7 @@ impl Backend for PgConnection {
     }
 
     /// Before a fingerprint is recorded, makes sure the trigger that
-    /// forgets it is in place (see [`forget_state_trigger`]); the row then
+    /// forgets it is in place (see `forget_state_trigger`); the row then
     /// names the history table it describes.
     fn write_state(
         &mut self,
@@ -354,7 +354,7 @@ impl Backend for PgConnection {
         crate::backend::in_transaction(self)
     }
 
-    /// Begins with [`lock_check`], in the message that sends `BEGIN`: a
+    /// Begins with `lock_check`, in the message that sends `BEGIN`: a
     /// step's transaction that would run on a server session without the
     /// lock stops before anything runs. (Inside the caller's transaction,
     /// the history rows' own check stands.)
@@ -381,7 +381,7 @@ impl Backend for PgConnection {
 
     const SQL_STEP_IN_ONE_MESSAGE: bool = true;
 
-    /// One message, one round trip (see [`one_message_step`]). PostgreSQL
+    /// One message, one round trip (see `one_message_step`). PostgreSQL
     /// runs a message's statements until one fails; the transaction block
     /// the message opened is then left failed, or, when `COMMIT` itself
     /// failed (a deferred constraint), already ended: a `ROLLBACK` ends it

@@ -103,7 +103,8 @@ impl Migrator {
     /// # use diesel::Connection;
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let mut fresh = diesel::SqliteConnection::establish(":memory:")?;
-    /// migrate_diesel::Migrator::new("1.0.0").verify(&mut fresh, false)?;
+    /// # mod migrate { pub use migrate_diesel::Migrator; }
+    /// migrate::Migrator::new("1.0.0").verify(&mut fresh, false)?;
     /// # Ok(())
     /// # }
     /// ```

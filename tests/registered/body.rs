@@ -102,26 +102,26 @@ fn an_older_application_version_runs_down_when_authorized_and_keeps_the_data() {
 
 #[test]
 fn the_embedded_checksum_ignores_line_endings_and_matches_the_runtime_one() {
-    let registry = migrate::registered().unwrap();
+    let registry = migrate::registry::registered().unwrap();
     let create = registry.get(&"1.0.0".parse().unwrap()).unwrap();
     let up = match create.body() {
-        migrate::Body::Sql(sql) => sql.up,
-        migrate::Body::Code(_) => panic!("1.0.0 is SQL"),
+        migrate_core::Body::Sql(sql) => sql.up,
+        migrate_core::Body::Code(_) => panic!("1.0.0 is SQL"),
     };
     assert!(up.contains("\r\n"), "the fixture is written with CRLF on purpose");
-    assert_eq!(create.checksum(), Some(migrate::sql_checksum(&up.replace("\r\n", "\n")).as_str()));
+    assert_eq!(create.checksum(), Some(migrate::registry::sql_checksum(&up.replace("\r\n", "\n")).as_str()));
     let non_transactional = registry.get(&"1.3.0".parse().unwrap()).unwrap();
     assert!(!non_transactional.transactional() && create.transactional());
 }
 
 #[test]
 fn what_the_expansions_work_out_at_compile_time_equals_the_runtime_computation() {
-    let registry = migrate::registered().unwrap();
+    let registry = migrate::registry::registered().unwrap();
     assert_eq!(registry.len(), 5);
     for entry in registry.iter() {
         let v = entry.version.as_semver();
         let precomputed = entry.script.precomputed().unwrap_or_else(|| panic!("{v} came without its precomputed part"));
-        assert_eq!(precomputed.digest(), migrate::entry_digest(v, entry.script.checksum()), "{v}");
+        assert_eq!(precomputed.digest(), migrate_core::entry_digest(v, entry.script.checksum()), "{v}");
         assert_eq!(precomputed.release(), Some([v.major, v.minor, v.patch]), "{v}");
     }
 }

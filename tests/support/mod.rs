@@ -11,7 +11,8 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::Text;
 use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection, sql_query};
-use migrate::{Backend, BoxError, MigrationScript, Script};
+use migrate::backend::Backend;
+use migrate::{BoxError, MigrationScript, Script};
 
 /// A fresh, empty database.
 pub trait TestDb: Sized {

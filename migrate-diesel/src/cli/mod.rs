@@ -4,9 +4,10 @@
 //! ```no_run
 //! use std::process::ExitCode;
 //!
+//! # mod migrate { pub use migrate_core::package_version; pub use migrate_diesel::{cli, Migrator}; }
 //! fn main() -> ExitCode {
 //!     // `myapp status`, `myapp up`, `myapp down --steps 2`, ...
-//!     migrate_diesel::cli::run(migrate_diesel::Migrator::new(env!("CARGO_PKG_VERSION")))
+//!     migrate::cli::run(migrate::Migrator::new(migrate::package_version!()))
 //! }
 //! ```
 //!
@@ -15,7 +16,7 @@
 //! `if std::env::args_os().len() > 1 { return cli::run(migrator) }`.
 //!
 //! Configuration comes from `migrate.toml` or db-migrate's `database.json`
-//! (see [`migrate_core::config`]). Exit codes: [`SUCCESS`], [`FAILURE`],
+//! (see [`migrate::config`](migrate_core::config)). Exit codes: [`SUCCESS`], [`FAILURE`],
 //! [`USAGE`], [`PENDING`] and [`AHEAD`].
 
 mod args;
