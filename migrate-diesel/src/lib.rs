@@ -44,14 +44,8 @@ pub mod drift;
 mod error;
 mod history;
 mod migrator;
-#[cfg(feature = "mysql")]
-mod mysql;
-#[cfg(feature = "postgres")]
-mod postgres;
 mod report;
 mod schema;
-#[cfg(feature = "sqlite")]
-mod sqlite;
 mod table;
 mod verify;
 

@@ -1,5 +1,13 @@
-//! The narrow interface each database offers the executor. The algorithm
-//! itself lives once, in [`Migrator`](crate::Migrator).
+//! The narrow interface each database offers the executor, and one file
+//! per database. Backends know SQL and their database; they never plan
+//! (the algorithm lives once, in [`Migrator`](crate::Migrator)).
+
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use std::time::Duration;
 
