@@ -36,30 +36,30 @@
 
 mod adopt;
 mod backend;
+mod checks;
 #[cfg(feature = "cli")]
 pub mod cli;
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-#[doc(hidden)]
-pub mod drift;
 mod error;
 mod history;
 mod migrator;
 mod report;
-mod schema;
 mod table;
-mod verify;
 
 pub use adopt::{Adoption, DIESEL_TABLE};
 pub use backend::{Backend, SqlStepError};
+/// `check_schema!`'s expansion names `$crate::drift`.
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-pub use drift::{ColumnList, DeclaredColumn, DeclaredTable, schema_drift};
+#[doc(hidden)]
+pub use checks::drift;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub use checks::drift::{ColumnList, DeclaredColumn, DeclaredTable, schema_drift};
+pub use checks::schema::{ColumnSchema, Schema, TableSchema};
+pub use checks::verify::{Reversibility, VerifyReport};
 pub use error::{Error, StepError};
 pub use history::{HistoryRow, NewRow};
 pub use migrator::{DEFAULT_TABLE, Migrator, Resolution};
 pub use report::{DryRun, Progress, Report, State, Status, StatusRow, StepReport};
-pub use schema::{ColumnSchema, Schema, TableSchema};
 pub use table::TableName;
-pub use verify::{Reversibility, VerifyReport};
 
 /// The diesel this crate is built with, for scripts' queries.
 pub use diesel;

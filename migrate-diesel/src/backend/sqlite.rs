@@ -10,8 +10,8 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::{QueryableByName, RunQueryDsl, SqliteConnection, sql_query};
 
 use crate::backend::{AppliedAt, Backend, poll_lock};
+use crate::checks::schema::{ColumnSchema, Schema, TableSchema};
 use crate::history::{HistoryRow, NewRow};
-use crate::schema::{ColumnSchema, Schema, TableSchema};
 use crate::{Error, TableName};
 
 #[derive(QueryableByName)]

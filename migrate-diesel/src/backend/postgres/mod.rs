@@ -10,8 +10,8 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::{PgConnection, QueryableByName, RunQueryDsl, sql_query};
 
 use crate::backend::{AppliedAt, Backend, SqlStepError, poll_lock};
+use crate::checks::schema::{ColumnSchema, Schema, TableSchema};
 use crate::history::{HistoryRow, NewRow};
-use crate::schema::{ColumnSchema, Schema, TableSchema};
 use crate::{Error, TableName};
 use statements::{
     forget_state_trigger, lock_check, lock_key, null_change, one_message_step, text_literal,

@@ -312,7 +312,7 @@ impl Migrator {
         conn: &mut C,
         declared: &[DeclaredTable],
     ) -> Result<(), Error> {
-        let table = crate::verify::require_fresh(self, conn, "drift check")?;
+        let table = super::verify::require_fresh(self, conn, "drift check")?;
         self.run(conn)?;
         let schema = conn.schema(&table)?;
         let lines = schema_drift(C::NAME, declared, &schema);
