@@ -71,8 +71,7 @@ pub(crate) fn read(args: &EmbedArgs) -> syn::Result<(Vec<SqlFolder>, proc_macro2
             // The first build of a new application: `create` is in the
             // binary this build makes, so the folder must come first.
             format!(
-                "the migrations directory `{rel}` does not exist (looked for `{}`): create it (`mkdir {rel}`), empty until the first migration; the crate's `build.rs` should say `cargo:rerun-if-changed={rel}`, so that a new migration folder rebuilds it",
-                dir.display()
+                "the migrations directory `{rel}` does not exist (the path is relative to the folder of the crate's Cargo.toml): create it (`mkdir {rel}`), empty until the first migration; the crate's `build.rs` should say `cargo:rerun-if-changed={rel}`, so that a new migration folder rebuilds it"
             )
         } else {
             format!(
