@@ -10,6 +10,7 @@ mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use diesel::Connection;
@@ -164,8 +165,8 @@ pub trait Backend:
     ) -> Result<(), SqlStepError> {
         let started = std::time::Instant::now();
         self.transaction(|c| {
-            c.batch_execute(&crate::migrator::then_restore::<Self>(sql, restore))?;
-            let duration_ms = crate::migrator::millis(started.elapsed());
+            c.batch_execute(&then_restore::<Self>(sql, restore))?;
+            let duration_ms = millis(started.elapsed());
             c.record(
                 table,
                 &NewRow {
@@ -337,4 +338,24 @@ pub(crate) fn poll_lock(
         std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
         pause = (pause * 2).min(Duration::from_millis(200));
     }
+}
+
+/// `sql`, then `restore` ([`Backend::session_restore`]) in the same text,
+/// on a line of its own after a `;` where the SQL's last statement lacks
+/// one: a comment on the SQL's last line cannot take it in, and no empty
+/// statement is made (MySQL refuses those).
+pub(crate) fn then_restore<'s, C: Backend>(sql: &'s str, restore: Option<&str>) -> Cow<'s, str> {
+    match restore {
+        Some(restore) if migrate_core::sql::ends_unterminated(sql, C::DIALECT) => {
+            format!("{sql}\n;\n{restore}").into()
+        }
+        Some(restore) => format!("{sql}\n{restore}").into(),
+        None => sql.into(),
+    }
+}
+
+/// A duration in whole milliseconds, as the history's `duration_ms` holds
+/// it.
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
