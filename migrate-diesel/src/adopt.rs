@@ -1,6 +1,7 @@
 //! Adopting a project that diesel_migrations has been migrating: its
 //! timestamp-named folders stay as they are, recognised through diesel's own
 //! `__diesel_schema_migrations`, and new work uses semver scripts on top.
+//! It reads diesel's table and never changes it.
 
 use std::path::Path;
 

@@ -1,5 +1,5 @@
 //! The executor's errors. Each names the versions and scripts involved and
-//! says what to do next.
+//! says what to do next. Types only: nothing here runs.
 
 use std::time::Duration;
 
@@ -121,7 +121,7 @@ pub enum Error {
     #[error("{report}")]
     NotReversible {
         /// What was found, script by script.
-        report: crate::VerifyReport,
+        report: crate::report::VerifyReport,
     },
     /// The schema the migrations build differs from diesel's `table!`
     /// declarations.

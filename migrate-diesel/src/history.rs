@@ -1,4 +1,24 @@
-//! The append-only history and the applied state derived from it.
+//! The append-only history and the applied state derived from it. It reads
+//! rows it is given; it never queries a database.
+//!
+//! One append-only row per executed step; the applied state is derived from
+//! it (for each version, its last row decides: `up` means applied).
+//!
+//! | column | type | |
+//! |---|---|---|
+//! | `change` | integer, primary key | 1, 2, 3, ... in commit order |
+//! | `version` | text | the script's version as written |
+//! | `name` | text | the script's name |
+//! | `description` | text | empty when none |
+//! | `kind` | text | `code` or `sql` |
+//! | `direction` | text | `up` or `down` |
+//! | `executed` | boolean | false when recorded without running (skipped irreversible) |
+//! | `applied_at` | text (SQLite, UTC ISO 8601) / timestamptz (PostgreSQL) / datetime(3), UTC (MySQL) | when it committed |
+//! | `duration_ms` | bigint | how long the step took |
+//! | `checksum` | text, nullable | SHA-256 of `up.sql` (CRLF read as LF), SQL only |
+//! | `dirty` | boolean | true while a step that cannot be rolled back is in progress |
+//! | `down_sql` | text, nullable | on an SQL migration's `up` row, its `down` SQL (empty: it has none), so that a build without the migration can revert it |
+//! | `authorized_by` | text, nullable | on a `down` row run by start-up under a downgrade authorization, that authorization: spent |
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

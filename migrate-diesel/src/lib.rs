@@ -10,26 +10,17 @@
 //!   bundled), PostgreSQL (feature `postgres`) and MySQL or MariaDB (feature
 //!   `mysql`).
 //!
-//! # The tracking table
-//!
-//! One append-only row per executed step; the applied state is derived from
-//! it (for each version, its last row decides: `up` means applied).
-//!
-//! | column | type | |
-//! |---|---|---|
-//! | `change` | integer, primary key | 1, 2, 3, ... in commit order |
-//! | `version` | text | the script's version as written |
-//! | `name` | text | the script's name |
-//! | `description` | text | empty when none |
-//! | `kind` | text | `code` or `sql` |
-//! | `direction` | text | `up` or `down` |
-//! | `executed` | boolean | false when recorded without running (skipped irreversible) |
-//! | `applied_at` | text (SQLite, UTC ISO 8601) / timestamptz (PostgreSQL) / datetime(3), UTC (MySQL) | when it committed |
-//! | `duration_ms` | bigint | how long the step took |
-//! | `checksum` | text, nullable | SHA-256 of `up.sql` (CRLF read as LF), SQL only |
-//! | `dirty` | boolean | true while a step that cannot be rolled back is in progress |
-//! | `down_sql` | text, nullable | on an SQL migration's `up` row, its `down` SQL (empty: it has none), so that a build without the migration can revert it |
-//! | `authorized_by` | text, nullable | on a `down` row run by start-up under a downgrade authorization, that authorization: spent |
+//! The modules, each with what it owns:
+//! - `migrator`: the public [`Migrator`], and the algorithm in its parts
+//!   (setup, start-up, the plan runner, lock and history access, repair);
+//! - `backend`: the [`Backend`] trait and one file per database;
+//! - `history`: the tracking table's rows and the state derived from them;
+//! - `checks`: `verify` and the drift check, over the schema snapshots
+//!   that `backend::schema` holds;
+//! - `adopt`: taking over a diesel_migrations history;
+//! - `report`, `error`, `table`: what entry points return, their errors,
+//!   and the tracking table's name;
+//! - `cli`: the command line.
 
 // Errors carry the versions and database errors they report.
 #![allow(clippy::result_large_err)]
@@ -46,6 +37,7 @@ mod report;
 mod table;
 
 pub use adopt::{Adoption, DIESEL_TABLE};
+pub use backend::schema::{ColumnSchema, Schema, TableSchema};
 pub use backend::{Backend, SqlStepError};
 /// `check_schema!`'s expansion names `$crate::drift`.
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
@@ -53,12 +45,12 @@ pub use backend::{Backend, SqlStepError};
 pub use checks::drift;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use checks::drift::{ColumnList, DeclaredColumn, DeclaredTable, schema_drift};
-pub use checks::schema::{ColumnSchema, Schema, TableSchema};
-pub use checks::verify::{Reversibility, VerifyReport};
 pub use error::{Error, StepError};
 pub use history::{HistoryRow, NewRow};
 pub use migrator::{DEFAULT_TABLE, Migrator, Resolution};
-pub use report::{DryRun, Progress, Report, State, Status, StatusRow, StepReport};
+pub use report::{
+    DryRun, Progress, Report, Reversibility, State, Status, StatusRow, StepReport, VerifyReport,
+};
 pub use table::TableName;
 
 /// The diesel this crate is built with, for scripts' queries.

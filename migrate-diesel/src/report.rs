@@ -1,4 +1,5 @@
-//! What `run`, `plan` and `status` return.
+//! What `run`, `plan` and `status` return, and how they print. Types
+//! only: nothing here touches a database.
 
 use std::fmt;
 use std::time::Duration;
@@ -315,6 +316,82 @@ impl fmt::Display for Status {
         }
         if let Some(hint) = &self.in_progress {
             writeln!(f, "\n{hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What the check found for one script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reversibility {
+    /// `down` restored the schema, and `up` again rebuilt the same one.
+    Reversible,
+    /// The script has no `down`: not checked (an error in strict mode).
+    Irreversible,
+    /// `down` left the schema different from before `up`: each line says
+    /// what `down` left behind (`+`), removed (`-`) or changed (`~`).
+    DownDiffers(Vec<String>),
+    /// `up` after `down` gave a different schema than the first `up`: each
+    /// line is relative to the first `up`.
+    UpAgainDiffers(Vec<String>),
+}
+
+/// The outcome of [`Migrator::verify`](crate::Migrator::verify): every known script, in order, up to
+/// the first broken one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Each script checked, with what was found.
+    pub scripts: Vec<(Version, String, Reversibility)>,
+    /// Whether irreversible scripts count as failures.
+    pub strict: bool,
+}
+
+impl VerifyReport {
+    /// Whether every script passed (irreversible ones too, unless strict).
+    pub fn passed(&self) -> bool {
+        self.scripts.iter().all(|(_, _, r)| match r {
+            Reversibility::Reversible => true,
+            Reversibility::Irreversible => !self.strict,
+            _ => false,
+        })
+    }
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "reversibility check of {} script(s){}:",
+            self.scripts.len(),
+            if self.strict { ", strict" } else { "" }
+        )?;
+        for (version, name, found) in &self.scripts {
+            write!(f, "  {version} `{name}`: ")?;
+            match found {
+                Reversibility::Reversible => writeln!(f, "reversible")?,
+                Reversibility::Irreversible if self.strict => {
+                    writeln!(f, "IRREVERSIBLE (no down), refused in strict mode")?;
+                }
+                Reversibility::Irreversible => writeln!(f, "irreversible (no down): not checked")?,
+                Reversibility::DownDiffers(lines) => {
+                    writeln!(
+                        f,
+                        "BROKEN: down did not restore the schema from before up (+ left behind by down, - removed by it, ~ changed):"
+                    )?;
+                    for line in lines {
+                        writeln!(f, "      {line}")?;
+                    }
+                }
+                Reversibility::UpAgainDiffers(lines) => {
+                    writeln!(
+                        f,
+                        "BROKEN: up after down gave another schema than the first up (+ only the second time, - only the first):"
+                    )?;
+                    for line in lines {
+                        writeln!(f, "      {line}")?;
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -1,4 +1,5 @@
-//! The tracking table's name: validated, and always quoted.
+//! The tracking table's name: validated, and always quoted. It knows
+//! identifiers, not databases.
 
 use std::fmt;
 

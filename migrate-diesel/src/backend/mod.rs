@@ -7,6 +7,7 @@ mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod rows;
+pub(crate) mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 

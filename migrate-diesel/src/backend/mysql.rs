@@ -1,4 +1,5 @@
 //! MySQL and MariaDB: history in an InnoDB table, a named `GET_LOCK` lock.
+//! It knows MySQL's SQL and catalog; it never plans.
 //!
 //! DDL commits implicitly on these servers, so [`Backend::TRANSACTIONAL_DDL`]
 //! is `false`: every step that may change the schema is marked in progress

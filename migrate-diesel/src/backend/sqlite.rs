@@ -1,4 +1,5 @@
-//! SQLite: history in a table, lock on a file beside the database.
+//! SQLite: history in a table, lock on a file beside the database. It knows
+//! SQLite's SQL and catalog; it never plans.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions, TryLockError};
@@ -9,8 +10,8 @@ use diesel::connection::SimpleConnection;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::{QueryableByName, RunQueryDsl, SqliteConnection, sql_query};
 
+use crate::backend::schema::{ColumnSchema, Schema, TableSchema};
 use crate::backend::{AppliedAt, Backend, poll_lock};
-use crate::checks::schema::{ColumnSchema, Schema, TableSchema};
 use crate::history::{HistoryRow, NewRow};
 use crate::{Error, TableName};
 

@@ -1,5 +1,6 @@
 //! The drift check: the schema that the migrations build, compared with the
-//! tables diesel's `table!` declares (usually in `schema.rs`).
+//! tables diesel's `table!` declares (usually in `schema.rs`). It builds the
+//! schema on a fresh database through `Migrator::run`; it never plans.
 
 use std::any::type_name;
 

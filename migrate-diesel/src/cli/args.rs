@@ -1,4 +1,5 @@
-//! The command line's grammar.
+//! The command line's grammar (clap). It parses; it never touches a
+//! database or the configuration.
 
 use std::path::PathBuf;
 

@@ -1,4 +1,5 @@
-//! `create`: writes a new SQL migration folder or Rust script file.
+//! `create`: writes a new SQL migration folder or Rust script file. It
+//! writes files only, never over an existing one, and never a database.
 
 use std::collections::BTreeMap;
 use std::fs;

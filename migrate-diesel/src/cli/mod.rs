@@ -1,5 +1,7 @@
 //! The command line, inside the application's own binary: code migrations
 //! are compiled in, so the tool that runs them must be the application.
+//! It configures a [`Migrator`] and calls its entry points; it sends no SQL
+//! of its own.
 //!
 //! ```no_run
 //! use std::process::ExitCode;

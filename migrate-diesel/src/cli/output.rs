@@ -1,5 +1,6 @@
 //! What the command line prints: results on stdout, logs and errors on
-//! stderr, the database password masked in all of them.
+//! stderr, the database password masked in all of them. It prints; it
+//! decides nothing.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;

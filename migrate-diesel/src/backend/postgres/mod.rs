@@ -9,8 +9,8 @@ use diesel::connection::SimpleConnection;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::{PgConnection, QueryableByName, RunQueryDsl, sql_query};
 
+use crate::backend::schema::{ColumnSchema, Schema, TableSchema};
 use crate::backend::{AppliedAt, Backend, SqlStepError, poll_lock};
-use crate::checks::schema::{ColumnSchema, Schema, TableSchema};
 use crate::history::{HistoryRow, NewRow};
 use crate::{Error, TableName};
 use statements::{

@@ -3,6 +3,8 @@
 //! included), and foreign keys and unique constraints. Compared by the
 //! reversibility check ([`Migrator::verify`](crate::Migrator::verify)) and
 //! the drift check ([`Migrator::check_schema`](crate::Migrator::check_schema)).
+//! Types and their comparison only: each backend reads its own catalog into
+//! them, and the checks (`verify`, drift) compare them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
