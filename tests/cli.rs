@@ -161,13 +161,13 @@ fn every_subcommand_walks_a_database_through_its_life<D: TestDb>() -> Result<(),
     expect(&r, 0, &["3 step(s)"])?;
     expect(
         &run(&["up", "--to", "junk"]),
-        1,
-        &["error: invalid target version: `junk`"],
+        2,
+        &["invalid value 'junk' for '--to <VERSION>': `junk` is not a semver version"],
     )?;
     expect(
         &run(&["baseline", "--version", "1.0"]),
-        1,
-        &["invalid baseline version"],
+        2,
+        &["invalid value '1.0' for '--version <VERSION>'"],
     )?;
     if D::NAME == "sqlite" {
         ensure!(
@@ -451,8 +451,8 @@ fn baseline_records_an_existing_database_without_running_anything<D: TestDb>() -
     let r = run(&["baseline", "--version", "1.0"]);
     expect(
         &r,
-        1,
-        &["error: invalid baseline version: `1.0` is not a semver version"],
+        2,
+        &["error: invalid value '1.0' for '--version <VERSION>': `1.0` is not a semver version"],
     )?;
     Ok(())
 }
@@ -540,8 +540,8 @@ fn create_writes_migrations_at_the_next_version_and_refuses_taken_ones() -> Resu
     )?;
     expect(
         &run(&["create", "x", "--version", "v2"]),
-        1,
-        &["error: invalid version: `v2` is not a semver version"],
+        2,
+        &["invalid value 'v2' for '--version <VERSION>': `v2` is not a semver version"],
     )?;
     expect(
         &run(&["create", "drop;table"]),
@@ -855,6 +855,12 @@ fn every_subcommand_has_help_with_examples() -> Result<(), String> {
         ),
         2,
         &["cannot be used with"],
+    )?;
+    // A bad value is a usage error too, named by the parser.
+    expect(
+        &cli("sqlite", dir.path(), &["down", "--to", "abc"], &[]),
+        2,
+        &["invalid value 'abc' for '--to <VERSION>'"],
     )?;
     Ok(())
 }

@@ -403,7 +403,7 @@ pub enum PlanError {
     },
     /// Pending scripts have versions below the highest applied one.
     #[error(
-        "{} added out of order: the database is already at {highest_applied}; give {} a version above {highest_applied}, or allow out-of-order runs",
+        "{} added out of order: the database is already at {highest_applied}; give {} a version above {highest_applied}, or allow out-of-order runs (`--allow-out-of-order`, `allow_out_of_order = true` in migrate.toml, or `Migrator::allow_out_of_order(true)`)",
         list(pending), if pending.len() == 1 { "it" } else { "them" }
     )]
     OutOfOrder {

@@ -315,7 +315,7 @@ fn a_pending_script_below_the_highest_applied_version_is_refused_as_out_of_order
     );
     assert_eq!(
         err.to_string(),
-        "1.0.1 `s1.0.1` added out of order: the database is already at 1.0.2; give it a version above 1.0.2, or allow out-of-order runs"
+        "1.0.1 `s1.0.1` added out of order: the database is already at 1.0.2; give it a version above 1.0.2, or allow out-of-order runs (`--allow-out-of-order`, `allow_out_of_order = true` in migrate.toml, or `Migrator::allow_out_of_order(true)`)"
     );
 }
 

@@ -87,7 +87,7 @@ pub(super) struct AdoptDiesel {
     #[arg(long, value_name = "DIR", default_value = "migrations")]
     pub(super) dir: PathBuf,
     /// Also record the semver scripts at or below VERSION as applied
-    #[arg(long, value_name = "VERSION")]
+    #[arg(long, value_name = "VERSION", value_parser = version_arg)]
     pub(super) baseline: Option<String>,
 }
 
@@ -101,7 +101,7 @@ pub(super) struct Verify {
 #[derive(ClapArgs)]
 pub(super) struct Resolve {
     /// The version of the step in progress
-    #[arg(long, value_name = "VERSION")]
+    #[arg(long, value_name = "VERSION", value_parser = version_arg)]
     pub(super) version: String,
     /// All of its changes are in place: record it as done
     #[arg(
@@ -129,7 +129,7 @@ pub(super) struct Status {
 pub(super) struct Plan {
     /// Plan for this version instead of the application version (downgrades
     /// included)
-    #[arg(long, value_name = "VERSION")]
+    #[arg(long, value_name = "VERSION", value_parser = version_arg)]
     pub(super) to: Option<String>,
     /// Print JSON for tools
     #[arg(long)]
@@ -139,7 +139,7 @@ pub(super) struct Plan {
 #[derive(ClapArgs)]
 pub(super) struct Up {
     /// Apply pending scripts up to and including this version
-    #[arg(long, value_name = "VERSION")]
+    #[arg(long, value_name = "VERSION", value_parser = version_arg)]
     pub(super) to: Option<String>,
     /// Show the plan and stop
     #[arg(long)]
@@ -152,7 +152,7 @@ pub(super) struct Down {
     #[arg(long, value_name = "N", conflicts_with = "to", value_parser = clap::value_parser!(u32).range(1..))]
     pub(super) steps: Option<u32>,
     /// Revert every script above this version
-    #[arg(long, value_name = "VERSION")]
+    #[arg(long, value_name = "VERSION", value_parser = version_arg)]
     pub(super) to: Option<String>,
     /// Record scripts without `down` as reverted instead of refusing
     #[arg(long)]
@@ -165,7 +165,7 @@ pub(super) struct Down {
 #[derive(ClapArgs)]
 pub(super) struct Baseline {
     /// The version the existing database is at
-    #[arg(long, value_name = "VERSION")]
+    #[arg(long, value_name = "VERSION", value_parser = version_arg)]
     pub(super) version: String,
 }
 
@@ -177,12 +177,20 @@ pub(super) struct Create {
     #[arg(long)]
     pub(super) rust: bool,
     /// Its version [default: the next patch above the highest known one]
-    #[arg(long, value_name = "VERSION")]
+    #[arg(long, value_name = "VERSION", value_parser = version_arg)]
     pub(super) version: Option<String>,
     /// Where to write it [default: the configuration's migrations_dir or
     /// scripts_dir, else the application's]
     #[arg(long, value_name = "DIR")]
     pub(super) dir: Option<PathBuf>,
+}
+
+/// A version argument, checked by the parser: an invalid one is a usage
+/// error (exit 2), as any bad argument is, not a failure of the command.
+fn version_arg(text: &str) -> Result<String, String> {
+    migrate_core::Version::parse(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 /// Adds an example section to the help of the program and each subcommand,

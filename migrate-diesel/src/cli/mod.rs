@@ -113,10 +113,7 @@ impl Cli {
         T: Into<OsString> + Clone,
     {
         let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-        let bin = args
-            .first()
-            .and_then(|a| Path::new(a).file_stem())
-            .map_or_else(|| "app".to_owned(), |s| s.to_string_lossy().into_owned());
+        let bin = program_name(args.first());
         let matches = match args::with_examples(Args::command(), &bin).try_get_matches_from(&args) {
             Ok(m) => m,
             Err(e) => {
@@ -540,4 +537,26 @@ fn connect<C: Backend>(env: &Environment, read_only: bool) -> Result<C, CliError
         url: env.url.clone(),
         source,
     })
+}
+
+/// The program's name as usage lines show it: the file's name, without
+/// `.exe` only (`blog-1.1.0-sqlite` keeps its dots).
+fn program_name(arg0: Option<&OsString>) -> String {
+    arg0.and_then(|a| Path::new(a).file_name())
+        .map(|s| s.to_string_lossy())
+        .map_or_else(
+            || "app".to_owned(),
+            |s| s.strip_suffix(".exe").unwrap_or(&s).to_owned(),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_program_name_keeps_its_dots_and_loses_only_exe() {
+        let name = |s: &str| super::program_name(Some(&std::ffi::OsString::from(s)));
+        assert_eq!(name("/srv/bin/blog-1.1.0-sqlite"), "blog-1.1.0-sqlite");
+        assert_eq!(name("blog-1.1.0.exe"), "blog-1.1.0");
+        assert_eq!(super::program_name(None), "app");
+    }
 }
