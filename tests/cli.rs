@@ -649,18 +649,12 @@ fn database_json_works_as_db_migrate_wrote_it() -> Result<(), String> {
     )
     .unwrap();
     let run = |args: &[&str], vars: &[(&str, &str)]| cli("sqlite", dir.path(), args, vars);
-    // The default environment's variable must be set: no silent fallback.
-    expect(
-        &run(&["up"], &[]),
-        1,
-        &[
-            "database.json, environment `(top level)`, key `defaultEnv`: the variable `NODE_ENV` is not set",
-        ],
-    )?;
+    // The default environment's variable unset: `dev`, as db-migrate does.
+    expect(&run(&["up"], &[]), 0, &["migrated (empty) -> 1.0.2"])?;
     expect(
         &run(&["up"], &[("NODE_ENV", "dev")]),
         0,
-        &["migrated (empty) -> 1.0.2"],
+        &["database at 1.0.2"],
     )?;
     ensure!(dir.path().join("dev.db").exists(), "dev.db was not used");
     expect(
@@ -823,6 +817,42 @@ fn bad_configuration_fails_naming_file_environment_and_key() -> Result<(), Strin
         &[
             "error: no database configured: pass --database-url, set DATABASE_URL, or write migrate.toml",
         ],
+    )?;
+    Ok(())
+}
+
+/// `.env` in the working directory (or a parent) is read, as diesel CLI
+/// and sqlx-cli read it; a variable that is set wins over it.
+fn a_dot_env_file_is_read_and_a_set_variable_wins() -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("src");
+    std::fs::create_dir(&nested).unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "# the database of this checkout\nDATABASE_URL=from-dot-env.db\n",
+    )
+    .unwrap();
+    expect(
+        &cli("sqlite", &nested, &["status"], &[]),
+        0,
+        &["database from-dot-env.db"],
+    )?;
+    expect(
+        &cli(
+            "sqlite",
+            &nested,
+            &["status"],
+            &[("DATABASE_URL", "from-variable.db")],
+        ),
+        0,
+        &["database from-variable.db"],
+    )?;
+    // A line that is not `KEY=value` is an error naming the file.
+    std::fs::write(dir.path().join(".env"), "DATABASE_URL\n").unwrap();
+    expect(
+        &cli("sqlite", &nested, &["status"], &[]),
+        1,
+        &["cannot read .env"],
     )?;
     Ok(())
 }
@@ -1356,6 +1386,10 @@ fn main() -> ExitCode {
         (
             "every_subcommand_has_help_with_examples",
             every_subcommand_has_help_with_examples,
+        ),
+        (
+            "a_dot_env_file_is_read_and_a_set_variable_wins",
+            a_dot_env_file_is_read_and_a_set_variable_wins,
         ),
         (
             "verify_checks_every_down_from_the_command_line",

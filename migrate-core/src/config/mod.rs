@@ -408,6 +408,11 @@ pub fn load_with(
     let env = match (&explicit_env, &parsed, &file) {
         (Some(env), _, _) => env.clone(),
         (None, Some(raw), Some(path)) => match &raw.default_env {
+            // `{"ENV": "NODE_ENV"}` with the variable unset (or empty): the
+            // default environment, as db-migrate falls back.
+            Some(Raw::Var(name)) if var(name).is_none_or(|v| v.is_empty()) => {
+                DEFAULT_ENV.to_owned()
+            }
             Some(value) => {
                 let ctx = Ctx {
                     file: path,

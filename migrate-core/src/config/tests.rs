@@ -299,6 +299,11 @@ fn database_json_default_env_may_come_from_a_variable() {
     .unwrap();
     assert_eq!(env.name, "production");
     assert_eq!(env.url.expose(), "prod.db");
+    // Unset, or empty, as db-migrate reads it: the default environment.
+    for vars in [&[][..], &[("NODE_ENV", "")][..]] {
+        let env = load_from(&[("database.json", json)], Request::default(), vars).unwrap();
+        assert_eq!((env.name.as_str(), env.url.expose()), ("dev", "dev.db"));
+    }
 }
 
 #[test]

@@ -139,6 +139,14 @@ impl Cli {
             }
         };
         let mut out = Out::new(parsed.global.quiet);
+        // `.env` in this directory or the nearest parent that has one, as
+        // diesel CLI and sqlx-cli read it: a variable already set wins.
+        if let Err(e) = dotenvy::dotenv()
+            && !e.not_found()
+        {
+            out.error(&CliError::Other(format!("cannot read .env: {e}")));
+            return ExitCode::from(FAILURE);
+        }
         match self.execute(&parsed, &mut out) {
             Ok(code) => ExitCode::from(code),
             Err(e) => {
