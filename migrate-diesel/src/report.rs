@@ -279,20 +279,37 @@ impl fmt::Display for Status {
             self.app_version.source,
             show(&self.database_version)
         )?;
+        // Each column as wide as its longest cell, and no narrower than it
+        // has always been.
+        let cells: Vec<[String; 4]> = self
+            .rows
+            .iter()
+            .map(|r| {
+                [
+                    r.version.to_string(),
+                    r.name.clone(),
+                    r.kind.map_or_else(|| "?".to_owned(), |k| k.to_string()),
+                    r.applied_at.clone().unwrap_or_else(|| "-".to_owned()),
+                ]
+            })
+            .collect();
+        let mut widths = [14, 28, 5, 25];
+        for row in &cells {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let [v, n, k, a] = widths;
         writeln!(
             f,
-            "{:<14} {:<28} {:<5} {:<25} state",
+            "{:<v$} {:<n$} {:<k$} {:<a$} state",
             "version", "name", "kind", "applied at"
         )?;
-        for r in &self.rows {
-            let kind = r.kind.map_or_else(|| "?".to_owned(), |k| k.to_string());
+        for (row, r) in cells.iter().zip(&self.rows) {
+            let [version, name, kind, applied_at] = row;
             writeln!(
                 f,
-                "{:<14} {:<28} {:<5} {:<25} {}",
-                r.version.to_string(),
-                r.name,
-                kind,
-                r.applied_at.as_deref().unwrap_or("-"),
+                "{version:<v$} {name:<n$} {kind:<k$} {applied_at:<a$} {}",
                 r.state
             )?;
         }
@@ -394,5 +411,43 @@ impl fmt::Display for VerifyReport {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_name_widens_its_column_and_the_others_stay_in_line() {
+        let v = |s: &str| Version::parse(s).unwrap();
+        let row = |version: &str, name: &str| StatusRow {
+            version: v(version),
+            name: name.to_owned(),
+            kind: Some(ScriptKind::Sql),
+            applied_at: None,
+            state: State::Pending,
+        };
+        let status = Status {
+            app_version: AppVersion {
+                version: v("1.0.1"),
+                source: migrate_core::VersionSource::Config,
+            },
+            database_version: None,
+            rows: vec![
+                row("1.0.0", "create_users"),
+                row("1.0.1", "backfill_the_full_names_of_every_user_from_parts"),
+            ],
+            in_progress: None,
+        };
+        let text = status.to_string();
+        let lines: Vec<&str> = text.lines().skip(1).take(3).collect();
+        let kind_at: Vec<Option<usize>> = lines
+            .iter()
+            .map(|l| l.find("kind").or_else(|| l.find("sql")))
+            .collect();
+        assert!(kind_at.iter().all(|k| *k == kind_at[0]), "{text}");
+        // The usual widths when every cell fits.
+        assert!(lines[0].starts_with("version        name "), "{text}");
     }
 }
