@@ -2161,6 +2161,36 @@ fn sqlite_a_step_that_sqlite_rolls_back_itself_fails_cleanly() {
     );
 }
 
+/// A failed SQL step shows what PostgreSQL says beyond its message: the
+/// detail (which key) and the hint (what to do).
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_a_failed_step_shows_the_servers_detail_and_hint() {
+    type D = support::Postgres;
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let duplicate = Script::sql(
+        "1.0.0",
+        "duplicate",
+        "CREATE TABLE once (x INT UNIQUE); INSERT INTO once VALUES (1), (1);",
+        None,
+    );
+    let err = migrator("1.0.0", vec![duplicate])
+        .run(&mut conn)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("; detail: Key (x)=(1) already exists."),
+        "{err}"
+    );
+    let unknown = Script::sql("1.0.0", "unknown", "SELECT no_such_function(1);", None);
+    let err = migrator("1.0.0", vec![unknown]).run(&mut conn).unwrap_err();
+    assert!(
+        err.to_string().contains("; hint: No function matches"),
+        "{err}"
+    );
+}
+
 /// A caller's `SET LOCAL search_path` around a run inside its transaction
 /// ends with that transaction: the session is put back only where a step
 /// changed it, so the run never turns the caller's local value into the

@@ -245,8 +245,9 @@ pub enum StepError {
     /// A code script panicked.
     #[error("panicked: {0}")]
     Panicked(String),
-    /// An SQL migration failed.
-    #[error(transparent)]
+    /// An SQL migration failed: the server's message, with its detail and
+    /// hint where it gives them (PostgreSQL does).
+    #[error("{}", with_detail(.0))]
     Sql(diesel::result::Error),
     /// Its history row could not be written.
     #[error("recording it in the history failed: {0}")]
@@ -339,4 +340,20 @@ fn also_in_progress(others: &[String]) -> String {
             others.join(", ")
         )
     }
+}
+
+/// A database error as the server gave it: its message, then its detail
+/// and its hint when it has them (diesel's own display shows the message
+/// alone).
+fn with_detail(error: &diesel::result::Error) -> String {
+    let diesel::result::Error::DatabaseError(_, info) = error else {
+        return error.to_string();
+    };
+    let mut text = info.message().to_owned();
+    for (label, part) in [("detail", info.details()), ("hint", info.hint())] {
+        if let Some(part) = part.filter(|p| !p.is_empty()) {
+            text.push_str(&format!("; {label}: {part}"));
+        }
+    }
+    text
 }
