@@ -1333,6 +1333,15 @@ fn adopt_diesel_takes_a_diesel_history_as_the_base() -> Result<(), String> {
         0,
         &["adopted the diesel history: 2 migration(s), the last 20230601090000"],
     )?;
+    // status says what lies below an empty history of ours.
+    let r = cli("sqlite", dir.path(), &["--database-url", db, "status"], &[]);
+    expect(
+        &r,
+        0,
+        &[
+            "database (empty)\nbelow it, diesel_migrations' history: 2 migration(s), the latest 20230601090000",
+        ],
+    )?;
     // The application's scripts create `items`, beside diesel's `users`.
     let r = cli("sqlite", dir.path(), &["--database-url", db, "up"], &[]);
     expect(&r, 0, &["migrated (empty) -> 1.0.2 in 3 steps"])?;

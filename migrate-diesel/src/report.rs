@@ -264,6 +264,10 @@ pub struct Status {
     pub app_version: AppVersion,
     /// The database version (highest applied).
     pub database_version: Option<Version>,
+    /// The diesel_migrations history below this tool's, when the database
+    /// has one (see [`Migrator::adopt_diesel`](crate::Migrator::adopt_diesel)):
+    /// how many migrations it records, and the latest.
+    pub diesel_history: Option<(usize, String)>,
     /// The scripts.
     pub rows: Vec<StatusRow>,
     /// A step left in progress, with what to do about it.
@@ -279,6 +283,12 @@ impl fmt::Display for Status {
             self.app_version.source,
             show(&self.database_version)
         )?;
+        if let Some((count, latest)) = &self.diesel_history {
+            writeln!(
+                f,
+                "below it, diesel_migrations' history: {count} migration(s), the latest {latest}"
+            )?;
+        }
         // Each column as wide as its longest cell, and no narrower than it
         // has always been.
         let cells: Vec<[String; 4]> = self
@@ -434,6 +444,7 @@ mod tests {
                 source: migrate_core::VersionSource::Config,
             },
             database_version: None,
+            diesel_history: None,
             rows: vec![
                 row("1.0.0", "create_users"),
                 row("1.0.1", "backfill_the_full_names_of_every_user_from_parts"),

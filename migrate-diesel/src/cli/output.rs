@@ -200,6 +200,7 @@ pub(super) fn status_json(
         "application_version": status.app_version.version.to_string(),
         "application_version_source": status.app_version.source.to_string(),
         "database_version": status.database_version.as_ref().map(ToString::to_string),
+        "diesel_history": status.diesel_history.as_ref().map(|(count, latest)| serde_json::json!({"migrations": count, "latest": latest})),
         "pending_steps": check.map(|c| c.map_or(0, |dry| dry.plan.steps.len())),
         "ahead": ahead,
         "above_application_version": dry.map(|dry| refs(&dry.plan.above_target)),

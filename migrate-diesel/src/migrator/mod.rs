@@ -437,7 +437,9 @@ impl Migrator {
             });
         }
         rows.sort_by(|a, b| a.version.cmp(&b.version));
+        let diesel_history = diesel_history(conn)?;
         Ok(Status {
+            diesel_history,
             in_progress: history.dirty_error().map(|e| e.to_string()),
             database_version: history
                 .applied()
@@ -496,4 +498,22 @@ pub enum Resolution {
     Completed,
     /// None of its changes are in place: forget the attempt.
     RolledBack,
+}
+
+/// The diesel_migrations history below this tool's, if the database has one
+/// with rows: its count and latest version.
+fn diesel_history<C: Backend>(conn: &mut C) -> Result<Option<(usize, String)>, Error> {
+    let table = TableName::new(crate::DIESEL_TABLE)?;
+    if !conn.table_exists(&table)? {
+        return Ok(None);
+    }
+    let versions = conn
+        .strings(&format!(
+            "SELECT version AS s FROM {} ORDER BY version",
+            C::quote(table.as_str())
+        ))
+        .map_err(Error::db(format!("reading `{table}`")))?;
+    Ok(versions
+        .last()
+        .map(|latest| (versions.len(), latest.clone())))
 }
