@@ -12,8 +12,13 @@ use proc_macro::TokenStream;
 /// Registers a unit struct as a migration script.
 ///
 /// ```
-/// use migrate_core::{BoxError, MigrationScript};
-/// use migrate_macros::migration_script;
+/// # mod migrate {
+/// #     pub use migrate_core::{BoxError, MigrationScript};
+/// #     pub use migrate_macros::migration_script;
+/// #     pub mod registry { pub use migrate_core::registered; }
+/// # }
+/// use migrate::{BoxError, MigrationScript, migration_script};
+/// # /// Stands in for a connection such as `diesel::SqliteConnection`.
 /// # pub struct Conn;
 ///
 /// #[migration_script(version = "1.0.1", description = "add full name to users")]
@@ -26,7 +31,7 @@ use proc_macro::TokenStream;
 ///     }
 /// }
 ///
-/// let registry = migrate_core::registered().unwrap();
+/// let registry = migrate::registry::registered().unwrap();
 /// assert_eq!(registry.iter().next().unwrap().script.description(), Some("add full name to users"));
 /// ```
 ///
@@ -37,8 +42,8 @@ use proc_macro::TokenStream;
 /// - `name = "…"`: defaults to the struct's name.
 /// - `transaction = false`: run outside a transaction (default `true`), for
 ///   work such as `CREATE INDEX CONCURRENTLY`.
-/// - `crate = path`: where to find `migrate` or `migrate_core`, when it is
-///   reached through a re-export.
+/// - `crate = path`: where to find `migrate`, when it is reached through a
+///   re-export.
 ///
 /// The struct must implement `MigrationScript`.
 #[proc_macro_attribute]
