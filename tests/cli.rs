@@ -857,6 +857,27 @@ fn a_dot_env_file_is_read_and_a_set_variable_wins() -> Result<(), String> {
     Ok(())
 }
 
+/// `create` run from inside the package (here `src/`) writes where
+/// `embed_sql!` looks: beside the package's Cargo.toml.
+fn create_writes_beside_cargo_toml_from_any_directory_of_the_package() -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[package]\nname = \"app\"\nversion = \"1.0.0\"\n",
+    )
+    .unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let r = cli("sqlite", &src, &["create", "add_users"], &[]);
+    expect(&r, 0, &["created ../migrations/"])?;
+    let made: Vec<_> = std::fs::read_dir(dir.path().join("migrations"))
+        .map_err(|e| format!("no migrations/ beside Cargo.toml: {e}"))?
+        .collect();
+    ensure!(made.len() == 1, "{made:?}");
+    ensure!(!src.join("migrations").exists(), "created under src/");
+    Ok(())
+}
+
 /// --help of every subcommand has examples; usage errors exit 2.
 fn every_subcommand_has_help_with_examples() -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
@@ -1399,6 +1420,10 @@ fn main() -> ExitCode {
         (
             "a_dot_env_file_is_read_and_a_set_variable_wins",
             a_dot_env_file_is_read_and_a_set_variable_wins,
+        ),
+        (
+            "create_writes_beside_cargo_toml_from_any_directory_of_the_package",
+            create_writes_beside_cargo_toml_from_any_directory_of_the_package,
         ),
         (
             "verify_checks_every_down_from_the_command_line",

@@ -172,17 +172,24 @@ impl Cli {
             };
             output::init_logging(g, None);
             let settings = env.as_ref().map(|e| &e.settings);
+            // The default directories are the package's (`embed_sql!` reads
+            // its folder beside Cargo.toml), wherever in it this runs.
+            let root = package_root();
+            let default = |dir: &PathBuf| match &root {
+                Some(root) if dir.is_relative() => root.join(dir),
+                _ => dir.clone(),
+            };
             let dirs = create::Dirs {
                 sql: create
                     .dir
                     .clone()
                     .or_else(|| settings.and_then(|s| s.migrations_dir.clone()))
-                    .unwrap_or_else(|| self.migrations_dir.clone()),
+                    .unwrap_or_else(|| default(&self.migrations_dir)),
                 rust: create
                     .dir
                     .clone()
                     .or_else(|| settings.and_then(|s| s.scripts_dir.clone()))
-                    .unwrap_or_else(|| self.scripts_dir.clone()),
+                    .unwrap_or_else(|| default(&self.scripts_dir)),
             };
             let migrator = self.configured(g, env.as_ref().map(|e| &e.settings))?;
             create::create(
@@ -545,6 +552,26 @@ fn connect<C: Backend>(env: &Environment, read_only: bool) -> Result<C, CliError
         url: env.url.clone(),
         source,
     })
+}
+
+/// The nearest directory, from the working one up, that holds a
+/// `Cargo.toml`, as cargo finds it; relative to the working directory
+/// (`.`, `..`, ...), so that what `create` prints stays short. `None`
+/// outside any package.
+fn package_root() -> Option<PathBuf> {
+    let here = std::env::current_dir().ok()?;
+    let mut relative = PathBuf::new();
+    for dir in here.ancestors() {
+        if dir.join("Cargo.toml").is_file() {
+            return Some(if relative.as_os_str().is_empty() {
+                PathBuf::new()
+            } else {
+                relative
+            });
+        }
+        relative.push("..");
+    }
+    None
 }
 
 /// The program's name as usage lines show it: the file's name, without
