@@ -11,6 +11,7 @@ use crate::backend::{Backend, in_transaction};
 use crate::history::State as History;
 use crate::{Error, TableName};
 
+use super::runner::lock_did_not_hold;
 use super::*;
 
 impl Migrator {
@@ -214,4 +215,21 @@ pub(super) fn read_history<C: Backend>(conn: &mut C, table: &TableName) -> Resul
     } else {
         Ok(History::empty())
     }
+}
+
+/// Under the lock, before the first write: makes the tracking table (or
+/// adds its newer columns) and clears the state row. Where DDL is
+/// transactional, in a step's transaction: on PostgreSQL that checks the
+/// lock first, and a pooler is named.
+pub(super) fn prepare_table<C: Backend>(conn: &mut C, table: &TableName) -> Result<(), Error> {
+    let prepare = |c: &mut C| {
+        c.create_table(table)?;
+        unsettle(c, table)
+    };
+    if C::TRANSACTIONAL_DDL {
+        conn.step_transaction(table, prepare)
+    } else {
+        prepare(conn)
+    }
+    .map_err(|e| lock_did_not_hold(e, table))
 }

@@ -53,18 +53,7 @@ impl Migrator {
         }
         let lock = self.lock_to_write(conn, &setup.table)?;
         let steps = under_lock(conn, &setup.table, lock, |conn| {
-            let prepare = |c: &mut C| {
-                c.create_table(&setup.table)?;
-                unsettle(c, &setup.table)
-            };
-            // Where DDL is transactional, in a step's transaction: on
-            // PostgreSQL that checks the lock first.
-            if C::TRANSACTIONAL_DDL {
-                conn.step_transaction(&setup.table, prepare)
-            } else {
-                prepare(conn)
-            }
-            .map_err(|e| lock_did_not_hold(e, &setup.table))?;
+            prepare_table(conn, &setup.table)?;
             let history = conn.read_history(&setup.table, true)?;
             if let Some(last) = history.last() {
                 return Err(Error::BaselineRefused {

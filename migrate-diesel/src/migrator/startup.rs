@@ -182,18 +182,7 @@ impl Migrator {
         // Atomic mode creates the table inside its transaction: a failed
         // atomic run leaves nothing at all behind.
         if !self.atomic {
-            let prepare = |c: &mut C| {
-                c.create_table(&setup.table)?;
-                unsettle(c, &setup.table)
-            };
-            // Where DDL is transactional, in a step's transaction: on
-            // PostgreSQL that checks the lock first.
-            if C::TRANSACTIONAL_DDL {
-                conn.step_transaction(&setup.table, prepare)
-            } else {
-                prepare(conn)
-            }
-            .map_err(|e| lock_did_not_hold(e, &setup.table))?;
+            prepare_table(conn, &setup.table)?;
         }
         for warning in plan.warnings() {
             tracing::warn!(target: "migrate", "{warning}");
