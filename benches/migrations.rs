@@ -774,8 +774,8 @@ fn startup_table(rounds: usize) {
         let applied: Vec<AppliedScript> = known
             .iter()
             .map(|k| AppliedScript {
-                checksum: k.checksum.clone(),
-                ..AppliedScript::new(k.version.clone(), k.name.clone())
+                checksum: k.checksum.as_deref().map(str::to_owned),
+                ..AppliedScript::new(k.version.clone(), k.name.to_string())
             })
             .collect();
         let target = Target::UpTo(known.last().unwrap().version.clone());

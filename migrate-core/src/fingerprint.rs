@@ -24,8 +24,8 @@ pub fn settled(target: &Version, known: &[KnownScript]) -> Vec<AppliedScript> {
         .iter()
         .filter(|k| k.version <= *target)
         .map(|k| AppliedScript {
-            checksum: k.checksum.clone(),
-            ..AppliedScript::new(k.version.clone(), k.name.clone())
+            checksum: k.checksum.as_deref().map(str::to_owned),
+            ..AppliedScript::new(k.version.clone(), k.name.to_string())
         })
         .collect()
 }
@@ -133,13 +133,13 @@ mod tests {
     fn known(s: &str, checksum: Option<&str>) -> KnownScript {
         KnownScript {
             version: v(s),
-            name: format!("s{s}"),
+            name: format!("s{s}").into(),
             kind: if checksum.is_some() {
                 ScriptKind::Sql
             } else {
                 ScriptKind::Code
             },
-            checksum: checksum.map(str::to_owned),
+            checksum: checksum.map(|c| c.to_owned().into()),
             reversible: true,
         }
     }

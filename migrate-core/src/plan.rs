@@ -1,6 +1,7 @@
 //! The pure planner: from the target, the applied scripts and the known
 //! scripts to an ordered list of steps. No I/O happens here.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -45,12 +46,12 @@ impl fmt::Display for ScriptKind {
 pub struct KnownScript {
     /// Its version.
     pub version: Version,
-    /// Its name.
-    pub name: String,
+    /// Its name (borrowed from the script; a build's names are `'static`).
+    pub name: Cow<'static, str>,
     /// Code or SQL.
     pub kind: ScriptKind,
     /// The checksum of its SQL, for SQL scripts.
-    pub checksum: Option<String>,
+    pub checksum: Option<Cow<'static, str>>,
     /// Whether it has a `down`.
     pub reversible: bool,
 }
@@ -209,8 +210,9 @@ pub struct Step {
     pub direction: Direction,
     /// The script's version.
     pub version: Version,
-    /// The script's name.
-    pub name: String,
+    /// The script's name: borrowed from a script this build knows, owned
+    /// when it comes from the history.
+    pub name: Cow<'static, str>,
     /// Code or SQL.
     pub kind: ScriptKind,
     /// Run it, or only record it.
@@ -593,7 +595,10 @@ pub fn plan(
         steps.push(Step {
             direction: Direction::Down,
             version: a.version.clone(),
-            name: a.name.clone(),
+            name: match origin {
+                Origin::Known(i) => known[i].name.clone(),
+                Origin::Recorded { .. } => Cow::Owned(a.name.clone()),
+            },
             kind,
             action,
             origin,
@@ -636,7 +641,7 @@ pub fn plan(
             {
                 out_of_order.push(ScriptRef {
                     version: version.clone(),
-                    name: known[i].name.clone(),
+                    name: known[i].name.to_string(),
                 });
                 continue;
             }
@@ -658,7 +663,7 @@ pub fn plan(
             .filter(|(v, _)| !applied_by_version.contains_key(*v))
             .map(|(_, &i)| ScriptRef {
                 version: known[i].version.clone(),
-                name: known[i].name.clone(),
+                name: known[i].name.to_string(),
             })
             .collect();
     }
@@ -683,6 +688,9 @@ pub fn plan(
     };
 
     let to = final_version(&applied_by_version, &steps);
+    // The steps grew by doubling; a run holds them to its end, beside its
+    // report, so give back the slack (up to half of it, for a long plan).
+    steps.shrink_to_fit();
     Ok(Plan {
         from,
         to,
@@ -699,7 +707,7 @@ fn index_known(known: &[KnownScript]) -> Result<BTreeMap<&Version, usize>, PlanE
         if let Some(&j) = by_version.get(&k.version) {
             let r = |s: &KnownScript| ScriptRef {
                 version: s.version.clone(),
-                name: s.name.clone(),
+                name: s.name.to_string(),
             };
             return Err(PlanError::DuplicateVersion {
                 first: r(&known[j]),
@@ -727,7 +735,7 @@ fn check_checksums(
             return Err(PlanError::BuildMetadataOnly {
                 known: ScriptRef {
                     version: known[i].version.clone(),
-                    name: known[i].name.clone(),
+                    name: known[i].name.to_string(),
                 },
                 applied: ScriptRef {
                     version: a.version.clone(),
@@ -744,7 +752,7 @@ fn check_checksums(
                     name: a.name.clone(),
                 },
                 recorded: recorded.clone(),
-                current: current.clone(),
+                current: current.to_string(),
             });
         }
     }

@@ -9,7 +9,7 @@ fn v(s: &str) -> Version {
 fn known(s: &str) -> KnownScript {
     KnownScript {
         version: v(s),
-        name: format!("s{s}"),
+        name: format!("s{s}").into(),
         kind: ScriptKind::Code,
         checksum: None,
         reversible: true,
@@ -26,7 +26,7 @@ fn irreversible(s: &str) -> KnownScript {
 fn sql(s: &str, checksum: &str) -> KnownScript {
     KnownScript {
         kind: ScriptKind::Sql,
-        checksum: Some(checksum.into()),
+        checksum: Some(checksum.to_owned().into()),
         ..known(s)
     }
 }

@@ -1,6 +1,7 @@
 //! The registry: every `#[migration_script]` linked into the binary, plus
 //! the scripts listed by hand, validated and sorted by version.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::ops::Deref;
@@ -661,9 +662,9 @@ impl Registry {
         self.iter()
             .map(|e| KnownScript {
                 version: e.version.clone(),
-                name: e.script.name().to_owned(),
+                name: Cow::Borrowed(e.script.name()),
                 kind: e.script.kind(),
-                checksum: e.script.checksum().map(str::to_owned),
+                checksum: e.script.checksum().map(Cow::Borrowed),
                 reversible: e.script.reversible(),
             })
             .collect()

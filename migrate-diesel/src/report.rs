@@ -1,6 +1,7 @@
 //! What `run`, `plan` and `status` return, and how they print. Types
 //! only: nothing here touches a database.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -25,8 +26,8 @@ pub struct StepReport {
     pub direction: Direction,
     /// The script's version.
     pub version: Version,
-    /// The script's name.
-    pub name: String,
+    /// The script's name (as [`Step::name`]).
+    pub name: Cow<'static, str>,
     /// Code or SQL.
     pub kind: ScriptKind,
     /// Run, or only recorded.

@@ -65,7 +65,9 @@ impl Migrator {
                 found,
                 Reversibility::Reversible | Reversibility::Irreversible
             );
-            report.scripts.push((script.version, script.name, found));
+            report
+                .scripts
+                .push((script.version, script.name.into_owned(), found));
             if broken {
                 break;
             }

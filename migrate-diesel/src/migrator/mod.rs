@@ -382,7 +382,9 @@ impl Migrator {
             let done = recorded.get(&k.version).copied();
             let state = match done.map(|a| &a.script) {
                 Some(a) if a.reverted_without_running => State::RevertedKeptChanges,
-                Some(a) if a.checksum.is_some() && a.checksum != k.checksum => {
+                Some(a)
+                    if a.checksum.is_some() && a.checksum.as_deref() != k.checksum.as_deref() =>
+                {
                     State::ChecksumChanged
                 }
                 Some(_) if k.version > *app => State::Ahead,
@@ -392,7 +394,7 @@ impl Migrator {
             };
             rows.push(StatusRow {
                 version: k.version.clone(),
-                name: k.name.clone(),
+                name: k.name.to_string(),
                 kind: Some(k.kind),
                 applied_at: done
                     .filter(|a| !a.script.reverted_without_running)

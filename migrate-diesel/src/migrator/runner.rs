@@ -60,7 +60,7 @@ impl<'a> Runner<'a> {
         Error::StepFailed {
             direction: step.direction,
             version: step.version.clone(),
-            name: step.name.clone(),
+            name: step.name.to_string(),
             transactional,
             atomic: self.atomic,
             dirty,

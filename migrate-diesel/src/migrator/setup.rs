@@ -286,7 +286,7 @@ pub(super) fn refuse_transaction_control<C: Backend>(
             return Err(Error::Registry(
                 migrate_core::RegistryError::TransactionControl {
                     version: step.version.to_string(),
-                    name: step.name.clone(),
+                    name: step.name.to_string(),
                     location: script
                         .map_or_else(|| format!("the history in `{table}`"), Script::location),
                     direction: match step.direction {
