@@ -11,7 +11,7 @@
 //! let v = |s: &str| Version::parse(s).unwrap();
 //! let known = |s: &str| KnownScript {
 //!     version: v(s),
-//!     name: format!("script {s}"),
+//!     name: format!("script {s}").into(),
 //!     kind: ScriptKind::Code,
 //!     checksum: None,
 //!     reversible: true,
