@@ -35,6 +35,8 @@ mod history;
 mod migrator;
 mod report;
 mod table;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub mod testing;
 
 pub use adopt::{Adoption, DIESEL_TABLE};
 pub use backend::schema::{ColumnSchema, Schema, TableSchema};

@@ -5,6 +5,7 @@ mod ast;
 mod expand;
 mod krate;
 mod sql;
+mod test;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -84,6 +85,45 @@ pub fn embed_sql(input: TokenStream) -> TokenStream {
     match sql::read(&args) {
         Ok((folders, span)) => expand::expand_sql(&folders, span, args.krate.as_ref()),
         Err(err) => err.into_compile_error(),
+    }
+    .into()
+}
+
+/// Runs a test on a database of its own, with every migration of this
+/// build applied: the argument's type picks the backend
+/// (`&mut SqliteConnection`, `&mut PgConnection`, `&mut MysqlConnection`).
+///
+/// ```text
+/// #[migrate::test]
+/// fn signup_creates_a_user(conn: &mut diesel::SqliteConnection) { ... }
+///
+/// #[migrate::test(version = "1.0.0", fixtures = ["tests/fixtures/users.sql"])]
+/// fn full_name_is_filled_in(conn: &mut diesel::PgConnection) { ... }
+/// ```
+///
+/// Options:
+/// - `fixtures = ["a.sql", ...]`: SQL files (relative to the crate's
+///   `Cargo.toml`, checked at compile time) applied after the migrations,
+///   in order.
+/// - `version = "…"`: migrate to this version instead of the last one.
+/// - `migrator = path`: a `fn() -> Migrator`, for a custom table or
+///   scripts listed by hand.
+/// - `crate = path`: where to find `migrate`.
+///
+/// The function may return `()` or a `Result` whose error is `Debug`. The
+/// migrated database is a template built once per migration set and
+/// copied for each test; see `migrate::testing`.
+#[proc_macro_attribute]
+pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item2 = proc_macro2::TokenStream::from(item.clone());
+    let parsed =
+        syn::parse::<ast::Args>(args).and_then(|args| Ok((args, syn::parse::<syn::ItemFn>(item)?)));
+    match parsed.and_then(|(args, item)| test::expand(args, item)) {
+        Ok(tokens) => tokens,
+        Err(err) => {
+            let errors = err.into_compile_error();
+            quote::quote!(#item2 #errors)
+        }
     }
     .into()
 }
