@@ -151,8 +151,8 @@ fn connection(item: &ItemFn) -> syn::Result<Type> {
     match arg {
         FnArg::Typed(typed) => match &*typed.ty {
             Type::Reference(r) if r.mutability.is_some() => Ok((*r.elem).clone()),
-            other => Err(syn::Error::new(
-                other.span(),
+            other => Err(syn::Error::new_spanned(
+                other,
                 "the connection is passed as `&mut`: e.g. `conn: &mut diesel::SqliteConnection`",
             )),
         },
@@ -194,12 +194,26 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
     };
     let migrator = match &options.migrator {
         Some(p) => quote_spanned! {p.span()=>
-            ::core::option::Option::Some(#p as fn() -> #krate::Migrator)
+            ::core::option::Option::Some(#p)
         },
         None => quote!(::core::option::Option::None),
     };
     let run = quote_spanned! {conn.span()=> #krate::testing::run::<#conn, _> };
+    // Checked in every build, not only under `cargo test` (where `#[test]`
+    // functions exist): a wrong connection type or migrator is reported
+    // by `cargo check` too, on the user's token.
+    let conn_check = quote_spanned! {conn.span()=>
+        const _: fn() = || {
+            fn provided<C: #krate::testing::TestConnection>() {}
+            provided::<#conn>();
+        };
+    };
+    let migrator_check = options.migrator.as_ref().map(|p| {
+        quote_spanned! {p.span()=> const _: fn() -> #krate::Migrator = #p; }
+    });
     Ok(quote! {
+        #conn_check
+        #migrator_check
         #(#attrs)*
         #[::core::prelude::v1::test]
         #vis fn #name() {

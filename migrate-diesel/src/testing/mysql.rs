@@ -14,6 +14,7 @@ use diesel::{Connection, MysqlConnection, QueryableByName, RunQueryDsl, sql_quer
 use super::url::with_database;
 use super::{Server, TestConnection, gone};
 
+#[diagnostic::do_not_recommend]
 impl TestConnection for MysqlConnection {
     type Server = Mysql;
 }

@@ -8,6 +8,7 @@ use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, sql_query};
 use super::url::with_database;
 use super::{Server, TestConnection, gone};
 
+#[diagnostic::do_not_recommend]
 impl TestConnection for PgConnection {
     type Server = Postgres;
 }

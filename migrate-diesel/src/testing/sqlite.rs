@@ -8,6 +8,7 @@ use diesel::{Connection, SqliteConnection};
 
 use super::{Server, TestConnection, gone};
 
+#[diagnostic::do_not_recommend]
 impl TestConnection for SqliteConnection {
     type Server = Files;
 }
