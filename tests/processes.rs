@@ -189,9 +189,9 @@ fn main() -> ExitCode {
         return match backend.as_str() {
             "sqlite" => child(&support::Sqlite::at(&url)),
             #[cfg(feature = "postgres")]
-            "postgres" => child(&support::Postgres { url }),
+            "postgres" => child(&support::Postgres::at(url)),
             #[cfg(feature = "mysql")]
-            "mysql" => child(&support::Mysql { url }),
+            "mysql" => child(&support::Mysql::at(url)),
             other => {
                 eprintln!("unknown backend {other}");
                 ExitCode::FAILURE

@@ -128,9 +128,29 @@ mod pg {
     use super::*;
     use diesel::PgConnection;
 
-    /// A database of its own on the test server.
+    /// A database of its own on the test server, dropped when the test
+    /// passes (kept, for a look, when it fails).
     pub struct Postgres {
         pub url: String,
+        owned: bool,
+    }
+
+    impl Postgres {
+        /// An existing database, which this value does not drop (for
+        /// child processes of a test).
+        pub fn at(url: String) -> Postgres {
+            Postgres { url, owned: false }
+        }
+    }
+
+    impl Drop for Postgres {
+        fn drop(&mut self) {
+            if self.owned && !std::thread::panicking() {
+                drop_database::<PgConnection>(postgres_admin_url(), &self.url, |name| {
+                    format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")
+                });
+            }
+        }
     }
 
     impl TestDb for Postgres {
@@ -146,6 +166,7 @@ mod pg {
         fn create() -> Option<Self> {
             Some(Postgres {
                 url: new_database::<PgConnection>(&postgres_admin_url()?),
+                owned: true,
             })
         }
 
@@ -236,6 +257,22 @@ fn new_database<C: Connection + SimpleConnection>(admin: &str) -> String {
     format!("{base}/{name}")
 }
 
+/// Drops a test's database through the server's admin URL, ignoring
+/// failures: a database left behind costs disk (and, on PostgreSQL, time
+/// for every later `CREATE DATABASE`), not correctness.
+fn drop_database<C: Connection + SimpleConnection>(
+    admin: Option<String>,
+    url: &str,
+    sql: impl Fn(&str) -> String,
+) {
+    let (Some(admin), Some((_, name))) = (admin, url.rsplit_once('/')) else {
+        return;
+    };
+    if let Ok(mut conn) = C::establish(&admin) {
+        let _ = conn.batch_execute(&sql(name));
+    }
+}
+
 /// A database name no other test (or test process) uses.
 fn unique_name() -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -260,9 +297,29 @@ mod my {
     use super::*;
     use diesel::MysqlConnection;
 
-    /// A database of its own on the test server.
+    /// A database of its own on the test server, dropped when the test
+    /// passes (kept, for a look, when it fails).
     pub struct Mysql {
         pub url: String,
+        owned: bool,
+    }
+
+    impl Mysql {
+        /// An existing database, which this value does not drop (for
+        /// child processes of a test).
+        pub fn at(url: String) -> Mysql {
+            Mysql { url, owned: false }
+        }
+    }
+
+    impl Drop for Mysql {
+        fn drop(&mut self) {
+            if self.owned && !std::thread::panicking() {
+                drop_database::<MysqlConnection>(mysql_admin_url(), &self.url, |name| {
+                    format!("SET SESSION lock_wait_timeout = 10; DROP DATABASE IF EXISTS `{name}`")
+                });
+            }
+        }
     }
 
     impl TestDb for Mysql {
@@ -277,6 +334,7 @@ mod my {
         fn create() -> Option<Self> {
             Some(Mysql {
                 url: new_database::<MysqlConnection>(&mysql_admin_url()?),
+                owned: true,
             })
         }
 
