@@ -246,7 +246,7 @@ fn main() {
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "A test's database ready, ms (median of {rounds}); the template's build, once, ms; then suites, wall time:"
+        "A test's database ready, ms (median of {rounds}); the run's first test, which builds the template unless an earlier run did, ms; then suites, wall time:"
     );
     println!(
         "| backend | N | #[migrate::test] | new database + every migration | ratio | template, once |"

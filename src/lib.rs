@@ -76,9 +76,9 @@ pub use migrate_core::package_version;
 pub use migrate_core::{BoxError, MigrationScript, Script, Target, Version, WhenAhead};
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use migrate_diesel::check_schema;
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-pub use migrate_diesel::testing;
 pub use migrate_diesel::{Error, Migrator, Report, diesel};
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub use migrate_diesel::{migration_tests, testing};
 pub use migrate_macros::{embed_sql, migration_script, test};
 
 /// The command line inside the application's binary: [`cli::run`]

@@ -223,3 +223,57 @@ mod my_place {
 
 #[cfg(feature = "mysql")]
 backend_tests!(mysql, diesel::MysqlConnection);
+
+/// What schema.rs would say of this file's migrations.
+mod declared {
+    diesel::table! {
+        users (id) {
+            id -> Integer,
+            name -> Text,
+            email -> Nullable<Text>,
+        }
+    }
+}
+
+// The standard tests of this file's migrations, in one line per backend.
+mod sqlite_standard {
+    use super::*;
+    migrate::migration_tests!(
+        SqliteConnection,
+        migrator = everything,
+        schema = [declared::users::table]
+    );
+}
+
+#[cfg(feature = "postgres")]
+mod postgres_standard {
+    use super::*;
+    migrate::migration_tests!(
+        diesel::PgConnection,
+        migrator = everything,
+        schema = [declared::users::table]
+    );
+}
+
+/// Every script of this file: its package version (0.1.0) is below them.
+fn everything() -> Migrator {
+    Migrator::new("1.1.0")
+}
+
+#[test]
+fn the_history_check_fails_when_a_script_fails_from_empty() {
+    let broken = Migrator::new("1.0.0")
+        .only_listed_scripts()
+        .scripts([migrate::Script::sql(
+            "1.0.0",
+            "broken",
+            "CREATE TABLE broken (;",
+            None,
+        )]);
+    let mut db = TestDatabase::<SqliteConnection>::empty("testing::history_fails");
+    let failure = migrate::testing::check_history(&broken, db.conn()).unwrap_err();
+    assert!(
+        failure.starts_with("the run from empty failed"),
+        "{failure}"
+    );
+}

@@ -16,9 +16,9 @@
 //! admin URL whose user may create databases. Without it, such a test
 //! fails, saying what to set.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use migrate_core::{Target, Version, sql_checksum};
 
@@ -145,13 +145,7 @@ impl<C: TestConnection> TestDatabase<C> {
             Ok(())
         };
         let (conn, place) = with_server::<C, _>(|server| {
-            if prepared()
-                .lock()
-                .unwrap()
-                .insert(format!("{}:{key}", C::NAME))
-            {
-                server.template(&key, &build)?;
-            }
+            ensure_template(server, &key, &build)?;
             server.create(&key, &database_name(spec.test), &build)
         })?;
         Ok(TestDatabase {
@@ -159,6 +153,26 @@ impl<C: TestConnection> TestDatabase<C> {
             place,
             _permit: permit,
         })
+    }
+
+    /// An empty database of the test's own (no tracking table, nothing
+    /// migrated), for checks that migrate it themselves, such as
+    /// [`Migrator::verify`] and [`check_schema!`](crate::check_schema).
+    pub fn empty(test: &'static str) -> TestDatabase<C> {
+        let permit = Permit::take();
+        let made = with_server::<C, _>(|server| {
+            let nothing = |_: &mut C| Ok(());
+            ensure_template(server, EMPTY, &nothing)?;
+            server.create(EMPTY, &database_name(test), &nothing)
+        });
+        match made {
+            Ok((conn, place)) => TestDatabase {
+                conn: Some(conn),
+                place,
+                _permit: permit,
+            },
+            Err(e) => panic!("#[migrate::test] {test}: {e}"),
+        }
     }
 
     /// The connection to the test's database.
@@ -233,6 +247,113 @@ pub fn run<C: TestConnection, R: TestResult>(spec: &TestSpec, test: impl FnOnce(
     }
 }
 
+/// The key of the empty template (hex, as every key is).
+const EMPTY: &str = "0000000000000000";
+
+/// The history check of [`migration_tests!`](crate::migration_tests), on
+/// an empty database: the scripts are valid for this connection, a run
+/// from empty applies every script up to the application version and
+/// leaves nothing pending or in progress, and a second run does nothing.
+pub fn check_history<C: TestConnection>(migrator: &Migrator, conn: &mut C) -> Result<(), String> {
+    migrator.validate().map_err(|e| e.to_string())?;
+    let first = migrator
+        .run(conn)
+        .map_err(|e| format!("the run from empty failed: {e}"))?;
+    let again = migrator
+        .run(conn)
+        .map_err(|e| format!("the second run failed: {e}"))?;
+    if !again.steps.is_empty() {
+        return Err(format!("a second run was not a no-op:\n{again}"));
+    }
+    let status = migrator.status(conn).map_err(|e| e.to_string())?;
+    if let Some(in_progress) = &status.in_progress {
+        return Err(format!("a step is left in progress: {in_progress}"));
+    }
+    let unsettled: Vec<String> = status
+        .rows
+        .iter()
+        .filter(|r| {
+            !matches!(
+                r.state,
+                crate::State::Applied | crate::State::AboveAppVersion
+            )
+        })
+        .map(|r| format!("{} `{}`: {:?}", r.version, r.name, r.state))
+        .collect();
+    if unsettled.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "after a run of {} step(s) from empty, these are not applied:\n  {}",
+            first.steps.len(),
+            unsettled.join("\n  ")
+        ))
+    }
+}
+
+/// The standard tests of a project's migrations, in one line of a test
+/// file, each on an empty database of its own:
+///
+/// - `every_down_restores_the_schema`: [`Migrator::verify`];
+/// - `the_history_is_sound`: [`check_history`];
+/// - with `schema = [...]`, `the_migrations_build_the_declared_schema`:
+///   [`check_schema!`](crate::check_schema) against diesel's `table!`s.
+///
+/// ```text
+/// migrate::migration_tests!(diesel::SqliteConnection);
+/// migrate::migration_tests!(diesel::PgConnection, migrator = my_migrator, schema = [schema::users::table]);
+/// ```
+///
+/// The migrator defaults to `Migrator::new(env!("CARGO_PKG_VERSION"))`, the
+/// package's own version; `migrator = path` names a `fn() -> Migrator`.
+/// The tests are in a module `migration_tests`. `verify` and the schema
+/// check do not support MySQL yet.
+#[macro_export]
+macro_rules! migration_tests {
+    ($conn:ty $(, migrator = $migrator:path)? $(, schema = [$($table:expr),+ $(,)?])? $(,)?) => {
+        mod migration_tests {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn migrator() -> $crate::Migrator {
+                let default = || $crate::Migrator::new(::core::env!("CARGO_PKG_VERSION"));
+                $(let default = $migrator;)?
+                default()
+            }
+
+            fn database(test: &'static str) -> $crate::testing::TestDatabase<$conn> {
+                $crate::testing::TestDatabase::<$conn>::empty(test)
+            }
+
+            #[test]
+            fn every_down_restores_the_schema() {
+                let mut db = database(::core::concat!(::core::module_path!(), "::every_down_restores_the_schema"));
+                if let ::core::result::Result::Err(e) = migrator().verify(db.conn(), false) {
+                    ::core::panic!("{e}");
+                }
+            }
+
+            #[test]
+            fn the_history_is_sound() {
+                let mut db = database(::core::concat!(::core::module_path!(), "::the_history_is_sound"));
+                if let ::core::result::Result::Err(e) = $crate::testing::check_history(&migrator(), db.conn()) {
+                    ::core::panic!("{e}");
+                }
+            }
+
+            $(
+                #[test]
+                fn the_migrations_build_the_declared_schema() {
+                    let mut db = database(::core::concat!(::core::module_path!(), "::the_migrations_build_the_declared_schema"));
+                    if let ::core::result::Result::Err(e) = $crate::check_schema!(migrator(), db.conn(), [$($table),+]) {
+                        ::core::panic!("{e}");
+                    }
+                }
+            )?
+        }
+    };
+}
+
 /// The template's key, and the version it migrates to.
 fn template_key(migrator: &Migrator, spec: &TestSpec) -> Result<(String, Option<Version>), String> {
     let registry = migrator.registry().map_err(|e| e.to_string())?;
@@ -257,39 +378,73 @@ fn template_key(migrator: &Migrator, spec: &TestSpec) -> Result<(String, Option<
     Ok((key, Some(target)))
 }
 
-/// The templates this process made sure of.
-fn prepared() -> &'static Mutex<HashSet<String>> {
-    static PREPARED: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
-    PREPARED.get_or_init(Mutex::default)
+/// Makes sure the template `key` exists, once per process: the first
+/// test to need it builds it (under the server's lock, across processes),
+/// the others wait for it here.
+fn ensure_template<C: TestConnection>(
+    server: &mut C::Server,
+    key: &str,
+    build: &dyn Fn(&mut C) -> Result<(), String>,
+) -> Result<(), String> {
+    type Gates = Mutex<HashMap<String, Arc<Mutex<bool>>>>;
+    static GATES: OnceLock<Gates> = OnceLock::new();
+    let gate = GATES
+        .get_or_init(Gates::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(format!("{}:{key}", C::NAME))
+        .or_default()
+        .clone();
+    let mut made = gate.lock().unwrap_or_else(|e| e.into_inner());
+    if !*made {
+        server.template(key, build)?;
+        *made = true;
+    }
+    Ok(())
 }
 
-/// Runs `f` on the process's connection to the backend's server, made (and
-/// the leftovers of earlier runs cleaned) at first use.
+/// Runs `f` on an admin connection to the backend's server: an idle one of
+/// the process's, or a new one, so that tests create and drop their
+/// databases in parallel. The first one made also drops the leftovers of
+/// earlier runs.
 fn with_server<C: TestConnection, T>(
     f: impl FnOnce(&mut C::Server) -> Result<T, String>,
 ) -> Result<T, String> {
-    let mut slot = server_slot::<C>().lock().unwrap_or_else(|e| e.into_inner());
-    if slot.is_none() {
-        let mut server = C::Server::connect()?;
-        server.clean();
-        *slot = Some(server);
-    }
-    f(slot.as_mut().expect("just set"))
+    let pool = pool::<C>();
+    let idle = pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    let mut server = match idle {
+        Some(server) => server,
+        None => {
+            let mut server = C::Server::connect()?;
+            static CLEANED: Mutex<Vec<std::any::TypeId>> = Mutex::new(Vec::new());
+            let mut cleaned = CLEANED.lock().unwrap_or_else(|e| e.into_inner());
+            if !cleaned.contains(&std::any::TypeId::of::<C>()) {
+                server.clean();
+                cleaned.push(std::any::TypeId::of::<C>());
+            }
+            server
+        }
+    };
+    let result = f(&mut server);
+    pool.lock().unwrap_or_else(|e| e.into_inner()).push(server);
+    result
 }
 
-/// One server connection per backend and process.
-fn server_slot<C: TestConnection>() -> &'static Mutex<Option<C::Server>> {
+/// The idle admin connections, per backend and process.
+fn pool<C: TestConnection>() -> &'static Mutex<Vec<C::Server>> {
     use std::any::{Any, TypeId};
-    use std::collections::HashMap;
-    static SLOTS: OnceLock<Mutex<HashMap<TypeId, &'static (dyn Any + Send + Sync)>>> =
-        OnceLock::new();
-    let mut slots = SLOTS.get_or_init(Mutex::default).lock().unwrap();
-    let slot = *slots.entry(TypeId::of::<C>()).or_insert_with(|| {
-        let leaked: &'static Mutex<Option<C::Server>> = Box::leak(Box::new(Mutex::new(None)));
+    type Pools = Mutex<HashMap<TypeId, &'static (dyn Any + Send + Sync)>>;
+    static POOLS: OnceLock<Pools> = OnceLock::new();
+    let mut pools = POOLS
+        .get_or_init(Pools::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let pool = *pools.entry(TypeId::of::<C>()).or_insert_with(|| {
+        let leaked: &'static Mutex<Vec<C::Server>> = Box::leak(Box::new(Mutex::new(Vec::new())));
         leaked
     });
-    slot.downcast_ref()
-        .expect("one slot type per connection type")
+    pool.downcast_ref()
+        .expect("one pool type per connection type")
 }
 
 /// A name for a test's database, unique in this process, that tells the
