@@ -249,7 +249,7 @@ fn main() {
         "A test's database ready, ms (median of {rounds}); the run's first test, which builds the template unless an earlier run did, ms; then suites, wall time:"
     );
     println!(
-        "| backend | N | #[migrate::test] | new database + every migration | ratio | template, once |"
+        "| backend | N | #[migrate::test] | new database + every migration | ratio | first test |"
     );
     println!("|---|---|---|---|---|---|");
     all::<diesel::SqliteConnection>(sizes, rounds, tests, threads);

@@ -12,6 +12,8 @@ use diesel::connection::SimpleConnection;
 use diesel::sql_types::Text;
 use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection, sql_query};
 use migrate::backend::Backend;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use migrate::testing::TestDatabase;
 use migrate::{BoxError, MigrationScript, Script};
 
 /// A fresh, empty database.
@@ -128,28 +130,19 @@ mod pg {
     use super::*;
     use diesel::PgConnection;
 
-    /// A database of its own on the test server, dropped when the test
-    /// passes (kept, for a look, when it fails).
+    /// A database of its own on the test server, from
+    /// `migrate::testing::TestDatabase::empty`: dropped when the test
+    /// passes, kept (and named) when it fails.
     pub struct Postgres {
         pub url: String,
-        owned: bool,
+        _db: Option<std::sync::Mutex<TestDatabase<PgConnection>>>, // in a Mutex: a TestDb is shared across threads
     }
 
     impl Postgres {
         /// An existing database, which this value does not drop (for
         /// child processes of a test).
         pub fn at(url: String) -> Postgres {
-            Postgres { url, owned: false }
-        }
-    }
-
-    impl Drop for Postgres {
-        fn drop(&mut self) {
-            if self.owned && !std::thread::panicking() {
-                drop_database::<PgConnection>(postgres_admin_url(), &self.url, |name| {
-                    format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")
-                });
-            }
+            Postgres { url, _db: None }
         }
     }
 
@@ -164,9 +157,11 @@ mod pg {
         );
 
         fn create() -> Option<Self> {
+            postgres_admin_url()?;
+            let db = TestDatabase::<PgConnection>::empty(&test_name());
             Some(Postgres {
-                url: new_database::<PgConnection>(&postgres_admin_url()?),
-                owned: true,
+                url: db.url().to_owned(),
+                _db: Some(std::sync::Mutex::new(db)),
             })
         }
 
@@ -245,49 +240,6 @@ fn admin_url(var: &str, server: &str) -> Option<String> {
     }
 }
 
-/// Creates a database of its own on the server that `admin` reaches, and
-/// returns its URL.
-fn new_database<C: Connection + SimpleConnection>(admin: &str) -> String {
-    let name = unique_name();
-    let mut conn = C::establish(admin)
-        .unwrap_or_else(|e| panic!("cannot reach the test server at {admin}: {e}"));
-    conn.batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
-    format!("{base}/{name}")
-}
-
-/// Drops a test's database through the server's admin URL, ignoring
-/// failures: a database left behind costs disk (and, on PostgreSQL, time
-/// for every later `CREATE DATABASE`), not correctness.
-fn drop_database<C: Connection + SimpleConnection>(
-    admin: Option<String>,
-    url: &str,
-    sql: impl Fn(&str) -> String,
-) {
-    let (Some(admin), Some((_, name))) = (admin, url.rsplit_once('/')) else {
-        return;
-    };
-    if let Ok(mut conn) = C::establish(&admin) {
-        let _ = conn.batch_execute(&sql(name));
-    }
-}
-
-/// A database name no other test (or test process) uses.
-fn unique_name() -> String {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "migrate_test_{}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    )
-}
-
 #[cfg(feature = "mysql")]
 #[allow(unused_imports)] // not every test file uses it
 pub use my::Mysql;
@@ -297,28 +249,19 @@ mod my {
     use super::*;
     use diesel::MysqlConnection;
 
-    /// A database of its own on the test server, dropped when the test
-    /// passes (kept, for a look, when it fails).
+    /// A database of its own on the test server, from
+    /// `migrate::testing::TestDatabase::empty`: dropped when the test
+    /// passes, kept (and named) when it fails.
     pub struct Mysql {
         pub url: String,
-        owned: bool,
+        _db: Option<std::sync::Mutex<TestDatabase<MysqlConnection>>>, // in a Mutex: a TestDb is shared across threads
     }
 
     impl Mysql {
         /// An existing database, which this value does not drop (for
         /// child processes of a test).
         pub fn at(url: String) -> Mysql {
-            Mysql { url, owned: false }
-        }
-    }
-
-    impl Drop for Mysql {
-        fn drop(&mut self) {
-            if self.owned && !std::thread::panicking() {
-                drop_database::<MysqlConnection>(mysql_admin_url(), &self.url, |name| {
-                    format!("SET SESSION lock_wait_timeout = 10; DROP DATABASE IF EXISTS `{name}`")
-                });
-            }
+            Mysql { url, _db: None }
         }
     }
 
@@ -332,9 +275,11 @@ mod my {
         const STATE_TRIGGER: bool = false;
 
         fn create() -> Option<Self> {
+            mysql_admin_url()?;
+            let db = TestDatabase::<MysqlConnection>::empty(&test_name());
             Some(Mysql {
-                url: new_database::<MysqlConnection>(&mysql_admin_url()?),
-                owned: true,
+                url: db.url().to_owned(),
+                _db: Some(std::sync::Mutex::new(db)),
             })
         }
 
@@ -641,4 +586,10 @@ impl Drop for Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The running test's name, which libtest gives its thread (for the
+/// database's name).
+fn test_name() -> String {
+    std::thread::current().name().unwrap_or("test").to_owned()
 }

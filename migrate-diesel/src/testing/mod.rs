@@ -105,6 +105,9 @@ pub trait Server<C>: Sized + Send + 'static {
         name: &str,
         build: &dyn Fn(&mut C) -> Result<(), String>,
     ) -> Result<(C, String), String>;
+    /// What another connection or process is given to reach the database
+    /// at `place`: a URL, or a SQLite path.
+    fn url(&self, place: &str) -> Result<String, String>;
     /// Drops a test's database, by the place `create` returned.
     fn drop_database(&mut self, place: &str) -> Result<(), String>;
 }
@@ -114,6 +117,7 @@ pub trait Server<C>: Sized + Send + 'static {
 pub struct TestDatabase<C: TestConnection> {
     conn: Option<C>,
     place: String,
+    url: String,
     _permit: Permit,
 }
 
@@ -144,13 +148,16 @@ impl<C: TestConnection> TestDatabase<C> {
             }
             Ok(())
         };
-        let (conn, place) = with_server::<C, _>(|server| {
+        let (conn, place, url) = with_server::<C, _>(|server| {
             ensure_template(server, &key, &build)?;
-            server.create(&key, &database_name(spec.test), &build)
+            let (conn, place) = server.create(&key, &database_name(spec.test), &build)?;
+            let url = server.url(&place)?;
+            Ok((conn, place, url))
         })?;
         Ok(TestDatabase {
             conn: Some(conn),
             place,
+            url,
             _permit: permit,
         })
     }
@@ -158,17 +165,20 @@ impl<C: TestConnection> TestDatabase<C> {
     /// An empty database of the test's own (no tracking table, nothing
     /// migrated), for checks that migrate it themselves, such as
     /// [`Migrator::verify`] and [`check_schema!`](crate::check_schema).
-    pub fn empty(test: &'static str) -> TestDatabase<C> {
+    pub fn empty(test: &str) -> TestDatabase<C> {
         let permit = Permit::take();
         let made = with_server::<C, _>(|server| {
             let nothing = |_: &mut C| Ok(());
             ensure_template(server, EMPTY, &nothing)?;
-            server.create(EMPTY, &database_name(test), &nothing)
+            let (conn, place) = server.create(EMPTY, &database_name(test), &nothing)?;
+            let url = server.url(&place)?;
+            Ok((conn, place, url))
         });
         match made {
-            Ok((conn, place)) => TestDatabase {
+            Ok((conn, place, url)) => TestDatabase {
                 conn: Some(conn),
                 place,
+                url,
                 _permit: permit,
             },
             Err(e) => panic!("#[migrate::test] {test}: {e}"),
@@ -183,6 +193,12 @@ impl<C: TestConnection> TestDatabase<C> {
     /// Where the database is: its name on a server, its path on SQLite.
     pub fn place(&self) -> &str {
         &self.place
+    }
+
+    /// What another connection, or a child process, is given to reach the
+    /// database: its URL on a server, its path on SQLite.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Keeps the database when the test fails without panicking (a test

@@ -176,6 +176,10 @@ impl Server<MysqlConnection> for Mysql {
         }
     }
 
+    fn url(&self, place: &str) -> Result<String, String> {
+        with_database(&self.admin_url, place)
+    }
+
     fn drop_database(&mut self, place: &str) -> Result<(), String> {
         run(
             &mut self.admin,

@@ -116,6 +116,10 @@ impl Server<PgConnection> for Postgres {
         Ok((conn, name.to_owned()))
     }
 
+    fn url(&self, place: &str) -> Result<String, String> {
+        with_database(&self.admin_url, place)
+    }
+
     fn drop_database(&mut self, place: &str) -> Result<(), String> {
         run(
             &mut self.admin,
