@@ -372,6 +372,12 @@ macro_rules! migration_tests {
 
 /// The template's key, and the version it migrates to.
 fn template_key(migrator: &Migrator, spec: &TestSpec) -> Result<(String, Option<Version>), String> {
+    let (text, target) = template_text(migrator, spec)?;
+    Ok((sql_checksum(&text)[..16].to_owned(), Some(target)))
+}
+
+/// What the template's key is a digest of.
+fn template_text(migrator: &Migrator, spec: &TestSpec) -> Result<(String, Version), String> {
     let registry = migrator.registry().map_err(|e| e.to_string())?;
     let target = match spec.version {
         Some(v) => Version::parse(v).map_err(|e| format!("version `{v}`: {e}"))?,
@@ -390,8 +396,20 @@ fn template_key(migrator: &Migrator, spec: &TestSpec) -> Result<(String, Option<
         text.push_str(&sql_checksum(fixture.sql));
         text.push('\n');
     }
-    let key = sql_checksum(&text)[..16].to_owned();
-    Ok((key, Some(target)))
+    // A code script has no checksum: its body can change under the same
+    // fingerprint. Then the template is this build's own (keyed by the test
+    // binary's size and time), and a rebuild makes a new one.
+    let code = registry
+        .iter()
+        .any(|e| e.version <= &target && e.script.kind() == migrate_core::ScriptKind::Code);
+    if code {
+        let exe = std::env::current_exe().and_then(std::fs::metadata);
+        match exe.and_then(|m| Ok((m.len(), m.modified()?))) {
+            Ok((len, modified)) => text.push_str(&format!("{len} {modified:?}\n")),
+            Err(e) => return Err(format!("cannot read the test binary's metadata: {e}")),
+        }
+    }
+    Ok((text, target))
 }
 
 /// Makes sure the template `key` exists, once per process: the first
@@ -548,6 +566,40 @@ mod tests {
         assert!(name.ends_with("_signup_creates_a_user"));
         assert_eq!(maker(&name), Some(std::process::id()));
         assert!(!gone(&name), "this process is alive");
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn a_code_script_ties_the_template_to_the_test_binary() {
+        use migrate_core::{BoxError, MigrationScript, Script};
+        struct Noop;
+        impl MigrationScript for Noop {
+            type Connection = diesel::SqliteConnection;
+            fn up(&self, _: &mut diesel::SqliteConnection) -> Result<(), BoxError> {
+                Ok(())
+            }
+        }
+        static NOOP: Noop = Noop;
+        let sql = Migrator::new("0.0.0")
+            .only_listed_scripts()
+            .scripts([Script::sql(
+                "1.0.0",
+                "a",
+                "CREATE TABLE a (id INTEGER);",
+                None,
+            )]);
+        let code = sql.clone().scripts([Script::new("1.0.1", &NOOP)]);
+        let exe = std::fs::metadata(std::env::current_exe().unwrap()).unwrap();
+        let size = format!("\n{} ", exe.len());
+        let spec = TestSpec::new("t");
+        assert!(!template_text(&sql, &spec).unwrap().0.contains(&size));
+        assert!(template_text(&code, &spec).unwrap().0.contains(&size));
+        // Below the code script, the template is the SQL one's again.
+        let below = TestSpec {
+            version: Some("1.0.0"),
+            ..spec
+        };
+        assert!(!template_text(&code, &below).unwrap().0.contains(&size));
     }
 
     #[test]
