@@ -567,6 +567,43 @@ fn create_writes_migrations_at_the_next_version_and_refuses_taken_ones() -> Resu
     Ok(())
 }
 
+/// From `src/` of a project, the project's migrate.toml is found, and its
+/// relative SQLite path means the file beside it, not one in `src/`.
+fn the_configuration_is_found_from_a_subdirectory_of_the_project() -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[package]\nname = \"blog\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("migrate.toml"),
+        "[dev]\nurl = \"sqlite://dev.db\"\n",
+    )
+    .unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    expect(
+        &cli("sqlite", &src, &["up"], &[]),
+        0,
+        &["migrated (empty) -> 1.0.2 in 3 steps"],
+    )?;
+    ensure!(
+        dir.path().join("dev.db").exists(),
+        "the project's dev.db was not used"
+    );
+    ensure!(!src.join("dev.db").exists(), "a dev.db was made in src/");
+    expect(
+        &cli("sqlite", &src, &["status"], &[]),
+        0,
+        &[
+            "database sqlite://../dev.db (environment `dev`)",
+            "database 1.0.2",
+        ],
+    )?;
+    Ok(())
+}
+
 /// migrate.toml: environments, MIGRATE_ENV, variables, settings.
 fn migrate_toml_selects_environments_and_interpolates_variables() -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
@@ -1404,6 +1441,10 @@ fn main() -> ExitCode {
         (
             "migrate_toml_selects_environments_and_interpolates_variables",
             migrate_toml_selects_environments_and_interpolates_variables,
+        ),
+        (
+            "the_configuration_is_found_from_a_subdirectory_of_the_project",
+            the_configuration_is_found_from_a_subdirectory_of_the_project,
         ),
         (
             "database_json_works_as_db_migrate_wrote_it",

@@ -376,10 +376,67 @@ fn list(items: &[String]) -> String {
 }
 
 /// Loads the environment `request` asks for, from the process environment
-/// and the current directory.
+/// and the configuration file: `--config`'s (relative to the working
+/// directory), else the nearest `migrate.toml` or `database.json` from the
+/// working directory up (see [`config_dir`]). A relative SQLite path in a
+/// file found above the working directory is relative to that file.
 pub fn load(request: &Request<'_>) -> Result<Environment, ConfigError> {
-    let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    load_with(request, &dir, &|name| std::env::var(name).ok())
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let found = request.config.is_none().then(|| config_dir(&cwd)).flatten();
+    let dir = found.clone().unwrap_or_else(|| cwd.clone());
+    let mut env = load_with(request, &dir, &|name| std::env::var(name).ok())?;
+    if let (Some(found), Origin::File(_), Driver::Sqlite) = (&found, &env.origin, env.driver)
+        && *found != cwd
+        && let Ok(up) = cwd.strip_prefix(found)
+    {
+        let back: PathBuf = up.components().map(|_| "..").collect();
+        env.url = DatabaseUrl::new(rebase_sqlite(env.url.expose(), &back));
+    }
+    Ok(env)
+}
+
+/// The nearest directory, from `start` up, that holds `migrate.toml` or
+/// `database.json`, as cargo finds `Cargo.toml`; the search stops at the
+/// outermost directory that holds a `Cargo.toml` (the project), or at
+/// `start` itself outside any project.
+pub fn config_dir(start: &Path) -> Option<PathBuf> {
+    let outermost = start
+        .ancestors()
+        .filter(|d| d.join("Cargo.toml").is_file())
+        .last()
+        .unwrap_or(start);
+    for dir in start.ancestors() {
+        if [TOML_FILE, JSON_FILE].iter().any(|f| dir.join(f).is_file()) {
+            return Some(dir.to_path_buf());
+        }
+        if dir == outermost {
+            break;
+        }
+    }
+    None
+}
+
+/// `url` (a SQLite path or URL) with a relative path put under `base`:
+/// `dev.db`, `sqlite://dev.db`, `sqlite:dev.db`, `file:dev.db?mode=ro`.
+/// Absolute paths and `:memory:` stay.
+pub fn rebase_sqlite(url: &str, base: &Path) -> String {
+    let (scheme, rest) = ["sqlite://", "sqlite:"]
+        .iter()
+        .find_map(|p| url.strip_prefix(p).map(|r| (*p, r)))
+        .unwrap_or(("", url));
+    let (file, rest) = rest
+        .strip_prefix("file:")
+        .map_or(("", rest), |r| ("file:", r));
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) if !file.is_empty() => (p, Some(q)),
+        _ => (rest, None),
+    };
+    if path.is_empty() || path.starts_with(':') || Path::new(path).is_absolute() {
+        return url.to_owned();
+    }
+    let rebased = base.join(path);
+    let query = query.map_or_else(String::new, |q| format!("?{q}"));
+    format!("{scheme}{file}{}{query}", rebased.display())
 }
 
 /// [`load`] with an explicit directory and variable lookup (for tests and

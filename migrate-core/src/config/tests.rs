@@ -730,3 +730,58 @@ fn a_keyword_string_that_does_not_parse_is_not_shown() {
     assert!(!url.to_string().contains("unterminated"), "{url}");
     assert!(!format!("{url:?}").contains("unterminated"));
 }
+
+#[test]
+fn the_configuration_is_found_from_any_directory_of_the_project() {
+    let root = tempdir();
+    std::fs::write(root.join("Cargo.toml"), "[package]\n").unwrap();
+    std::fs::write(root.join(TOML_FILE), TOML).unwrap();
+    let src = root.join("src").join("bin");
+    std::fs::create_dir_all(&src).unwrap();
+    assert_eq!(config_dir(&src).as_deref(), Some(root.as_path()));
+    assert_eq!(config_dir(&root).as_deref(), Some(root.as_path()));
+    // A database.json is found the same way; migrate.toml wins beside it.
+    std::fs::remove_file(root.join(TOML_FILE)).unwrap();
+    std::fs::write(root.join(JSON_FILE), "{}").unwrap();
+    assert_eq!(config_dir(&src).as_deref(), Some(root.as_path()));
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn the_search_stops_at_the_outermost_project() {
+    let outside = tempdir();
+    // A configuration above the project is not the project's.
+    std::fs::write(outside.join(TOML_FILE), TOML).unwrap();
+    let project = outside.join("project");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(project.join("Cargo.toml"), "[package]\n").unwrap();
+    assert_eq!(config_dir(&project.join("src")), None);
+    // Outside any project, only the directory itself is looked at.
+    let loose = outside.join("loose");
+    std::fs::create_dir_all(&loose).unwrap();
+    assert_eq!(config_dir(&loose), None);
+    assert_eq!(config_dir(&outside).as_deref(), Some(outside.as_path()));
+    std::fs::remove_dir_all(&outside).unwrap();
+}
+
+#[test]
+fn a_relative_sqlite_path_is_put_under_the_configurations_directory() {
+    let up = Path::new("../..");
+    let cases = [
+        ("dev.db", "../../dev.db"),
+        ("sqlite://dev.db", "sqlite://../../dev.db"),
+        ("sqlite:data/dev.db", "sqlite:../../data/dev.db"),
+        ("file:dev.db?mode=ro", "file:../../dev.db?mode=ro"),
+        (
+            "sqlite://file:dev.db?mode=ro",
+            "sqlite://file:../../dev.db?mode=ro",
+        ),
+        ("/srv/app.db", "/srv/app.db"),
+        ("sqlite:///srv/app.db", "sqlite:///srv/app.db"),
+        (":memory:", ":memory:"),
+        ("sqlite://:memory:", "sqlite://:memory:"),
+    ];
+    for (url, expected) in cases {
+        assert_eq!(rebase_sqlite(url, up), expected, "{url}");
+    }
+}
