@@ -2000,7 +2000,7 @@ fn an_sql_step_is_one_message_where_the_backend_allows<D: TestDb>() {
                 Error::StepFailed {
                     dirty: false,
                     transactional: true,
-                    source: StepError::Sql(_),
+                    source: StepError::Sql(_) | StepError::SqlAt { .. },
                     ..
                 }
             ) && msg.starts_with(&format!("migration 1.0.4 `{}`", failing.name()))
@@ -2110,7 +2110,7 @@ fn sqlite_a_step_that_sqlite_rolls_back_itself_fails_cleanly() {
                 &err,
                 Error::StepFailed {
                     dirty: false,
-                    source: StepError::Sql(_),
+                    source: StepError::Sql(_) | StepError::SqlAt { .. },
                     ..
                 }
             ) && msg.contains("UNIQUE constraint failed")
@@ -2189,6 +2189,40 @@ fn postgres_a_failed_step_shows_the_servers_detail_and_hint() {
         err.to_string().contains("; hint: No function matches"),
         "{err}"
     );
+}
+
+/// Where PostgreSQL says where its error is, the message names the line of
+/// the step's SQL and shows it.
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_a_failed_step_names_the_line_of_its_failing_statement() {
+    type D = support::Postgres;
+    let Some(db) = D::create() else { return };
+    let mut conn = db.connect();
+    let sql = "CREATE TABLE first (x INT);\n\n-- the next one is wrong\n    INSERT INTO no_such_table VALUES (1);\nCREATE TABLE never (x INT);";
+    let err = migrator("1.0.0", vec![Script::sql("1.0.0", "third", sql, None)])
+        .run(&mut conn)
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(
+            &err,
+            Error::StepFailed {
+                source: StepError::SqlAt { line: 4, .. },
+                ..
+            }
+        ) && msg.contains("relation \"no_such_table\" does not exist")
+            && msg.contains(
+                "does not exist (at line 4 of its SQL: `INSERT INTO no_such_table VALUES (1);`); it ran in a transaction"
+            ),
+        "{msg}"
+    );
+    // Without a position (a constraint), the message is the server's.
+    let duplicate = "CREATE TABLE once (x INT UNIQUE);\nINSERT INTO once VALUES (1), (1);";
+    let err = migrator("1.0.0", vec![Script::sql("1.0.0", "dup", duplicate, None)])
+        .run(&mut conn)
+        .unwrap_err();
+    assert!(!err.to_string().contains("at line"), "{err}");
 }
 
 /// A caller's `SET LOCAL search_path` around a run inside its transaction

@@ -249,6 +249,17 @@ pub enum StepError {
     /// hint where it gives them (PostgreSQL does).
     #[error("{}", with_detail(.0))]
     Sql(diesel::result::Error),
+    /// As [`Sql`](Self::Sql), where the server said which statement failed:
+    /// the line of the step's SQL (from 1) and its text.
+    #[error("{} (at line {line} of its SQL: `{text}`)", with_detail(source))]
+    SqlAt {
+        /// The server's error.
+        source: diesel::result::Error,
+        /// The line, from 1.
+        line: usize,
+        /// The line's text, trimmed (at most 200 characters).
+        text: String,
+    },
     /// Its history row could not be written.
     #[error("recording it in the history failed: {0}")]
     Record(diesel::result::Error),

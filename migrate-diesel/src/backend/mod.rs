@@ -292,6 +292,11 @@ pub enum SqlStepError {
     /// both back: nothing of the step was kept.
     #[error("the step was rolled back: {0}")]
     RolledBack(diesel::result::Error),
+    /// As [`RolledBack`](Self::RolledBack), where the server said where in
+    /// the step's SQL it failed: the offset, in characters, of the error in
+    /// that SQL (PostgreSQL reports a position).
+    #[error("the step was rolled back: {0}")]
+    RolledBackAt(diesel::result::Error, usize),
     /// The step's SQL ended the transaction it was sent in (a `COMMIT`,
     /// `ROLLBACK`, `END` or `PREPARE TRANSACTION` in a migration), and its
     /// history row was not written. What it ran after that was committed

@@ -157,16 +157,9 @@ impl<'a> Runner<'a> {
             Err(failure) => failure,
         };
         Err(match failure {
-            SqlStepError::RolledBack(e) => {
-                let record = matches!(&e, diesel::result::Error::DatabaseError(_, info)
-                    if info.table_name() == Some(self.table.as_str()));
-                let source = if crate::backend::lock_not_held(&e, self.table) {
-                    StepError::LockNotHeld(e)
-                } else if record {
-                    StepError::Record(e)
-                } else {
-                    StepError::Sql(e)
-                };
+            SqlStepError::RolledBack(e) => self.fail(step, true, false, self.refused(e, None)),
+            SqlStepError::RolledBackAt(e, at) => {
+                let source = self.refused(e, Some(line_at(sql, at)));
                 self.fail(step, true, false, source)
             }
             SqlStepError::EndedItsTransaction => self.mark_ended(conn, step, started.elapsed()),
@@ -258,6 +251,27 @@ impl<'a> Runner<'a> {
             authorized_by: self
                 .authorized_by
                 .filter(|_| step.direction == Direction::Down),
+        }
+    }
+
+    /// What the database's refusal of a SQL step was: not holding the lock,
+    /// the history row, or the step's own SQL (at a line of it, when the
+    /// server said where).
+    fn refused(&self, e: diesel::result::Error, at: Option<(usize, String)>) -> StepError {
+        let record = matches!(&e, diesel::result::Error::DatabaseError(_, info)
+            if info.table_name() == Some(self.table.as_str()));
+        if crate::backend::lock_not_held(&e, self.table) {
+            StepError::LockNotHeld(e)
+        } else if record {
+            StepError::Record(e)
+        } else if let Some((line, text)) = at {
+            StepError::SqlAt {
+                source: e,
+                line,
+                text,
+            }
+        } else {
+            StepError::Sql(e)
         }
     }
 
@@ -546,4 +560,35 @@ pub(super) fn panic_message(panic: &(dyn Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+/// The line (from 1) of `sql` that holds the character at offset `at`, and
+/// that line's text, trimmed and cut at 200 characters.
+fn line_at(sql: &str, at: usize) -> (usize, String) {
+    let before: String = sql.chars().take(at).collect();
+    let line = before.matches('\n').count() + 1;
+    let text = sql.lines().nth(line - 1).unwrap_or("").trim();
+    let mut text: String = text.chars().take(200).collect();
+    if text.len() < sql.lines().nth(line - 1).unwrap_or("").trim().len() {
+        text.push('…');
+    }
+    (line, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_at;
+
+    #[test]
+    fn an_offset_names_its_line_and_the_lines_text() {
+        let sql = "CREATE TABLE a (x INT);\n  INSERT INTO nope VALUES (1);\nSELECT 1;";
+        let at = sql.find("nope").unwrap();
+        assert_eq!(
+            line_at(sql, at),
+            (2, "INSERT INTO nope VALUES (1);".to_owned())
+        );
+        assert_eq!(line_at(sql, 0), (1, "CREATE TABLE a (x INT);".to_owned()));
+        let long = format!("SELECT '{}';", "é".repeat(300));
+        assert!(line_at(&long, 5).1.ends_with('…'));
+    }
 }

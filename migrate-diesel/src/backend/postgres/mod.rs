@@ -268,7 +268,10 @@ impl Backend for PgConnection {
         match committed {
             Ok(values) if values.first() == Some(&nonce) => Err(SqlStepError::EndedItsTransaction),
             Ok(_) if null_change(&failure, table) => Err(SqlStepError::EndedItsTransaction),
-            Ok(_) => Err(SqlStepError::RolledBack(failure)),
+            Ok(_) => Err(match position_in_step(&message, sql, &failure) {
+                Some(at) => SqlStepError::RolledBackAt(failure, at),
+                None => SqlStepError::RolledBack(failure),
+            }),
             // Whether part of it committed cannot be told.
             Err(_) => Err(SqlStepError::OutcomeUnknown(failure)),
         }
@@ -509,6 +512,22 @@ impl Backend for PgConnection {
         }
         Ok(())
     }
+}
+
+/// Where in `sql` PostgreSQL's error position falls: the position counts
+/// characters from 1 in the whole `message`, which holds `sql` once, after
+/// the statements that open the step.
+fn position_in_step(message: &str, sql: &str, failure: &diesel::result::Error) -> Option<usize> {
+    let diesel::result::Error::DatabaseError(_, info) = failure else {
+        return None;
+    };
+    let position = usize::try_from(info.statement_position()?)
+        .ok()?
+        .checked_sub(1)?;
+    let start = message[..message.find(sql)?].chars().count();
+    position
+        .checked_sub(start)
+        .filter(|&at| at < sql.chars().count())
 }
 
 #[cfg(test)]
