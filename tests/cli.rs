@@ -953,6 +953,79 @@ fn every_subcommand_has_help_with_examples() -> Result<(), String> {
     Ok(())
 }
 
+/// A subcommand's help lists the global flags it takes, and only those; a
+/// flag it does not take is a usage error, before or after its name.
+fn each_subcommand_lists_and_takes_only_its_flags() -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let help = |sub: &str| cli("sqlite", dir.path(), &[sub, "--help"], &[]).stdout;
+    let create = help("create");
+    for flag in [
+        "--env",
+        "--config",
+        "--database-url",
+        "--app-version",
+        "--verbose",
+    ] {
+        ensure!(
+            create.contains(flag),
+            "create --help lacks {flag}:\n{create}"
+        );
+    }
+    for flag in [
+        "--atomic",
+        "--lock-timeout",
+        "--table",
+        "--allow-out-of-order",
+    ] {
+        ensure!(
+            !create.contains(flag),
+            "create --help lists {flag}:\n{create}"
+        );
+    }
+    let up = help("up");
+    for flag in ["--atomic", "--app-version", "--lock-timeout", "--table"] {
+        ensure!(up.contains(flag), "up --help lacks {flag}:\n{up}");
+    }
+    let status = help("status");
+    ensure!(
+        status.contains("--app-version") && !status.contains("--atomic"),
+        "{status}"
+    );
+    let baseline = help("baseline");
+    ensure!(
+        baseline.contains("--lock-timeout") && !baseline.contains("--app-version"),
+        "{baseline}"
+    );
+    for args in [
+        &["create", "x", "--atomic"][..],
+        &["--atomic", "create", "x"],
+    ] {
+        expect(
+            &cli("sqlite", dir.path(), args, &[]),
+            2,
+            &[
+                "error: --atomic does not apply to `create`",
+                "create --help",
+            ],
+        )?;
+    }
+    ensure!(
+        !dir.path().join("migrations").exists(),
+        "a refused create wrote something"
+    );
+    expect(
+        &cli(
+            "sqlite",
+            dir.path(),
+            &["status", "--lock-timeout", "5", "--atomic"],
+            &[],
+        ),
+        2,
+        &["--atomic does not apply to `status`"],
+    )?;
+    Ok(())
+}
+
 /// A failed step: exit 1, the script and version named, the steps before it
 /// kept.
 fn a_failing_step_exits_non_zero_naming_the_script<D: TestDb>() -> Result<(), String> {
@@ -1457,6 +1530,10 @@ fn main() -> ExitCode {
         (
             "every_subcommand_has_help_with_examples",
             every_subcommand_has_help_with_examples,
+        ),
+        (
+            "each_subcommand_lists_and_takes_only_its_flags",
+            each_subcommand_lists_and_takes_only_its_flags,
         ),
         (
             "a_dot_env_file_is_read_and_a_set_variable_wins",

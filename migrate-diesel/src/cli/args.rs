@@ -185,6 +185,101 @@ pub(super) struct Create {
     pub(super) dir: Option<PathBuf>,
 }
 
+/// The global flags, by their ids.
+const GLOBALS: [&str; 10] = [
+    "database_url",
+    "env",
+    "config",
+    "app_version",
+    "table",
+    "allow_out_of_order",
+    "atomic",
+    "lock_timeout",
+    "verbose",
+    "quiet",
+];
+
+/// The global flags that mean something to `sub`: the others are hidden
+/// from its help and refused on its command line.
+fn takes(sub: &str) -> &'static [&'static str] {
+    // The URL tells the driver (for a Rust script's connection), and the
+    // application version where the next version goes.
+    const CREATE: &[&str] = &[
+        "database_url",
+        "env",
+        "config",
+        "app_version",
+        "verbose",
+        "quiet",
+    ];
+    const CONNECTS: &[&str] = &[
+        "database_url",
+        "env",
+        "config",
+        "table",
+        "lock_timeout",
+        "verbose",
+        "quiet",
+    ];
+    const PLANS: &[&str] = &[
+        "database_url",
+        "env",
+        "config",
+        "table",
+        "lock_timeout",
+        "verbose",
+        "quiet",
+        "app_version",
+        "allow_out_of_order",
+    ];
+    match sub {
+        "create" => CREATE,
+        "status" | "plan" => PLANS,
+        "up" | "down" | "redo" => &GLOBALS,
+        _ => CONNECTS,
+    }
+}
+
+/// Hides, in each subcommand's help, the global flags it does not take: a
+/// hidden copy of the flag in the subcommand stops clap from propagating
+/// the global one there, and [`misplaced`] refuses it when given.
+pub(super) fn scoped(mut cmd: clap::Command) -> clap::Command {
+    let globals: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| GLOBALS.contains(&a.get_id().as_str()))
+        .cloned()
+        .collect();
+    let subs: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    for sub in subs {
+        for arg in globals
+            .iter()
+            .filter(|a| !takes(&sub).contains(&a.get_id().as_str()))
+        {
+            let hidden = arg.clone().global(false).hide(true);
+            cmd = cmd.mut_subcommand(&sub, |c| c.arg(hidden));
+        }
+    }
+    cmd
+}
+
+/// The first global flag given to a subcommand that does not take it, as
+/// `(flag, subcommand)`.
+pub(super) fn misplaced(matches: &clap::ArgMatches) -> Option<(String, String)> {
+    let (sub, sub_matches) = matches.subcommand()?;
+    GLOBALS
+        .iter()
+        .filter(|id| !takes(sub).contains(id))
+        .find(|id| {
+            [matches, sub_matches]
+                .iter()
+                .any(|m| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        })
+        .map(|id| (format!("--{}", id.replace('_', "-")), sub.to_owned()))
+}
+
 /// A version argument, checked by the parser: an invalid one is a usage
 /// error (exit 2), as any bad argument is, not a failure of the command.
 fn version_arg(text: &str) -> Result<String, String> {

@@ -114,7 +114,8 @@ impl Cli {
     {
         let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
         let bin = program_name(args.first());
-        let matches = match args::with_examples(Args::command(), &bin).try_get_matches_from(&args) {
+        let command = args::scoped(args::with_examples(Args::command(), &bin));
+        let matches = match command.try_get_matches_from(&args) {
             Ok(m) => m,
             Err(e) => {
                 if !e.use_stderr() {
@@ -131,6 +132,12 @@ impl Cli {
                 return ExitCode::from(USAGE);
             }
         };
+        if let Some((flag, sub)) = args::misplaced(&matches) {
+            eprintln!(
+                "error: {flag} does not apply to `{sub}`\n\nFor the options of `{sub}`, try '{bin} {sub} --help'."
+            );
+            return ExitCode::from(USAGE);
+        }
         let parsed = match Args::from_arg_matches(&matches) {
             Ok(a) => a,
             Err(e) => {
