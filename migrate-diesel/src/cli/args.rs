@@ -200,7 +200,7 @@ const GLOBALS: [&str; 10] = [
 ];
 
 /// The global flags that mean something to `sub`: the others are hidden
-/// from its help and refused on its command line.
+/// from its help.
 fn takes(sub: &str) -> &'static [&'static str] {
     // The URL tells the driver (for a Rust script's connection), and the
     // application version where the next version goes.
@@ -242,7 +242,9 @@ fn takes(sub: &str) -> &'static [&'static str] {
 
 /// Hides, in each subcommand's help, the global flags it does not take: a
 /// hidden copy of the flag in the subcommand stops clap from propagating
-/// the global one there, and [`misplaced`] refuses it when given.
+/// the global one there. Given anyway, such a flag is accepted and means
+/// nothing there, as a wrapper script may pass the same flags to every
+/// command.
 pub(super) fn scoped(mut cmd: clap::Command) -> clap::Command {
     let globals: Vec<clap::Arg> = cmd
         .get_arguments()
@@ -263,21 +265,6 @@ pub(super) fn scoped(mut cmd: clap::Command) -> clap::Command {
         }
     }
     cmd
-}
-
-/// The first global flag given to a subcommand that does not take it, as
-/// `(flag, subcommand)`.
-pub(super) fn misplaced(matches: &clap::ArgMatches) -> Option<(String, String)> {
-    let (sub, sub_matches) = matches.subcommand()?;
-    GLOBALS
-        .iter()
-        .filter(|id| !takes(sub).contains(id))
-        .find(|id| {
-            [matches, sub_matches]
-                .iter()
-                .any(|m| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
-        })
-        .map(|id| (format!("--{}", id.replace('_', "-")), sub.to_owned()))
 }
 
 /// A version argument, checked by the parser: an invalid one is a usage

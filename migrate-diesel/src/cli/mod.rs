@@ -132,12 +132,6 @@ impl Cli {
                 return ExitCode::from(USAGE);
             }
         };
-        if let Some((flag, sub)) = args::misplaced(&matches) {
-            eprintln!(
-                "error: {flag} does not apply to `{sub}`\n\nFor the options of `{sub}`, try '{bin} {sub} --help'."
-            );
-            return ExitCode::from(USAGE);
-        }
         let parsed = match Args::from_arg_matches(&matches) {
             Ok(a) => a,
             Err(e) => {
