@@ -140,7 +140,8 @@ pub mod schema {
 /// table it writes.
 pub mod backend {
     pub use migrate_diesel::{
-        Backend, DEFAULT_TABLE, DIESEL_TABLE, HistoryRow, NewRow, SqlStepError, TableName,
+        Backend, Connectable, DEFAULT_TABLE, DIESEL_TABLE, HistoryRow, NewRow, SqlStepError,
+        TableName,
     };
 }
 

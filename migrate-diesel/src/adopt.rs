@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Connectable};
 use crate::{Error, Migrator, Report, TableName};
 
 /// diesel_migrations' tracking table.
@@ -36,12 +36,13 @@ impl Migrator {
     ///
     /// Diesel's table and folders are never changed; the next `run` applies
     /// the semver scripts on top.
-    pub fn adopt_diesel<C: Backend>(
+    pub fn adopt_diesel<T: Connectable>(
         &self,
-        conn: &mut C,
+        conn: &mut T,
         diesel_dir: &Path,
         baseline: Option<&str>,
     ) -> Result<Adoption, Error> {
+        let conn = conn.connection();
         let diesel_table = TableName::new(DIESEL_TABLE)?;
         let refuse = |reason: String| Error::AdoptionRefused { reason };
         if !conn.table_exists(&diesel_table)? {

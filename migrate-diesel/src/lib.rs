@@ -40,7 +40,7 @@ pub mod testing;
 
 pub use adopt::{Adoption, DIESEL_TABLE};
 pub use backend::schema::{ColumnSchema, Schema, TableSchema};
-pub use backend::{Backend, SqlStepError};
+pub use backend::{Backend, Connectable, SqlStepError};
 /// `check_schema!`'s expansion names `$crate::drift`.
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 #[doc(hidden)]

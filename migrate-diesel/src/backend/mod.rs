@@ -284,6 +284,37 @@ pub(crate) fn lock_not_held(failure: &diesel::result::Error, table: &TableName) 
             && (message.ends_with("\" does not exist") || message.ends_with("\" already exists")))
 }
 
+/// What [`Migrator`](crate::Migrator)'s entry points take: a connection of
+/// one of the three backends, or (feature `r2d2`) a connection of an r2d2
+/// pool as `pool.get()?` returns it, so that `run(&mut pool.get()?)`
+/// compiles. Scripts receive the connection itself.
+pub trait Connectable {
+    /// The backend's connection.
+    type Connection: Backend;
+    /// The connection itself.
+    fn connection(&mut self) -> &mut Self::Connection;
+}
+
+impl<C: Backend> Connectable for C {
+    type Connection = C;
+
+    fn connection(&mut self) -> &mut C {
+        self
+    }
+}
+
+#[cfg(feature = "r2d2")]
+impl<C> Connectable for diesel::r2d2::PooledConnection<diesel::r2d2::ConnectionManager<C>>
+where
+    C: Backend + diesel::r2d2::R2D2Connection,
+{
+    type Connection = C;
+
+    fn connection(&mut self) -> &mut C {
+        self
+    }
+}
+
 /// How [`Backend::sql_step`] failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -7,7 +7,7 @@ use std::any::type_name;
 use diesel::query_builder::QueryFragment;
 use diesel::{QuerySource, Table};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Connectable};
 use crate::{Error, Migrator, Schema};
 
 /// A table as diesel's `table!` declares it.
@@ -308,15 +308,16 @@ impl Migrator {
     /// `table!`, through [`check_schema!`](crate::check_schema)): tables,
     /// columns, SQL types mapped to the backend's, nullability and primary
     /// keys. Returns [`Error::SchemaDrift`] listing every difference.
-    pub fn check_schema<C: Backend>(
+    pub fn check_schema<T: Connectable>(
         &self,
-        conn: &mut C,
+        conn: &mut T,
         declared: &[DeclaredTable],
     ) -> Result<(), Error> {
+        let conn = conn.connection();
         let table = super::verify::require_fresh(self, conn, "drift check")?;
         self.run(conn)?;
         let schema = conn.schema(&table)?;
-        let lines = schema_drift(C::NAME, declared, &schema);
+        let lines = schema_drift(<T::Connection as Backend>::NAME, declared, &schema);
         if lines.is_empty() {
             Ok(())
         } else {

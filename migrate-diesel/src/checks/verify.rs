@@ -5,7 +5,7 @@
 
 use migrate_core::Target;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Connectable};
 use crate::report::{Reversibility, VerifyReport};
 use crate::{Error, Migrator, Schema, TableName};
 
@@ -32,7 +32,12 @@ impl Migrator {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn verify<C: Backend>(&self, conn: &mut C, strict: bool) -> Result<VerifyReport, Error> {
+    pub fn verify<T: Connectable>(
+        &self,
+        conn: &mut T,
+        strict: bool,
+    ) -> Result<VerifyReport, Error> {
+        let conn = conn.connection();
         let table = require_fresh(self, conn, "reversibility check")?;
         let mut report = VerifyReport {
             scripts: Vec::new(),

@@ -18,7 +18,7 @@ use migrate_core::{
     Version, WhenAhead, plan, registered, resolve_app_version,
 };
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Connectable};
 use crate::history::{AppliedState, HistoryRow};
 use crate::report::{DryRun, Progress, Report, State, Status, StatusRow};
 use crate::{Error, TableName};
@@ -278,7 +278,8 @@ impl Migrator {
     /// the state table after any other change to the history too (by
     /// hand, say). On MySQL an added row, or a deleted last one, is noticed;
     /// after any other edit by hand there, delete the row.
-    pub fn run<C: Backend>(&self, conn: &mut C) -> Result<Report, Error> {
+    pub fn run<T: Connectable>(&self, conn: &mut T) -> Result<Report, Error> {
+        let conn = conn.connection();
         self.migrate(conn, None, &mut |_| {}, true)
     }
 
@@ -286,22 +287,24 @@ impl Migrator {
     /// `None` it is start-up's move ([`run`](Self::run) without the one-row
     /// check); an explicit target is the caller's own decision, downgrades
     /// included (the command line's `up`, `down` and `redo`).
-    pub fn run_to<C: Backend>(
+    pub fn run_to<T: Connectable>(
         &self,
-        conn: &mut C,
+        conn: &mut T,
         target: Option<Target>,
     ) -> Result<Report, Error> {
+        let conn = conn.connection();
         self.run_to_with(conn, target, &mut |_| {})
     }
 
     /// [`run_to`](Self::run_to), calling `progress` as each step starts and
     /// finishes (the command line prints a line per step from it).
-    pub fn run_to_with<C: Backend>(
+    pub fn run_to_with<T: Connectable>(
         &self,
-        conn: &mut C,
+        conn: &mut T,
         target: Option<Target>,
         progress: &mut dyn FnMut(Progress<'_>),
     ) -> Result<Report, Error> {
+        let conn = conn.connection();
         self.migrate(conn, target, progress, false)
     }
 
@@ -313,18 +316,20 @@ impl Migrator {
     /// running that step right now (on SQLite that may create the lock's
     /// `<database>-migrate.lock` file), and refuses with [`Error::Dirty`] if
     /// the mark is still there or the lock cannot be had.
-    pub fn plan<C: Backend>(&self, conn: &mut C) -> Result<DryRun, Error> {
+    pub fn plan<T: Connectable>(&self, conn: &mut T) -> Result<DryRun, Error> {
+        let conn = conn.connection();
         self.plan_to(conn, None)
     }
 
     /// The dry run towards `target` (`None`: start-up's move, see
     /// [`run_to`](Self::run_to)).
-    pub fn plan_to<C: Backend>(
+    pub fn plan_to<T: Connectable>(
         &self,
-        conn: &mut C,
+        conn: &mut T,
         target: Option<Target>,
     ) -> Result<DryRun, Error> {
-        self.refuse_atomic_without_transactional_ddl::<C>()?;
+        let conn = conn.connection();
+        self.refuse_atomic_without_transactional_ddl::<T::Connection>()?;
         let setup = self.prepare(conn)?;
         let mut history = read_history(conn, &setup.table)?;
         if !history.dirty.is_empty() {
@@ -350,7 +355,7 @@ impl Migrator {
         }
         let scripts = setup.scripts();
         if self.read_sql {
-            refuse_transaction_control::<C>(scripts, &plan, &setup.table)?;
+            refuse_transaction_control::<T::Connection>(scripts, &plan, &setup.table)?;
         }
         let sql = plan
             .steps
@@ -367,7 +372,8 @@ impl Migrator {
 
     /// Every known and applied script: version, name, kind, applied at,
     /// state. Changes nothing.
-    pub fn status<C: Backend>(&self, conn: &mut C) -> Result<Status, Error> {
+    pub fn status<T: Connectable>(&self, conn: &mut T) -> Result<Status, Error> {
+        let conn = conn.connection();
         let setup = self.prepare(conn)?;
         let history = read_history(conn, &setup.table)?;
         let app = &setup.app.version;

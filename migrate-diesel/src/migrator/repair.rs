@@ -6,7 +6,7 @@ use std::time::Instant;
 use migrate_core::{Action, Direction, Origin, Step, Version};
 
 use crate::Error;
-use crate::backend::Backend;
+use crate::backend::{Backend, Connectable};
 use crate::history::HistoryRow;
 use crate::report::{Report, StepReport};
 
@@ -21,7 +21,8 @@ impl Migrator {
     ///
     /// Refused when the tracking table already has rows, and when no known
     /// script is at or below `version`.
-    pub fn baseline<C: Backend>(&self, conn: &mut C, version: &str) -> Result<Report, Error> {
+    pub fn baseline<T: Connectable>(&self, conn: &mut T, version: &str) -> Result<Report, Error> {
+        let conn = conn.connection();
         let started = Instant::now();
         let version = Version::parse(version).map_err(|source| Error::InvalidVersion {
             what: "baseline version",
@@ -99,12 +100,13 @@ impl Migrator {
     /// [`Error::Dirty`]) once the user has inspected and repaired the
     /// database: [`Resolution::Completed`] records it as done,
     /// [`Resolution::RolledBack`] removes the attempt. Returns the row.
-    pub fn resolve<C: Backend>(
+    pub fn resolve<T: Connectable>(
         &self,
-        conn: &mut C,
+        conn: &mut T,
         version: &str,
         resolution: Resolution,
     ) -> Result<HistoryRow, Error> {
+        let conn = conn.connection();
         let wanted = Version::parse(version).map_err(|source| Error::InvalidVersion {
             what: "version to resolve",
             source,
