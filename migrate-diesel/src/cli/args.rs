@@ -199,44 +199,18 @@ const GLOBALS: [&str; 10] = [
     "quiet",
 ];
 
-/// The global flags that mean something to `sub`: the others are hidden
-/// from its help.
-fn takes(sub: &str) -> &'static [&'static str] {
-    // The URL tells the driver (for a Rust script's connection), and the
-    // application version where the next version goes.
-    const CREATE: &[&str] = &[
-        "database_url",
-        "env",
-        "config",
-        "app_version",
-        "verbose",
-        "quiet",
-    ];
-    const CONNECTS: &[&str] = &[
-        "database_url",
-        "env",
-        "config",
-        "table",
-        "lock_timeout",
-        "verbose",
-        "quiet",
-    ];
-    const PLANS: &[&str] = &[
-        "database_url",
-        "env",
-        "config",
-        "table",
-        "lock_timeout",
-        "verbose",
-        "quiet",
-        "app_version",
-        "allow_out_of_order",
-    ];
+/// Whether the global flag `id` means something to `sub`: the others are
+/// hidden from its help.
+fn takes(sub: &str, id: &str) -> bool {
+    // Every subcommand reads the configuration (the URL tells `create` the
+    // driver for a Rust script's connection).
+    let everywhere = matches!(id, "database_url" | "env" | "config" | "verbose" | "quiet");
     match sub {
-        "create" => CREATE,
-        "status" | "plan" => PLANS,
-        "up" | "down" | "redo" => &GLOBALS,
-        _ => CONNECTS,
+        "up" | "down" | "redo" => true,
+        "status" | "plan" => id != "atomic",
+        // The application version tells where the next version goes.
+        "create" => everywhere || id == "app_version",
+        _ => everywhere || matches!(id, "table" | "lock_timeout"),
     }
 }
 
@@ -256,10 +230,7 @@ pub(super) fn scoped(mut cmd: clap::Command) -> clap::Command {
         .map(|s| s.get_name().to_owned())
         .collect();
     for sub in subs {
-        for arg in globals
-            .iter()
-            .filter(|a| !takes(&sub).contains(&a.get_id().as_str()))
-        {
+        for arg in globals.iter().filter(|a| !takes(&sub, a.get_id().as_str())) {
             let hidden = arg.clone().global(false).hide(true);
             cmd = cmd.mut_subcommand(&sub, |c| c.arg(hidden));
         }
