@@ -24,14 +24,14 @@ use migrate_core::{Target, Version, sql_checksum};
 
 use crate::{Backend, Migrator};
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod admin;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-mod url;
 
 /// A SQL file applied after the migrations, embedded by `#[migrate::test]`.
 #[derive(Debug, Clone, Copy)]

@@ -7,11 +7,10 @@
 
 use std::collections::HashMap;
 
-use diesel::connection::SimpleConnection;
 use diesel::sql_types::{BigInt, Text};
 use diesel::{Connection, MysqlConnection, QueryableByName, RunQueryDsl, sql_query};
 
-use super::url::with_database;
+use super::admin::{connect, run, with_database};
 use super::{Server, TestConnection, gone};
 
 #[diagnostic::do_not_recommend]
@@ -50,10 +49,6 @@ struct CreateTable {
     sql: String,
 }
 
-fn run(conn: &mut MysqlConnection, sql: &str) -> Result<(), String> {
-    conn.batch_execute(sql).map_err(|e| format!("{sql}: {e}"))
-}
-
 fn names(conn: &mut MysqlConnection, sql: &str, bind: &str) -> Result<Vec<String>, String> {
     let rows: Vec<Name> = sql_query(sql)
         .bind::<Text, _>(bind)
@@ -73,16 +68,8 @@ fn exists(conn: &mut MysqlConnection, database: &str) -> Result<bool, String> {
 
 impl Server<MysqlConnection> for Mysql {
     fn connect() -> Result<Mysql, String> {
-        let admin_url = match std::env::var(VAR) {
-            Ok(url) if !url.is_empty() => url,
-            _ => {
-                return Err(format!(
-                    "{VAR} is not set: set it to the URL of a MySQL or MariaDB server whose user may create databases, e.g. mysql://root@127.0.0.1:3306/mysql"
-                ));
-            }
-        };
-        let admin = MysqlConnection::establish(&admin_url)
-            .map_err(|e| format!("cannot reach the MySQL test server ({VAR}): {e}"))?;
+        let (admin_url, admin) =
+            connect(VAR, "MySQL or MariaDB", "mysql://root@127.0.0.1:3306/mysql")?;
         Ok(Mysql {
             admin_url,
             admin,

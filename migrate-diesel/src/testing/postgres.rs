@@ -1,11 +1,10 @@
 //! Test databases on PostgreSQL: `CREATE DATABASE … TEMPLATE` of a
 //! template database per migration set.
 
-use diesel::connection::SimpleConnection;
 use diesel::sql_types::Text;
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, sql_query};
 
-use super::url::with_database;
+use super::admin::{connect, run, with_database};
 use super::{Server, TestConnection, gone};
 
 #[diagnostic::do_not_recommend]
@@ -29,10 +28,6 @@ struct Name {
     name: String,
 }
 
-fn run(conn: &mut PgConnection, sql: &str) -> Result<(), String> {
-    conn.batch_execute(sql).map_err(|e| format!("{sql}: {e}"))
-}
-
 fn exists(conn: &mut PgConnection, name: &str) -> Result<bool, String> {
     let rows: Vec<Name> =
         sql_query("SELECT datname::text AS name FROM pg_database WHERE datname = $1")
@@ -44,16 +39,11 @@ fn exists(conn: &mut PgConnection, name: &str) -> Result<bool, String> {
 
 impl Server<PgConnection> for Postgres {
     fn connect() -> Result<Postgres, String> {
-        let admin_url = match std::env::var(VAR) {
-            Ok(url) if !url.is_empty() => url,
-            _ => {
-                return Err(format!(
-                    "{VAR} is not set: set it to the URL of a PostgreSQL server whose user may create databases, e.g. postgres://postgres@localhost:5432/postgres"
-                ));
-            }
-        };
-        let admin = PgConnection::establish(&admin_url)
-            .map_err(|e| format!("cannot reach the PostgreSQL test server ({VAR}): {e}"))?;
+        let (admin_url, admin) = connect(
+            VAR,
+            "PostgreSQL",
+            "postgres://postgres@localhost:5432/postgres",
+        )?;
         Ok(Postgres { admin_url, admin })
     }
 

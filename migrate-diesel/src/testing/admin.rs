@@ -1,4 +1,33 @@
-//! The URL of another database on the same server.
+//! The test server's admin side, shared by PostgreSQL and MySQL: its URL
+//! from the environment, a connection to it, and the URL of another
+//! database on it.
+
+use diesel::Connection;
+
+/// The admin URL in `var` and a connection to it; unset, the error says
+/// what to set (`server` names the server, `example` is a URL).
+pub(super) fn connect<C: Connection>(
+    var: &str,
+    server: &str,
+    example: &str,
+) -> Result<(String, C), String> {
+    let url = match std::env::var(var) {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            return Err(format!(
+                "{var} is not set: set it to the URL of a {server} server whose user may create databases, e.g. {example}"
+            ));
+        }
+    };
+    let conn = C::establish(&url)
+        .map_err(|e| format!("cannot reach the {server} test server ({var}): {e}"))?;
+    Ok((url, conn))
+}
+
+/// Runs `sql` on the admin connection; the error names the SQL.
+pub(super) fn run<C: Connection>(conn: &mut C, sql: &str) -> Result<(), String> {
+    conn.batch_execute(sql).map_err(|e| format!("{sql}: {e}"))
+}
 
 /// `admin` with its database replaced by `database`: the path of a
 /// `scheme://…/db?params` URL. Other forms (key=value strings) are refused.
