@@ -60,9 +60,13 @@ macro_rules! backend_tests {
 
             #[migrate::test]
             fn tests_do_not_see_each_others_rows(conn: &mut $conn) {
-                // The test above inserted a row in its own copy; this copy is empty.
-                assert!(user_names(conn).is_empty());
-                conn.batch_execute("INSERT INTO users (id, name) VALUES (7, 'Other')").unwrap();
+                conn.batch_execute("INSERT INTO users (id, name) VALUES (7, 'Mine')").unwrap();
+                // Another test's copy, made while this one holds a row: empty.
+                let mut other = TestDatabase::<$conn>::new(&TestSpec::new("testing::other"));
+                assert!(user_names(other.conn()).is_empty());
+                other.conn().batch_execute("INSERT INTO users (id, name) VALUES (7, 'Other')").unwrap();
+                assert_eq!(user_names(conn), ["Mine"]);
+                assert_eq!(applied(other.conn()), 2);
             }
 
             #[migrate::test(fixtures = ["tests/fixtures/testing-seed/users.sql", "tests/fixtures/testing-seed/more-users.sql"])]
