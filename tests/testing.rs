@@ -281,3 +281,34 @@ fn the_history_check_fails_when_a_script_fails_from_empty() {
         "{failure}"
     );
 }
+
+/// A database an earlier run left behind (its process is gone) is dropped
+/// at the next process's first test: a child process runs one test here.
+#[test]
+fn the_leftovers_of_a_dead_process_go_at_the_next_start() {
+    let root = std::env::temp_dir().join("migrate-tests");
+    std::fs::create_dir_all(&root).unwrap();
+    // No process has that pid: /proc stops far below it.
+    let leftover = root.join("mt_4000000000_0_left_behind.sqlite");
+    std::fs::write(&leftover, b"").unwrap();
+    // A database of a live process (this one) stays.
+    let live = root.join(format!(
+        "mt_{}_999999_still_used.sqlite",
+        std::process::id()
+    ));
+    std::fs::write(&live, b"").unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sqlite::a_test_gets_every_migration_of_the_build",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        !leftover.exists(),
+        "the leftover of a dead process is still there"
+    );
+    assert!(live.exists(), "a live process's database was dropped");
+    std::fs::remove_file(live).unwrap();
+}
